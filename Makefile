@@ -1,0 +1,281 @@
+# SPDX-License-Identifier: MIT
+#
+# bitslab top-level Makefile, in the style of the kernel's Kbuild.
+#
+# Each directory holds a small Kbuild fragment that only lists what it builds
+# (obj-y, preload-y, progs-y, checks-y) and per-file or per-directory flags
+# (CFLAGS_foo.o, ccflags-y, ldlibs-y).  This file does everything else.
+# Run "make help" for the targets and variables.
+
+# ---------------------------------------------------------------------------
+# Configuration: every CONFIG_* switch and its default, in one place.
+# Booleans are y/n and reach C as -DCONFIG_FOO=1 (test with IS_ENABLED());
+# values reach C as -DCONFIG_FOO=<value>.
+# ---------------------------------------------------------------------------
+CONFIG_DEBUG		?= n	# check allocator invariants (slow)
+CONFIG_STATS		?= y	# statistics for BITSLAB_STATS=1
+CONFIG_WERROR		?= y	# warnings are errors
+CONFIG_CHUNK_SHIFT	?= 16	# chunks of 64 KiB, aligned at 64 KiB
+
+config-bool  := CONFIG_DEBUG CONFIG_STATS
+config-value := CONFIG_CHUNK_SHIFT
+
+# ---------------------------------------------------------------------------
+# Trees: srctree is where this Makefile lives, objtree where output goes.
+# O=dir builds out of tree; SANITIZE=x builds into out-x/ unless O is given,
+# so sanitizer objects never mix with the normal ones.
+# ---------------------------------------------------------------------------
+srctree := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+ifdef SANITIZE
+O ?= $(srctree)/out-$(SANITIZE)
+endif
+ifdef O
+objtree := $(abspath $(O))
+else
+objtree := $(srctree)
+endif
+
+MAKEFLAGS += --no-builtin-rules
+.SUFFIXES:
+.DELETE_ON_ERROR:
+.SECONDARY:
+.DEFAULT_GOAL := all
+
+# ---------------------------------------------------------------------------
+# Quiet output ("  CC      core/chunk.o"), V=1 for full commands, make -s
+# for none.  $(call cmd,foo) prints quiet_cmd_foo (or cmd_foo) and runs
+# cmd_foo, as in the kernel's scripts/Kbuild.include.
+# ---------------------------------------------------------------------------
+ifeq ($(V),1)
+quiet :=
+else
+quiet := quiet_
+endif
+ifneq ($(findstring s,$(firstword -$(filter-out --%,$(MAKEFLAGS)))),)
+quiet := silent_
+endif
+escsq = $(subst ','\'',$(1))
+echo-cmd = $(if $($(quiet)cmd_$(1)),echo '  $(call escsq,$($(quiet)cmd_$(1)))';)
+cmd = @set -e; $(echo-cmd) $(cmd_$(1))
+rel = $(patsubst $(objtree)/%,%,$@)
+
+# ---------------------------------------------------------------------------
+# Tools and dependencies (only through pkg-config).
+# ---------------------------------------------------------------------------
+CC		?= cc
+ifeq ($(origin CC),default)
+CC		:= gcc
+endif
+LD		?= ld
+AR		?= ar
+OBJCOPY		?= objcopy
+PKG_CONFIG	?= pkg-config
+
+# Goals that need no third-party library.
+nodeps-goals := clean help format lint
+goals := $(or $(MAKECMDGOALS),all)
+
+ifneq ($(filter-out $(nodeps-goals),$(goals)),)
+ifneq ($(shell $(PKG_CONFIG) --exists liburcu-bp liburcu-cds 2>/dev/null && echo y),y)
+$(error liburcu not found by pkg-config (liburcu-bp, liburcu-cds): install the Debian packages liburcu-dev and pkg-config)
+endif
+URCU_CFLAGS := $(shell $(PKG_CONFIG) --cflags liburcu-bp liburcu-cds)
+URCU_LIBS   := $(shell $(PKG_CONFIG) --libs liburcu-bp liburcu-cds)
+endif
+
+check-goals := selftest stress check
+ifneq ($(filter $(check-goals),$(goals)),)
+ifneq ($(shell $(PKG_CONFIG) --exists check 2>/dev/null && echo y),y)
+$(error Check not found by pkg-config (check): install the Debian package check)
+endif
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check)
+CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check)
+endif
+
+# ---------------------------------------------------------------------------
+# Flags.
+# ---------------------------------------------------------------------------
+OPT ?= -O2
+ifeq ($(SANITIZE),thread)
+OPT := -O1
+endif
+
+config-defines := $(foreach c,$(config-bool),$(if $(filter y,$(strip $($(c)))),-D$(c)=1)) \
+		  $(foreach c,$(config-value),-D$(c)=$(strip $($(c))))
+
+warn-flags := -Wall -Wextra -Wundef -Wstrict-prototypes -Wmissing-prototypes \
+	      -Wno-unused-parameter -fno-common
+ifeq ($(strip $(CONFIG_WERROR)),y)
+warn-flags += -Werror
+endif
+
+ifdef SANITIZE
+san-flags := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
+
+KBUILD_CFLAGS := -std=gnu11 $(OPT) -g -pthread -fPIC -fvisibility=hidden \
+		 -fno-semantic-interposition -ftls-model=initial-exec \
+		 $(warn-flags) $(san-flags) $(config-defines) \
+		 -I$(srctree)/include $(URCU_CFLAGS) $(EXTRA_CFLAGS)
+KBUILD_LDFLAGS := -pthread $(san-flags) $(EXTRA_LDFLAGS)
+
+# A change of compiler or flags rebuilds everything: objects depend on
+# .flags, which is rewritten only when its content changes.
+flags-content := $(CC) $(KBUILD_CFLAGS) $(KBUILD_LDFLAGS)
+$(objtree)/.flags: FORCE
+	@mkdir -p $(@D)
+	@if [ "$$(cat $@ 2>/dev/null)" != '$(call escsq,$(flags-content))' ]; then \
+		printf '%s\n' '$(call escsq,$(flags-content))' > $@; fi
+
+# ---------------------------------------------------------------------------
+# Library directories: collect obj-y / preload-y and per-file CFLAGS_x.o.
+# ---------------------------------------------------------------------------
+lib-dirs := atomics core
+lib-objs :=
+preload-objs :=
+
+define kbuild-lib-dir
+obj-y :=
+preload-y :=
+ccflags-y :=
+include $(srctree)/$(1)/Kbuild
+lib-objs += $$(addprefix $(objtree)/$(1)/,$$(obj-y))
+preload-objs += $$(addprefix $(objtree)/$(1)/,$$(preload-y))
+dirflags-$(1) := $$(ccflags-y)
+$$(foreach o,$$(obj-y) $$(preload-y),$$(eval fileflags-$(1)/$$(o) := $$(CFLAGS_$$(o)))$$(eval CFLAGS_$$(o) :=))
+endef
+$(foreach d,$(lib-dirs),$(eval $(call kbuild-lib-dir,$(d))))
+
+# ---------------------------------------------------------------------------
+# Program directories: progs-y (each from <prog>-objs, default <prog>.o),
+# checks-y (Check suites, each check_<unit>.o + the shared runner main.o),
+# ldlibs-y / ccflags-y per directory.
+# ---------------------------------------------------------------------------
+prog-dirs := $(patsubst $(srctree)/%/Kbuild,%,$(wildcard $(patsubst %,$(srctree)/%/Kbuild,\
+	     selftests/unit selftests/workloads selftests/stress tools/bench)))
+
+define kbuild-prog-dir
+progs-y :=
+checks-y :=
+ccflags-y :=
+ldlibs-y :=
+include $(srctree)/$(1)/Kbuild
+dirflags-$(1) := $$(ccflags-y)
+dirlibs-$(1) := $$(ldlibs-y)
+progs-$(1) := $$(addprefix $(objtree)/$(1)/,$$(progs-y))
+checks-$(1) := $$(addprefix $(objtree)/$(1)/,$$(checks-y))
+$$(foreach p,$$(progs-y),$$(eval objs-$(1)/$$(p) := $$(addprefix $(objtree)/$(1)/,$$(or $$($$(p)-objs),$$(p).o)))$$(eval $$(p)-objs :=))
+$$(foreach p,$$(checks-y),$$(eval objs-$(1)/$$(p) := $$(addprefix $(objtree)/$(1)/,$$(p).o main.o)))
+endef
+$(foreach d,$(prog-dirs),$(eval $(call kbuild-prog-dir,$(d))))
+
+all-progs := $(foreach d,$(prog-dirs),$(progs-$(d)) $(checks-$(d)))
+
+# ---------------------------------------------------------------------------
+# Compile and link.
+# ---------------------------------------------------------------------------
+quiet_cmd_cc_o_c = CC      $(rel)
+      cmd_cc_o_c = $(CC) $(KBUILD_CFLAGS) $(dirflags-$(patsubst %/,%,$(dir $(rel)))) \
+		   $(fileflags-$(rel)) -MMD -MP -c -o $@ $<
+
+$(objtree)/%.o: $(srctree)/%.c $(objtree)/.flags
+	@mkdir -p $(@D)
+	$(call cmd,cc_o_c)
+
+# built-in.a: every library object, symbols untouched, for the unit tests.
+quiet_cmd_ar_builtin = AR      $(rel)
+      cmd_ar_builtin = rm -f $@; $(AR) rcsD $@ $(lib-objs)
+
+$(objtree)/built-in.a: $(lib-objs)
+	$(call cmd,ar_builtin)
+
+# libbitslab.a: the prefixed API only.  The objects are linked into one
+# relocatable bitslab.o whose hidden symbols are made local, so embedding it
+# exports nothing but bitslab_* and defines no malloc or free.
+quiet_cmd_ar_lib = AR      $(rel)
+      cmd_ar_lib = $(LD) -r -o $(objtree)/bitslab.o $(lib-objs) && \
+		   $(OBJCOPY) --localize-hidden $(objtree)/bitslab.o && \
+		   rm -f $@ && $(AR) rcsD $@ $(objtree)/bitslab.o
+
+$(objtree)/libbitslab.a: $(lib-objs)
+	$(call cmd,ar_lib)
+
+quiet_cmd_ld_so = LD      $(rel)
+      cmd_ld_so = $(CC) -shared -Wl,-soname,libbitslab.so -Wl,-z,now \
+		  -Wl,-z,relro -Wl,--no-undefined -o $@ $^ \
+		  $(KBUILD_LDFLAGS) $(URCU_LIBS)
+
+$(objtree)/libbitslab.so: $(lib-objs) $(preload-objs)
+	$(call cmd,ld_so)
+
+# Programs link against built-in.a (internals visible to tests) plus the
+# directory's ldlibs-y.
+quiet_cmd_ld_prog = LD      $(rel)
+      cmd_ld_prog = $(CC) -o $@ $(objs-$(rel)) $(objtree)/built-in.a \
+		    $(dirlibs-$(patsubst %/,%,$(dir $(rel)))) \
+		    $(KBUILD_LDFLAGS) $(URCU_LIBS) -lm
+
+.SECONDEXPANSION:
+$(all-progs): $$(objs-$$(rel)) $(objtree)/built-in.a
+	$(call cmd,ld_prog)
+
+libs := $(objtree)/libbitslab.a $(objtree)/libbitslab.so
+
+-include $(patsubst %.o,%.d,$(lib-objs) $(preload-objs) \
+	$(foreach p,$(all-progs),$(objs-$(patsubst $(objtree)/%,%,$(p)))))
+
+# ---------------------------------------------------------------------------
+# Goals.
+# ---------------------------------------------------------------------------
+PHONY := all selftest stress bench demo install clean help format lint FORCE
+
+all: $(libs)
+
+unit-checks := $(checks-selftests/unit)
+
+selftest: $(libs) $(unit-checks)
+	@$(srctree)/scripts/run-suites.sh $(unit-checks)
+
+PREFIX		?= /usr/local
+LIBDIR		?= $(PREFIX)/lib
+INCLUDEDIR	?= $(PREFIX)/include
+MANDIR		?= $(PREFIX)/share/man
+
+install: $(libs)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+		$(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(MANDIR)/man3
+	install -m 0644 $(objtree)/libbitslab.a $(DESTDIR)$(LIBDIR)/
+	install -m 0755 $(objtree)/libbitslab.so $(DESTDIR)$(LIBDIR)/
+	install -m 0644 $(srctree)/include/bitslab.h $(DESTDIR)$(INCLUDEDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(shell sed -n 's/^#define BITSLAB_VERSION "\(.*\)"/\1/p' $(srctree)/include/bitslab.h)|' \
+	    $(srctree)/scripts/bitslab.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/bitslab.pc
+	install -m 0644 $(srctree)/Documentation/bitslab.3 $(DESTDIR)$(MANDIR)/man3/
+
+clean:
+	@find $(objtree) \( -name '*.o' -o -name '*.d' -o -name '*.a' \
+		-o -name '*.so' \) -not -path '*/.git/*' -delete
+	@rm -f $(objtree)/.flags $(all-progs)
+
+format:
+	@clang-format -i $$(cd $(srctree) && git ls-files '*.c' '*.h' | sed 's|^|$(srctree)/|')
+
+lint:
+	@cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+		--inline-suppr -I$(srctree)/include $(srctree)/core $(srctree)/atomics
+
+help:
+	@echo 'Targets:'
+	@echo '  all        libbitslab.a (prefixed API) and libbitslab.so (malloc family)'
+	@echo '  selftest   build and run the Check suites; non-zero exit on failure'
+	@echo '  install    PREFIX=$(PREFIX) DESTDIR= : libraries, header, bitslab.pc, man page'
+	@echo '  clean      remove build products from $(objtree)'
+	@echo '  format     clang-format the tree;  lint: cppcheck the library'
+	@echo 'Variables:'
+	@echo '  V=1        show full commands      O=dir  build out of tree'
+	@echo '  SANITIZE=thread|address|undefined  sanitizer build (into out-<name>/)'
+	@echo '  CONFIG_DEBUG=y  allocator invariant checks; see the top of Makefile'
+
+.PHONY: $(PHONY)
+FORCE:

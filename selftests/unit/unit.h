@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * unit.h - shared by the Check suites in selftests/unit/.  Each
+ * check_<unit>.c defines check_suite(); main.c runs it.
+ */
+#ifndef SELFTESTS_UNIT_H
+#define SELFTESTS_UNIT_H
+
+#include <check.h>
+#include <pthread.h>
+#include <stdint.h>
+
+Suite *check_suite(void);
+
+/* Start @n threads running @fn(@args + i * @argsize) and join them all. */
+void run_threads(unsigned int n, void *(*fn)(void *), void *args,
+		 size_t argsize);
+
+/* A barrier so that threads start their racing part together. */
+void start_line_init(unsigned int n);
+void start_line_wait(void);
+
+/* Seeded xorshift PRNG, so a failing run can be repeated. */
+static inline uint64_t prng_next(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+#endif
