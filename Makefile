@@ -83,13 +83,16 @@ URCU_CFLAGS := $(shell $(PKG_CONFIG) --cflags liburcu-bp liburcu-cds)
 URCU_LIBS   := $(shell $(PKG_CONFIG) --libs liburcu-bp liburcu-cds)
 endif
 
+# Check is picked up whenever it is installed (so a single test binary can be
+# built by name) and required by the goals that run tests.
 check-goals := selftest stress check
-ifneq ($(filter $(check-goals),$(goals)),)
-ifneq ($(shell $(PKG_CONFIG) --exists check 2>/dev/null && echo y),y)
-$(error Check not found by pkg-config (check): install the Debian package check)
-endif
+ifneq ($(filter-out $(nodeps-goals),$(goals)),)
+ifeq ($(shell $(PKG_CONFIG) --exists check 2>/dev/null && echo y),y)
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check)
 CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check)
+else ifneq ($(filter $(check-goals),$(goals)),)
+$(error Check not found by pkg-config (check): install the Debian package check)
+endif
 endif
 
 # ---------------------------------------------------------------------------
@@ -152,16 +155,18 @@ $(foreach d,$(lib-dirs),$(eval $(call kbuild-lib-dir,$(d))))
 # ldlibs-y / ccflags-y per directory.
 # ---------------------------------------------------------------------------
 prog-dirs := $(patsubst $(srctree)/%/Kbuild,%,$(wildcard $(patsubst %,$(srctree)/%/Kbuild,\
-	     selftests/unit selftests/workloads selftests/stress tools/bench)))
+	     selftests/unit selftests/preload selftests/workloads selftests/stress tools/bench)))
 
 define kbuild-prog-dir
 progs-y :=
 checks-y :=
 ccflags-y :=
 ldlibs-y :=
+builtin-y := y
 include $(srctree)/$(1)/Kbuild
 dirflags-$(1) := $$(ccflags-y)
 dirlibs-$(1) := $$(ldlibs-y)
+dirbuiltin-$(1) := $$(builtin-y)
 progs-$(1) := $$(addprefix $(objtree)/$(1)/,$$(progs-y))
 checks-$(1) := $$(addprefix $(objtree)/$(1)/,$$(checks-y))
 $$(foreach p,$$(progs-y),$$(eval objs-$(1)/$$(p) := $$(addprefix $(objtree)/$(1)/,$$(or $$($$(p)-objs),$$(p).o)))$$(eval $$(p)-objs :=))
@@ -175,7 +180,7 @@ all-progs := $(foreach d,$(prog-dirs),$(progs-$(d)) $(checks-$(d)))
 # Compile and link.
 # ---------------------------------------------------------------------------
 quiet_cmd_cc_o_c = CC      $(rel)
-      cmd_cc_o_c = $(CC) $(KBUILD_CFLAGS) $(dirflags-$(patsubst %/,%,$(dir $(rel)))) \
+      cmd_cc_o_c = $(CC) $(KBUILD_CFLAGS) $(dirflags-$(reldir)) \
 		   $(fileflags-$(rel)) -MMD -MP -c -o $@ $<
 
 $(objtree)/%.o: $(srctree)/%.c $(objtree)/.flags
@@ -209,11 +214,13 @@ $(objtree)/libbitslab.so: $(lib-objs) $(preload-objs)
 	$(call cmd,ld_so)
 
 # Programs link against built-in.a (internals visible to tests) plus the
-# directory's ldlibs-y.
+# directory's ldlibs-y; a directory with builtin-y := n gets plain programs
+# (they meet bitslab through LD_PRELOAD only).
+reldir = $(patsubst %/,%,$(dir $(rel)))
 quiet_cmd_ld_prog = LD      $(rel)
-      cmd_ld_prog = $(CC) -o $@ $(objs-$(rel)) $(objtree)/built-in.a \
-		    $(dirlibs-$(patsubst %/,%,$(dir $(rel)))) \
-		    $(KBUILD_LDFLAGS) $(URCU_LIBS) -lm
+      cmd_ld_prog = $(CC) -o $@ $(objs-$(rel)) \
+		    $(if $(filter y,$(dirbuiltin-$(reldir))),$(objtree)/built-in.a $(URCU_LIBS)) \
+		    $(dirlibs-$(reldir)) $(KBUILD_LDFLAGS) -lm
 
 .SECONDEXPANSION:
 $(all-progs): $$(objs-$$(rel)) $(objtree)/built-in.a
@@ -232,9 +239,22 @@ PHONY := all selftest stress bench demo install clean help format lint FORCE
 all: $(libs)
 
 unit-checks := $(checks-selftests/unit)
+preload-checks := $(checks-selftests/preload)
+preload-lib := $(objtree)/libbitslab.so
 
-selftest: $(libs) $(unit-checks)
-	@$(srctree)/scripts/run-suites.sh $(unit-checks)
+# Sanitizer runtimes replace malloc themselves: LD_PRELOAD suites are
+# reported as skipped in those builds, not run and not counted as passed.
+ifdef SANITIZE
+preload-runs := $(addprefix skip:SANITIZE=$(SANITIZE):,$(preload-checks)) \
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/programs.sh
+else
+preload-runs := $(addprefix preload:,$(preload-checks)) \
+		$(srctree)/selftests/preload/programs.sh
+endif
+
+selftest: $(libs) $(unit-checks) $(preload-checks)
+	@PRELOAD_LIB=$(preload-lib) $(srctree)/scripts/run-suites.sh \
+		$(unit-checks) $(preload-runs)
 
 PREFIX		?= /usr/local
 LIBDIR		?= $(PREFIX)/lib

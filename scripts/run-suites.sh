@@ -1,24 +1,45 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 #
-# run-suites.sh - run each Check suite binary given as an argument, let it
-# print its own summary line, and finish with one line for the whole run.
-# Exit status: 0 only if every suite passed.  A suite that exits 77 was
+# run-suites.sh - run each test program given as an argument, let it print
+# its own summary line, and finish with one line for the whole run.
+#
+#   path               run it
+#   preload:path       run it with LD_PRELOAD=$PRELOAD_LIB
+#   skip:reason:path   do not run it; report it as skipped with the reason
+#
+# Exit status: 0 only if every program passed.  A program that exits 77 was
 # skipped and is counted as skipped, never as passed.
 set -u
 pass=0 fail=0 skip=0 failed=""
-for prog in "$@"; do
-	name=$(basename "$prog")
-	printf '%s\n' "--- $name"
-	"$prog"
+for arg in "$@"; do
+	case $arg in
+	skip:*)
+		rest=${arg#skip:}
+		reason=${rest%%:*}
+		prog=${rest#*:}
+		printf '%s\n' "--- $(basename "$prog")" "SKIP $(basename "$prog") ($reason)"
+		skip=$((skip + 1))
+		continue ;;
+	preload:*)
+		prog=${arg#preload:}
+		name="$(basename "$prog") (LD_PRELOAD)"
+		printf '%s\n' "--- $name"
+		LD_PRELOAD=$PRELOAD_LIB "$prog" ;;
+	*)
+		prog=$arg
+		name=$(basename "$prog")
+		printf '%s\n' "--- $name"
+		"$prog" ;;
+	esac
 	rc=$?
 	case $rc in
 	0) pass=$((pass + 1)) ;;
 	77) skip=$((skip + 1)); printf '%s\n' "SKIP $name" ;;
-	*) fail=$((fail + 1)); failed="$failed $name"
+	*) fail=$((fail + 1)); failed="$failed $name;"
 	   printf '%s\n' "FAIL $name (exit $rc)" ;;
 	esac
 done
-printf 'selftest: %d suites passed, %d failed, %d skipped\n' "$pass" "$fail" "$skip"
+printf 'selftest: %d passed, %d failed, %d skipped\n' "$pass" "$fail" "$skip"
 [ -n "$failed" ] && printf 'failed:%s\n' "$failed"
 [ "$fail" -eq 0 ]

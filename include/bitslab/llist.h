@@ -67,6 +67,20 @@ static inline struct llist_node *llist_first(struct llist_head *head)
 	return load_acquire(&head->first);
 }
 
+static __always_inline bool __llist_add_batch(struct llist_node *first,
+					      struct llist_node *last,
+					      struct llist_head *head,
+					      memory_order order)
+{
+	struct llist_node *old = READ_ONCE(head->first);
+
+	do {
+		last->next = old;
+	} while (!atomic_compare_exchange_weak_explicit(
+			&head->first, &old, first, order, memory_order_relaxed));
+	return old == NULL;
+}
+
 /**
  * llist_add_batch() - push the chain @first..@last (already linked through
  * ->next) onto @head with one successful CAS.
@@ -78,14 +92,7 @@ static inline bool llist_add_batch(struct llist_node *first,
 				   struct llist_node *last,
 				   struct llist_head *head)
 {
-	struct llist_node *old = READ_ONCE(head->first);
-
-	do {
-		last->next = old;
-	} while (!atomic_compare_exchange_weak_explicit(
-			&head->first, &old, first, memory_order_release,
-			memory_order_relaxed));
-	return old == NULL;
+	return __llist_add_batch(first, last, head, memory_order_release);
 }
 
 /** llist_add() - push one node; see llist_add_batch(). */
@@ -102,6 +109,25 @@ static inline bool llist_add(struct llist_node *node, struct llist_head *head)
 static inline struct llist_node *llist_del_all(struct llist_head *head)
 {
 	return xchg_acquire(&head->first, NULL);
+}
+
+/**
+ * llist_add_batch_mb() - llist_add_batch() with a sequentially consistent
+ * CAS, for a Dekker handshake: a push followed by a seq_cst load of a flag,
+ * against a seq_cst store of that flag followed by llist_del_all_mb().
+ * Either the loader sees the flag or the taker sees the push.
+ */
+static inline bool llist_add_batch_mb(struct llist_node *first,
+				      struct llist_node *last,
+				      struct llist_head *head)
+{
+	return __llist_add_batch(first, last, head, memory_order_seq_cst);
+}
+
+/** llist_del_all_mb() - llist_del_all(), sequentially consistent. */
+static inline struct llist_node *llist_del_all_mb(struct llist_head *head)
+{
+	return xchg(&head->first, NULL);
 }
 
 /* atomics/llist.c */

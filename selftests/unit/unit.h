@@ -12,6 +12,25 @@
 
 Suite *check_suite(void);
 
+/*
+ * Sanitizer builds run much slower: long loops divide their iteration
+ * counts by SLOW_SCALE there.  SANITIZER_MALLOC marks builds whose runtime
+ * replaces the process's malloc with its own; those runtimes cannot start
+ * threads in a child forked from a threaded process (ThreadSanitizer says
+ * so and dies; AddressSanitizer's allocator lock may be held across the
+ * fork and hangs the child).
+ */
+#if defined(__SANITIZE_THREAD__)
+#define SANITIZER_MALLOC 1
+#define SLOW_SCALE 4
+#elif defined(__SANITIZE_ADDRESS__)
+#define SANITIZER_MALLOC 1
+#define SLOW_SCALE 2
+#else
+#define SANITIZER_MALLOC 0
+#define SLOW_SCALE 1
+#endif
+
 /* Start @n threads running @fn(@args + i * @argsize) and join them all. */
 void run_threads(unsigned int n, void *(*fn)(void *), void *args,
 		 size_t argsize);

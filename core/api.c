@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+/*
+ * api.c - the prefixed API of include/bitslab.h, in both libraries.
+ * malloc and free are the inline fast paths of alloc.h; the rest is built on
+ * them and on the slow paths of heap.c and large.c.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <bitslab.h>
+
+#include "alloc.h"
+#include "api.h"
+#include "large.h"
+#include "report.h"
+
+void *bitslab_malloc(size_t size)
+{
+	return bitslab_alloc_fast(size);
+}
+
+void bitslab_free(void *ptr)
+{
+	bitslab_free_fast(ptr);
+}
+
+void *bitslab_calloc(size_t n, size_t size)
+{
+	size_t bytes;
+	void *p;
+
+	if (__builtin_mul_overflow(n, size, &bytes)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (bytes > SMALL_MAX)
+		return large_alloc(bytes, 0);	/* fresh mappings are zero */
+	p = bitslab_alloc_fast(bytes);
+	if (p)
+		memset(p, 0, bytes);
+	return p;
+}
+
+/*
+ * The chunk of small block @ptr, after checking that @ptr is a block start
+ * and not free; misuse is reported with @op ("realloc", ...) in the line.
+ */
+static struct chunk *block_check(void *ptr, const char *op)
+{
+	uintptr_t a = (uintptr_t)ptr, w1 = ((uintptr_t *)ptr)[1];
+	struct chunk *c = chunk_lookup(a);
+
+	if (!chunk_block_start(c, a))
+		report_misuse(op[0] == 'r' ?
+			      "realloc of invalid pointer (not the start of a block)" :
+			      "invalid pointer (not the start of a block)",
+			      ptr, c->cls);
+	if (w1 == free_cookie_local(a) || w1 == free_cookie_remote(a))
+		report_misuse(op[0] == 'r' ? "realloc of freed block" :
+			      "use of freed block", ptr, c->cls);
+	return c;
+}
+
+void *bitslab_realloc(void *ptr, size_t size)
+{
+	unsigned int kind;
+	size_t old;
+	void *np;
+
+	if (!ptr)
+		return bitslab_alloc_fast(size);
+	if (size == 0) {
+		bitslab_free_fast(ptr);
+		return NULL;
+	}
+	kind = pagemap_kind((uintptr_t)ptr);
+	if (kind == PM_CHUNK || (kind & PM_TAIL)) {
+		old = block_check(ptr, "realloc")->size;
+		/* Stay put while the block fits and is not mostly empty. */
+		if (size <= old && size > old / 2)
+			return ptr;
+		np = bitslab_alloc_fast(size);
+		if (!np)
+			return NULL;
+		memcpy(np, ptr, min(old, size));
+		bitslab_free_fast(ptr);
+		return np;
+	}
+	if (kind == PM_LARGE || kind == PM_LARGE0) {
+		if (size > SMALL_MAX)
+			return large_realloc(ptr, size);
+		large_usable(ptr, "realloc");	/* validates */
+		np = bitslab_alloc_fast(size);
+		if (!np)
+			return NULL;
+		memcpy(np, ptr, size);
+		large_free(ptr);
+		return np;
+	}
+	large_report_unknown("realloc", ptr);
+}
+
+/**
+ * bitslab_alloc_aligned() - @size bytes at a multiple of @align, a power of
+ * two.  Small sizes come from the smallest class whose blocks are all
+ * aligned enough; the rest get a large block.
+ */
+void *bitslab_alloc_aligned(size_t align, size_t size)
+{
+	unsigned int cls;
+
+	if (align <= MIN_ALIGN)
+		return bitslab_alloc_fast(size);
+	cls = size_class_aligned(size, align);
+	if (cls < NR_SIZE_CLASSES)
+		return heap_alloc_class(cls);
+	return large_alloc(size, align);
+}
+
+void *bitslab_aligned_alloc(size_t align, size_t size)
+{
+	if (align == 0 || (align & (align - 1))) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return bitslab_alloc_aligned(align, size);
+}
+
+size_t bitslab_usable_size(void *ptr)
+{
+	unsigned int kind;
+
+	if (!ptr)
+		return 0;
+	kind = pagemap_kind((uintptr_t)ptr);
+	if (kind == PM_CHUNK || (kind & PM_TAIL))
+		return block_check(ptr, "usable size")->size;
+	return large_usable(ptr, "malloc_usable_size");
+}
+
+int bitslab_trim(void)
+{
+	return heap_trim() ? 1 : 0;
+}

@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api.h - helpers shared by the prefixed API (api.c) and the standard
+ * malloc family (malloc.c).
+ */
+#ifndef CORE_API_H
+#define CORE_API_H
+
+#include <stddef.h>
+
+void *bitslab_alloc_aligned(size_t align, size_t size);
+
+#endif /* CORE_API_H */

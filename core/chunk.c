@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: MIT
+/*
+ * chunk.c - creating chunks and claiming or releasing their blocks through
+ * the atomic used bitmap.
+ *
+ * Claims: only the chunk's owner claims, one bitmap word at a time with
+ * bitmap_claim_mask() (fetch_or), and counts what it got in nused.
+ * Releases: any thread, one bit at a time with bitmap_release_mask()
+ * (fetch_and), which reports a bit that was already clear.  nused is
+ * decremented after the bit is cleared, so it never undercounts the bits
+ * that are set; a chunk is dead once nused was swung from 0 to CHUNK_DEAD,
+ * which no claim can undo.
+ */
+#include <errno.h>
+
+#include "chunk.h"
+#include "os.h"
+#include "report.h"
+#include "shared.h"
+
+uintptr_t free_secret_local, free_secret_remote;
+
+static _Atomic long chunks_live;
+
+long chunk_live_count(void)
+{
+	return READ_ONCE(chunks_live);
+}
+
+/**
+ * chunk_create() - a new chunk of class @cls owned by @owner (NULL for
+ * none), from the cache of retired chunks or fresh from the system.
+ * Return: the chunk, or NULL with errno = ENOMEM.
+ */
+struct chunk *chunk_create(unsigned int cls, struct heap *owner)
+{
+	const struct size_class *sc = &size_classes[cls];
+	struct chunk *c;
+	uintptr_t first;
+
+	c = chunk_cache_get(sc->span);
+	if (!c) {
+		c = os_map_aligned(sc->span, CHUNK_SIZE);
+		if (!c) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		if (pagemap_mark_span((uintptr_t)c, sc->span)) {
+			os_unmap(c, sc->span);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	first = (uintptr_t)c + CHUNK_HDR_SIZE;
+	atomic_init(&c->owner, owner);
+	c->div_magic = sc->div_magic;
+	c->div_limit = sc->div_limit;
+	c->div_recip = sc->div_recip;
+	c->first_lo = (uint32_t)first;
+	c->size = sc->size;
+	c->cls = (uint16_t)cls;
+	c->nblocks = (uint16_t)sc->nblocks;
+	c->magic = CHUNK_MAGIC;
+	atomic_init(&c->nused, 0);
+	CDS_INIT_LIST_HEAD(&c->node);
+	c->retire.next = NULL;
+	c->span = sc->span;
+	c->hint = 0;
+	c->list = CHUNK_LIST_NONE;
+	c->kept_empty = false;
+	bitmap_init(c->used, sc->nblocks, CHUNK_MAX_BLOCKS);
+	fetch_add_relaxed(&chunks_live, 1);
+	return c;
+}
+
+/**
+ * chunk_destroy() - give a dead chunk back (to the cache or the system).
+ * Only after a grace period: no RCU reader may still hold it.
+ */
+void chunk_destroy(struct chunk *c)
+{
+	fetch_sub_relaxed(&chunks_live, 1);
+	if (chunk_cache_put(c))
+		return;
+	pagemap_clear((uintptr_t)c, c->span);
+	os_unmap(c, c->span);
+}
+
+/* The lowest @n set bits of @w. */
+static unsigned long lowest_bits(unsigned long w, unsigned int n)
+{
+	unsigned long rest = w;
+
+	while (n-- && rest)
+		rest &= rest - 1;
+	return w & ~rest;
+}
+
+/**
+ * chunk_claim() - claim up to @want clear blocks of @c, lowest first, and
+ * chain them through word 0 (each marked FREE_LOCAL) from *@first to
+ * *@last.  Owner only.  Return: how many were claimed (0: none left).
+ */
+unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
+			 void ***last)
+{
+	unsigned int words = (unsigned int)BITS_TO_LONGS(c->nblocks);
+	unsigned int w, got = 0;
+	void **head = NULL, **tail = NULL;
+
+	/*
+	 * Words below the hint were full when last looked at; only a release
+	 * by another thread (which does not move the hint) can have cleared a
+	 * bit there, so look again from 0 before calling the chunk full.
+	 */
+	if (c->hint && c->hint >= words)
+		c->hint = 0;
+	for (w = c->hint; w < words && got < want; w++) {
+		unsigned long clear = ~READ_ONCE(c->used[w]), mine;
+
+		if (!clear)
+			continue;
+		if (hweight_long(clear) > want - got)
+			clear = lowest_bits(clear, want - got);
+		mine = bitmap_claim_mask(c->used, w, clear);
+		got += hweight_long(mine);
+		while (mine) {
+			unsigned long b = __ffs(mine);
+			void **p = chunk_block(c, w * BITS_PER_LONG + b);
+
+			mine &= mine - 1;
+			p[1] = (void *)free_cookie_local((uintptr_t)p);
+			if (tail)
+				tail[0] = p;
+			else
+				head = p;
+			tail = p;
+		}
+		if (~READ_ONCE(c->used[w]))
+			break;	/* this word still has clear bits */
+	}
+	c->hint = w;
+	if (!got)
+		return 0;
+	tail[0] = NULL;
+	fetch_add_relaxed(&c->nused, got);
+	*first = head;
+	*last = tail;
+	return got;
+}
+
+/**
+ * chunk_release_block() - clear the bit of block @p.  Any thread.
+ * Return: false if the bit was already clear (a double free).
+ * The caller accounts for nused.
+ */
+bool chunk_release_block(struct chunk *c, void **p)
+{
+	return test_and_clear_bit_release(chunk_block_index(c, (uintptr_t)p),
+					  c->used);
+}
+
+/**
+ * chunk_release_stray() - release block @p of a chunk this thread does not
+ * own (usually an orphan on a shared list).  If that was the last taken
+ * block of an unowned chunk, retire it; the decrement and the retirement
+ * are one compare-and-swap, so no other thread can adopt a chunk this
+ * thread is about to retire, and this thread touches the chunk no more
+ * once its own count is gone.
+ */
+void chunk_release_stray(struct chunk *c, void **p)
+{
+	long n, next;
+
+	if (!chunk_release_block(c, p))
+		report_misuse("double free", p, c->cls);
+	n = READ_ONCE(c->nused);
+	do {
+		BUG_ON(n <= 0);
+		next = n - 1;
+		if (next == 0 && READ_ONCE(c->owner) == NULL)
+			next = CHUNK_DEAD;
+	} while (!try_cmpxchg(&c->nused, &n, next));
+	if (next == CHUNK_DEAD)
+		chunk_retire(c);
+}

@@ -1,0 +1,926 @@
+// SPDX-License-Identifier: MIT
+/*
+ * heap.c - per-thread heaps.
+ *
+ * A heap owns chunks, per class: the current chunk refills claim from, a
+ * list of partly used chunks and a list of full ones.  In front of them sit
+ * the bins (struct bin), which the inline fast paths of alloc.h pop and push
+ * without atomics.  Everything here is the slow path: refilling a bin from
+ * the bitmaps, flushing an overflowing bin back to them, sending blocks of
+ * other heaps' chunks to their owners, taking back what other threads sent,
+ * and the heap's birth and death with its thread.
+ *
+ * Remote frees.  A block freed by a thread that does not own its chunk goes
+ * to the owner heap's inbox, a Treiber stack: consecutive frees towards the
+ * same owner are chained in the freeing heap's outbox and pushed together
+ * with one CAS (llist_add_batch).  The owner takes the whole inbox with one
+ * exchange when a bin runs dry.  After a push the pusher looks at the owner's
+ * state; an owner that has exited is drained by the pusher itself.  Heaps
+ * are never unmapped, so a pusher holding a stale owner pointer still writes
+ * into a heap; whoever drains re-checks each block's owner.
+ *
+ * Exit.  The exiting thread pins and orphans (owner = NULL) every chunk,
+ * marks the heap dead, takes the inbox, then puts each chunk on its class's
+ * shared list or retires it if empty.  The store of HEAP_DEAD and a pusher's
+ * push are sequentially consistent on both sides (Dekker): either the exiting
+ * thread sees the pushed block, or the pusher sees the heap dead.
+ *
+ * Lock order: pool_lock and global_lock come after the class locks of
+ * shared.c and before its cache_lock; they are never held together.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <time.h>
+#include <urcu-bp.h>
+
+#include "chunk.h"
+#include "heap.h"
+#include "large.h"
+#include "options.h"
+#include "os.h"
+#include "report.h"
+#include "shared.h"
+
+static struct heap heap_boot = { .kind = HEAP_KIND_BOOT };
+static struct heap heap_nested = { .kind = HEAP_KIND_NESTED };
+static struct heap heap_exited = { .kind = HEAP_KIND_EXITED };
+
+__thread struct heap *bitslab_tls_heap
+	__attribute__((tls_model("initial-exec"))) = &heap_boot;
+
+/* The fallback heap for threads without a usable heap of their own. */
+static struct heap heap_global = { .kind = HEAP_KIND_GLOBAL };
+static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool global_ready;			/* global lock */
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct heap *pool_free;			/* pool lock */
+static struct heap *all_heaps;			/* pool lock */
+static struct heap_stats exited_stats;		/* pool lock */
+static long heaps_live;				/* pool lock */
+
+static pthread_key_t heap_key;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void heap_take_inbox(struct heap *h);
+static void heap_release_list(struct heap *h, void **list);
+static void heap_drain_foreign(struct heap *o);
+
+/* ---------------------------------------------------------------------
+ * Calls out of the allocator
+ * ------------------------------------------------------------------- */
+
+/**
+ * heap_call_out_begin() - before calling liburcu or pthreads from inside
+ * the allocator: switch this thread to the nested sentinel, so a malloc
+ * they make takes the locked global heap, never this heap's half-updated
+ * state and never RCU.  Return: what heap_call_out_end() restores.
+ */
+struct heap *heap_call_out_begin(void)
+{
+	struct heap *saved = bitslab_tls_heap;
+
+	bitslab_tls_heap = &heap_nested;
+	return saved;
+}
+
+void heap_call_out_end(struct heap *saved)
+{
+	bitslab_tls_heap = saved;
+}
+
+/**
+ * heap_may_wait() - may this thread wait for an RCU grace period now?  Not
+ * from inside a call out to liburcu or pthreads (it may hold their locks)
+ * and not before it has a heap; an exiting thread may (synchronize_rcu()
+ * does not register it with liburcu, only read locks would).
+ */
+bool heap_may_wait(void)
+{
+	unsigned int kind = bitslab_tls_heap->kind;
+
+	return kind == HEAP_KIND_THREAD || kind == HEAP_KIND_EXITED;
+}
+
+/* ---------------------------------------------------------------------
+ * Heap setup and the pool
+ * ------------------------------------------------------------------- */
+
+static void heap_setup(struct heap *h, enum heap_kind kind)
+{
+	unsigned int c;
+
+	for (c = 0; c < NR_SIZE_CLASSES; c++) {
+		long max = (long)size_classes[c].bin_max * opt_bin_scale / 100;
+		struct heap_class *hc = &h->cls[c];
+
+		max = max < 2 ? 2 : max;
+		h->bins[c] = (struct bin){ NULL, (int32_t)max, (int32_t)max };
+		hc->cur = NULL;
+		CDS_INIT_LIST_HEAD(&hc->partial);
+		CDS_INIT_LIST_HEAD(&hc->full);
+		hc->nchunks = 0;
+		hc->nempty = 0;
+	}
+	h->out_owner = NULL;
+	h->out_first = h->out_last = NULL;
+	h->out_count = 0;
+	h->kind = (uint8_t)kind;
+	h->empty_keep = (uint8_t)opt_empty_keep;
+	memset(&h->stats, 0, sizeof(h->stats));
+}
+
+/* Map a batch of heaps; keep one, pool the rest.  Pool lock held. */
+static struct heap *__heap_pool_grow(void)
+{
+	size_t sz = ALIGN_UP(sizeof(struct heap), CACHELINE_SIZE);
+	size_t n = 65536 / sz, i;
+	char *mem;
+
+	if (n == 0)
+		n = 1;
+	mem = os_map(n * sz);
+	if (!mem)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		struct heap *h = (struct heap *)(mem + i * sz);
+
+		init_llist_head(&h->inbox);
+		atomic_init(&h->state, HEAP_FREE);
+		h->all_next = all_heaps;
+		all_heaps = h;
+		if (i) {
+			h->pool_next = pool_free;
+			pool_free = h;
+		}
+	}
+	return (struct heap *)mem;
+}
+
+static struct heap *heap_pool_get(void)
+{
+	struct heap *h;
+
+	pthread_mutex_lock(&pool_lock);
+	h = pool_free;
+	if (h)
+		pool_free = h->pool_next;
+	else
+		h = __heap_pool_grow();
+	if (h)
+		heaps_live++;
+	pthread_mutex_unlock(&pool_lock);
+	if (!h)
+		return NULL;
+	heap_setup(h, HEAP_KIND_THREAD);
+	/* Blocks pushed while the heap was free are drained at the first
+	 * refill; whoever drains re-checks each block's owner. */
+	store_seq_cst(&h->state, HEAP_LIVE);
+	return h;
+}
+
+static void stats_add(struct heap_stats *sum, const struct heap_stats *s)
+{
+	const uint64_t *a = (const uint64_t *)s;
+	uint64_t *b = (uint64_t *)sum;
+	size_t i;
+
+	for (i = 0; i < sizeof(*s) / sizeof(uint64_t); i++)
+		b[i] += a[i];
+}
+
+static void heap_pool_put(struct heap *h)
+{
+	pthread_mutex_lock(&pool_lock);
+	stats_add(&exited_stats, &h->stats);
+	store_seq_cst(&h->state, HEAP_FREE);
+	h->pool_next = pool_free;
+	pool_free = h;
+	heaps_live--;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+/**
+ * heap_sum_stats() - add up the counters of every heap, live or exited.
+ * Racy reads of live heaps' counters: good enough for statistics.
+ */
+void heap_sum_stats(struct heap_stats *sum, long *threads)
+{
+	struct heap *h;
+
+	memset(sum, 0, sizeof(*sum));
+	pthread_mutex_lock(&pool_lock);
+	*sum = exited_stats;
+	for (h = all_heaps; h; h = h->all_next)
+		if (READ_ONCE(h->state) == HEAP_LIVE)
+			stats_add(sum, &h->stats);
+	*threads = heaps_live;
+	pthread_mutex_unlock(&pool_lock);
+	stats_add(sum, &heap_global.stats);
+}
+
+/* ---------------------------------------------------------------------
+ * Releasing blocks to the bitmaps (owner side)
+ * ------------------------------------------------------------------- */
+
+/* An owned, non-current chunk became empty: keep it or retire it. */
+static void heap_chunk_empty(struct heap *h, struct chunk *c)
+{
+	struct heap_class *hc = &h->cls[c->cls];
+	long zero = 0;
+
+	if (!c->kept_empty && hc->nempty < h->empty_keep) {
+		c->kept_empty = true;
+		hc->nempty++;
+		return;
+	}
+	if (!try_cmpxchg(&c->nused, &zero, CHUNK_DEAD))
+		return;
+	if (c->kept_empty)
+		hc->nempty--;
+	cds_list_del(&c->node);
+	c->list = CHUNK_LIST_NONE;
+	hc->nchunks--;
+	h->stats.chunks_retired++;
+	chunk_retire(c);
+}
+
+/* @k blocks of @c (owned by @h) went back to its bitmap. */
+static void heap_chunk_released(struct heap *h, struct chunk *c,
+				unsigned int k)
+{
+	struct heap_class *hc = &h->cls[c->cls];
+	long n = fetch_sub_release(&c->nused, k) - (long)k;
+
+	DEBUG_BUG_ON(n < 0);
+	h->stats.released += k;
+	if (c == hc->cur)
+		return;
+	if (c->list == CHUNK_LIST_FULL) {
+		cds_list_del(&c->node);
+		cds_list_add(&c->node, &hc->partial);
+		c->list = CHUNK_LIST_PARTIAL;
+	}
+	if (n == 0)
+		heap_chunk_empty(h, c);
+}
+
+/* Clear the bit of block @p of @c, owned by this heap. */
+static void heap_release_block(struct chunk *c, void **p)
+{
+	unsigned long idx = chunk_block_index(c, (uintptr_t)p);
+
+	if (!test_and_clear_bit_release(idx, c->used))
+		report_misuse("double free", p, c->cls);
+	if (BIT_WORD(idx) < c->hint)
+		c->hint = (uint32_t)BIT_WORD(idx);
+}
+
+/* Release a private chain of blocks of chunks owned by @h. */
+static void heap_release_list(struct heap *h, void **list)
+{
+	struct chunk *c = NULL;
+	unsigned int k = 0;
+
+	while (list) {
+		void **next = list[0];
+		struct chunk *pc = chunk_lookup((uintptr_t)list);
+
+		DEBUG_BUG_ON(!pc || READ_ONCE(pc->owner) != h);
+		if (pc != c) {
+			if (k)
+				heap_chunk_released(h, c, k);
+			c = pc;
+			k = 0;
+		}
+		heap_release_block(c, list);
+		k++;
+		list = next;
+	}
+	if (k)
+		heap_chunk_released(h, c, k);
+}
+
+/**
+ * heap_flush_bin() - the bin of @cls overflowed: release its newest half
+ * to the bitmaps, which is how chunks become empty again.
+ */
+void heap_flush_bin(struct heap *h, unsigned int cls)
+{
+	struct bin *b = &h->bins[cls];
+	int n = b->max / 2, i;
+	void **first = b->head, **last = first;
+
+	if (n < 1)
+		n = 1;
+	for (i = 1; i < n && last[0]; i++)
+		last = last[0];
+	b->head = last[0];
+	last[0] = NULL;
+	b->room += i;
+	h->stats.flushes++;
+	heap_release_list(h, first);
+}
+
+/* Release every block of every bin (exit, trim, memory shortage). */
+static void heap_release_bins(struct heap *h)
+{
+	unsigned int c;
+
+	for (c = 0; c < NR_SIZE_CLASSES; c++) {
+		struct bin *b = &h->bins[c];
+		void **list = b->head;
+
+		b->head = NULL;
+		b->room = b->max;
+		heap_release_list(h, list);
+	}
+}
+
+/* Retire the empty chunks a heap keeps (trim, memory shortage). */
+static void heap_retire_kept(struct heap *h)
+{
+	unsigned int c;
+	uint8_t keep = h->empty_keep;
+
+	h->empty_keep = 0;
+	for (c = 0; c < NR_SIZE_CLASSES; c++) {
+		struct heap_class *hc = &h->cls[c];
+		struct cds_list_head *pos, *tmp;
+
+		cds_list_for_each_safe(pos, tmp, &hc->partial) {
+			struct chunk *k = cds_list_entry(pos, struct chunk, node);
+
+			if (k->kept_empty)
+				heap_chunk_empty(h, k);
+		}
+	}
+	h->empty_keep = keep;
+}
+
+/* ---------------------------------------------------------------------
+ * Remote frees
+ * ------------------------------------------------------------------- */
+
+/* A block of a chunk owned by @h came back through an inbox. */
+static void heap_take_block(struct heap *h, struct chunk *c, void **p)
+{
+	struct bin *b = &h->bins[c->cls];
+
+	if (b->room > 1) {
+		p[0] = b->head;
+		b->head = p;
+		b->room--;
+		return;
+	}
+	heap_release_block(c, p);
+	heap_chunk_released(h, c, 1);
+}
+
+/*
+ * Take one block off a drained inbox list: check it was sent as a remote
+ * free and mark it locally free.  A block that is on the list twice (two
+ * threads freed it at once) is caught on its second visit, as is a block
+ * written to after it was freed.
+ */
+static struct chunk *inbox_block(void **p)
+{
+	struct chunk *c = chunk_lookup((uintptr_t)p);
+
+	if ((uintptr_t)p[1] != free_cookie_remote((uintptr_t)p))
+		report_misuse("double free (or write after free)", p,
+			      c ? c->cls : -1);
+	p[1] = (void *)free_cookie_local((uintptr_t)p);
+	return c;
+}
+
+/*
+ * Put every block of @n, a list taken off some heap's inbox, where it
+ * belongs: into @me's bins if @me owns its chunk, else straight back into
+ * its chunk's bitmap (the chunk was orphaned, or @me is not its owner).
+ */
+static void heap_take_blocks(struct heap *me, struct llist_node *n)
+{
+	bool real = me->kind == HEAP_KIND_THREAD || me->kind == HEAP_KIND_GLOBAL;
+
+	while (n) {
+		void **p = (void **)n;
+		struct chunk *c;
+
+		n = n->next;
+		c = inbox_block(p);
+		if (real && READ_ONCE(c->owner) == me) {
+			me->stats.remote_taken++;
+			heap_take_block(me, c, p);
+		} else {
+			chunk_release_stray(c, p);
+		}
+	}
+}
+
+/** heap_take_inbox() - take every block other threads sent to @h. */
+static void heap_take_inbox(struct heap *h)
+{
+	heap_take_blocks(h, llist_del_all(&h->inbox));
+}
+
+/*
+ * Drain the inbox of heap @o, which is not ours and not live (its thread
+ * exited, or it is in the pool).  Sequentially consistent: see
+ * heap_push_remote().
+ */
+static void heap_drain_foreign(struct heap *o)
+{
+	heap_take_blocks(bitslab_tls_heap, llist_del_all_mb(&o->inbox));
+}
+
+/*
+ * Push a private chain @first..@last of blocks owned by @owner onto its
+ * inbox.  A Dekker handshake with heap_exit(), all sequentially consistent:
+ * push, then load the state here; store HEAP_DEAD, then take the inbox
+ * there.  After the push, the pusher sees the owner dead, or the exiting
+ * owner takes the blocks.
+ */
+static void heap_push_remote(struct heap *owner, void **first, void **last)
+{
+	llist_add_batch_mb((struct llist_node *)first,
+			   (struct llist_node *)last, &owner->inbox);
+	if (load_seq_cst(&owner->state) != HEAP_LIVE)
+		heap_drain_foreign(owner);
+}
+
+static void heap_flush_outbox(struct heap *h)
+{
+	if (!h->out_count)
+		return;
+	h->stats.remote_pushes++;
+	heap_push_remote(h->out_owner, (void **)h->out_first,
+			 (void **)h->out_last);
+	h->out_first = h->out_last = NULL;
+	h->out_count = 0;
+	h->out_owner = NULL;
+}
+
+/**
+ * heap_free_remote() - free @ptr, a valid block start of @c, which heap @h
+ * does not own.  Checks for a double free first.
+ */
+void heap_free_remote(struct heap *h, struct chunk *c, void *ptr)
+{
+	void **p = ptr;
+	uintptr_t a = (uintptr_t)ptr, w1 = (uintptr_t)p[1];
+	struct heap *owner;
+
+	if (w1 == free_cookie_local(a) || w1 == free_cookie_remote(a))
+		report_misuse("double free", ptr, c->cls);
+	owner = READ_ONCE(c->owner);
+	if (!owner) {
+		p[1] = (void *)free_cookie_local(a);
+		chunk_release_stray(c, p);
+		return;
+	}
+	p[1] = (void *)free_cookie_remote(a);
+	if (h->kind != HEAP_KIND_THREAD) {
+		p[0] = NULL;
+		heap_push_remote(owner, p, p);
+		return;
+	}
+	h->stats.remote_frees++;
+	if (h->out_owner != owner) {
+		heap_flush_outbox(h);
+		h->out_owner = owner;
+	}
+	p[0] = h->out_first;
+	h->out_first = (struct llist_node *)p;
+	if (!h->out_last)
+		h->out_last = (struct llist_node *)p;
+	if (++h->out_count >= OUTBOX_MAX)
+		heap_flush_outbox(h);
+}
+
+/* ---------------------------------------------------------------------
+ * Free slow paths and misuse
+ * ------------------------------------------------------------------- */
+
+void heap_free_invalid(struct chunk *c, void *ptr)
+{
+	report_misuse("free of invalid pointer (not the start of a block)",
+		      ptr, c->cls);
+}
+
+void heap_free_double(struct chunk *c, void *ptr)
+{
+	report_misuse("double free", ptr, c->cls);
+}
+
+/**
+ * heap_free_chunk() - free a block of @c through the generic path (blocks
+ * of multi-chunk spans, and callers that already looked the chunk up).
+ */
+void heap_free_chunk(struct chunk *c, void *ptr)
+{
+	struct heap *h = bitslab_tls_heap;
+	uintptr_t a = (uintptr_t)ptr;
+	void **p = ptr;
+	struct bin *b;
+
+	if (!chunk_block_start(c, a))
+		heap_free_invalid(c, ptr);
+	if (READ_ONCE(c->owner) != h) {
+		heap_free_remote(h, c, ptr);
+		return;
+	}
+	if ((uintptr_t)p[1] == free_cookie_local(a))
+		heap_free_double(c, ptr);
+	p[1] = (void *)free_cookie_local(a);
+	b = &h->bins[c->cls];
+	p[0] = b->head;
+	b->head = p;
+	if (--b->room <= 0)
+		heap_flush_bin(h, c->cls);
+}
+
+/** heap_free_slow() - free of a pointer outside any chunk head region. */
+void heap_free_slow(void *ptr)
+{
+	uintptr_t a = (uintptr_t)ptr;
+	unsigned int kind;
+
+	if (!ptr)
+		return;
+	kind = pagemap_kind(a);
+	if (kind & PM_TAIL)
+		heap_free_chunk(chunk_lookup(a), ptr);
+	else if (kind == PM_LARGE || kind == PM_LARGE0)
+		large_free(ptr);
+	else
+		large_report_unknown("free", ptr);
+}
+
+/* ---------------------------------------------------------------------
+ * Allocation slow path
+ * ------------------------------------------------------------------- */
+
+/* Give memory back when the system refused some: see heap_next_chunk(). */
+static void heap_recover(struct heap *h)
+{
+	heap_flush_outbox(h);
+	if (h->kind == HEAP_KIND_THREAD || h->kind == HEAP_KIND_GLOBAL) {
+		heap_release_bins(h);
+		heap_retire_kept(h);
+	}
+	shared_reclaim(true);
+	chunk_cache_drain();
+}
+
+/* A chunk of @cls for @h to claim from: partial, adopted, or new. */
+static struct chunk *heap_next_chunk(struct heap *h, unsigned int cls)
+{
+	struct heap_class *hc = &h->cls[cls];
+	struct chunk *c;
+
+	if (!cds_list_empty(&hc->partial)) {
+		c = cds_list_first_entry(&hc->partial, struct chunk, node);
+		cds_list_del(&c->node);
+		c->list = CHUNK_LIST_NONE;
+		if (c->kept_empty) {
+			c->kept_empty = false;
+			hc->nempty--;
+		}
+		return hc->cur = c;
+	}
+	if (h->kind == HEAP_KIND_THREAD) {
+		c = shared_adopt(h, cls);
+		if (c) {
+			c->list = CHUNK_LIST_NONE;
+			hc->nchunks++;
+			h->stats.chunks_adopted++;
+			return hc->cur = c;
+		}
+	}
+	c = chunk_create(cls, h);
+	if (!c) {
+		heap_recover(h);
+		if (!cds_list_empty(&hc->partial))
+			return heap_next_chunk(h, cls);
+		c = chunk_create(cls, h);
+		if (!c)
+			return NULL;
+	}
+	hc->nchunks++;
+	h->stats.chunks_new++;
+	return hc->cur = c;
+}
+
+/* Put blocks into the empty bin of @cls.  Return: 0, or -1 (ENOMEM). */
+static int heap_refill(struct heap *h, unsigned int cls)
+{
+	struct bin *b = &h->bins[cls];
+	struct heap_class *hc = &h->cls[cls];
+	unsigned int want = (unsigned int)(b->max > 1 ? b->max / 2 : 1);
+
+	h->stats.refills++;
+	heap_flush_outbox(h);
+	if (!llist_empty(&h->inbox)) {
+		heap_take_inbox(h);
+		if (b->head)
+			return 0;
+	}
+	for (;;) {
+		struct chunk *c = hc->cur;
+		void **first, **last;
+		unsigned int n;
+
+		if (!c) {
+			c = heap_next_chunk(h, cls);
+			if (!c)
+				return -1;
+			if (b->head)	/* recovery refilled the bin */
+				return 0;
+		}
+		n = chunk_claim(c, want, &first, &last);
+		if (n) {
+			h->stats.claimed += n;
+			last[0] = b->head;
+			b->head = first;
+			b->room -= (int32_t)n;
+			return 0;
+		}
+		hc->cur = NULL;
+		c->list = CHUNK_LIST_FULL;
+		cds_list_add(&c->node, &hc->full);
+	}
+}
+
+static void *__heap_alloc(struct heap *h, unsigned int cls)
+{
+	if (!h->bins[cls].head && heap_refill(h, cls)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return bin_pop(&h->bins[cls]);
+}
+
+static void heap_global_ready(void)
+{
+	if (!global_ready) {
+		heap_setup(&heap_global, HEAP_KIND_GLOBAL);
+		init_llist_head(&heap_global.inbox);
+		atomic_init(&heap_global.state, HEAP_LIVE);
+		global_ready = true;
+	}
+}
+
+static void *heap_alloc_global(unsigned int cls)
+{
+	void *p;
+
+	pthread_mutex_lock(&global_lock);
+	heap_global_ready();
+	p = __heap_alloc(&heap_global, cls);
+	pthread_mutex_unlock(&global_lock);
+	return p;
+}
+
+static void heap_key_destructor(void *arg);
+
+static void heap_fork_prepare(void);
+static void heap_fork_parent(void);
+static void heap_fork_child(void);
+
+static void init_secrets(void)
+{
+	const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+	uint64_t a = 0x9e3779b97f4a7c15ULL, b = 0xc2b2ae3d27d4eb4fULL;
+	struct timespec ts;
+
+	if (r) {
+		memcpy(&a, r, 8);
+		memcpy(&b, r + 8, 8);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	a ^= (uint64_t)ts.tv_nsec * 0xff51afd7ed558ccdULL;
+	b ^= (uint64_t)(uintptr_t)&ts;
+	/* Distinct, and neither can be 0: a zero secret would make a block
+	 * holding its own address in word 1 look free. */
+	free_secret_local = (uintptr_t)(a | 0x10000);
+	free_secret_remote = free_secret_local ^ (uintptr_t)((b | 0x20000) & ~0xffffULL) ^ 0x40000;
+}
+
+static void init_routine(void)
+{
+	init_secrets();
+	options_parse(getenv("BITSLAB_OPTIONS"));
+	shared_init();
+	pthread_key_create(&heap_key, heap_key_destructor);
+	pthread_atfork(heap_fork_prepare, heap_fork_parent, heap_fork_child);
+}
+
+/**
+ * bitslab_init() - one-time global setup, on the first allocation of the
+ * process (never from a constructor: other libraries' constructors may
+ * allocate first).  The calling thread is on the nested sentinel, so what
+ * pthread_once(), pthread_key_create() and pthread_atfork() allocate comes
+ * from the global heap.
+ */
+void bitslab_init(void)
+{
+	pthread_once(&init_once, init_routine);
+}
+
+/* First allocation of a thread: give it a heap. */
+static struct heap *heap_thread_init(void)
+{
+	struct heap *saved = heap_call_out_begin();
+	struct heap *h;
+
+	(void)saved;
+	bitslab_init();
+	h = heap_pool_get();
+	if (h)
+		pthread_setspecific(heap_key, h);
+	heap_call_out_end(h ? h : &heap_boot);
+	return h;
+}
+
+/**
+ * heap_alloc_class() - a block of class @cls for the calling thread,
+ * whatever state the thread is in.  NULL with errno = ENOMEM on failure.
+ */
+void *heap_alloc_class(unsigned int cls)
+{
+	struct heap *h = bitslab_tls_heap;
+
+	if (likely(h->kind == HEAP_KIND_THREAD))
+		return __heap_alloc(h, cls);
+	if (h->kind == HEAP_KIND_BOOT) {
+		h = heap_thread_init();
+		if (h)
+			return __heap_alloc(h, cls);
+	}
+	return heap_alloc_global(cls);
+}
+
+/**
+ * heap_alloc_slow() - malloc() when the fast path could not serve it: an
+ * empty bin, a size beyond the lookup table, or a large block.
+ */
+void *heap_alloc_slow(size_t size)
+{
+	if (unlikely(size > SMALL_MAX))
+		return large_alloc(size, 0);
+	return heap_alloc_class(size_to_class(size));
+}
+
+/* ---------------------------------------------------------------------
+ * Thread exit
+ * ------------------------------------------------------------------- */
+
+/* Undo the pin of heap_exit(); retire the chunk if it was the last count. */
+static void chunk_unpin_orphan(struct chunk *c)
+{
+	long n = READ_ONCE(c->nused), next;
+
+	do {
+		next = n - 1;
+		if (next == 0)
+			next = CHUNK_DEAD;
+	} while (!try_cmpxchg(&c->nused, &n, next));
+	if (next == CHUNK_DEAD)
+		chunk_retire(c);
+}
+
+static void heap_orphan_list(struct cds_list_head *from,
+			     struct cds_list_head *to)
+{
+	struct cds_list_head *pos, *tmp;
+
+	cds_list_for_each_safe(pos, tmp, from) {
+		struct chunk *c = cds_list_entry(pos, struct chunk, node);
+
+		fetch_add(&c->nused, 1);	/* pin against stray retirement */
+		store_seq_cst(&c->owner, NULL);
+		c->kept_empty = false;
+		cds_list_del(&c->node);
+		cds_list_add(&c->node, to);
+	}
+}
+
+static void heap_exit(struct heap *h)
+{
+	struct cds_list_head orphans, *pos, *tmp;
+	struct chunk *c;
+	unsigned int cls;
+
+	heap_flush_outbox(h);
+	heap_take_inbox(h);
+	h->empty_keep = 0;
+	heap_release_bins(h);
+
+	CDS_INIT_LIST_HEAD(&orphans);
+	for (cls = 0; cls < NR_SIZE_CLASSES; cls++) {
+		struct heap_class *hc = &h->cls[cls];
+
+		if (hc->cur) {
+			cds_list_add(&hc->cur->node, &hc->partial);
+			hc->cur = NULL;
+		}
+		heap_orphan_list(&hc->partial, &orphans);
+		heap_orphan_list(&hc->full, &orphans);
+		hc->nchunks = hc->nempty = 0;
+	}
+	/* Pairs with heap_push_remote(): HEAP_DEAD, then take the inbox. */
+	store_seq_cst(&h->state, HEAP_DEAD);
+	heap_drain_foreign(h);
+
+	cds_list_for_each_safe(pos, tmp, &orphans) {
+		c = cds_list_entry(pos, struct chunk, node);
+		cds_list_del(&c->node);
+		c->list = CHUNK_LIST_NONE;
+		shared_publish(c);
+		chunk_unpin_orphan(c);
+	}
+	heap_pool_put(h);
+}
+
+static void heap_key_destructor(void *arg)
+{
+	struct heap *h = arg;
+
+	/* From here on this thread never takes an RCU read lock again: a
+	 * late free would re-register it with liburcu-bp after bp's own
+	 * cleanup and leak the registration.  Allocations go to the global
+	 * heap, which never walks the shared lists. */
+	bitslab_tls_heap = &heap_exited;
+	heap_exit(h);
+}
+
+/* ---------------------------------------------------------------------
+ * Trim and fork
+ * ------------------------------------------------------------------- */
+
+/**
+ * heap_trim() - malloc_trim(): give back everything the calling thread
+ * holds free and every retired or cached chunk.  Return: true if anything
+ * was given back.
+ */
+bool heap_trim(void)
+{
+	struct heap *h = bitslab_tls_heap;
+	size_t before = os_mapped_bytes();
+
+	if (h->kind == HEAP_KIND_THREAD) {
+		heap_flush_outbox(h);
+		heap_take_inbox(h);
+		heap_release_bins(h);
+		heap_retire_kept(h);
+	}
+	shared_reclaim(true);
+	chunk_cache_drain();
+	return os_mapped_bytes() < before;
+}
+
+static void heap_fork_prepare(void)
+{
+	shared_lock_all();
+	pthread_mutex_lock(&pool_lock);
+	pthread_mutex_lock(&global_lock);
+	shared_cache_lock();
+	urcu_bp_before_fork();
+}
+
+static void heap_fork_parent(void)
+{
+	urcu_bp_after_fork_parent();
+	shared_cache_unlock();
+	pthread_mutex_unlock(&global_lock);
+	pthread_mutex_unlock(&pool_lock);
+	shared_unlock_all();
+}
+
+static void heap_fork_child(void)
+{
+	struct heap *h;
+
+	urcu_bp_after_fork_child();
+	shared_reinit_locks();
+	pthread_mutex_init(&global_lock, NULL);
+	pthread_mutex_init(&pool_lock, NULL);
+	/*
+	 * Only the forking thread survives.  The other threads' heaps may have
+	 * been in the middle of an update, so they are left alone: their
+	 * blocks stay valid, frees into their chunks are released directly
+	 * by whoever pushes them (the heaps read as dead), and the heaps are
+	 * never reused.
+	 */
+	for (h = all_heaps; h; h = h->all_next) {
+		if (h != bitslab_tls_heap && READ_ONCE(h->state) == HEAP_LIVE) {
+			store_seq_cst(&h->state, HEAP_DEAD);
+			heaps_live--;
+		}
+	}
+}

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+/*
+ * large.c - blocks beyond SMALL_MAX get a mapping of their own.
+ *
+ * The mapping starts at a CHUNK_SIZE boundary and spans whole chunks, so the
+ * page-map region of the user pointer is entirely ours.  A 64-byte header
+ * sits just before the user pointer; the region of the user pointer is
+ * marked PM_LARGE (pointer at offset >= 64 in its region) or PM_LARGE0
+ * (offset 0, for alignments of CHUNK_SIZE or more; the header then ends the
+ * previous region, which the mapping also covers).  free() reads the header
+ * only after the page map said the region is a large block's, and accepts
+ * the pointer only if the header's cookie matches it: interior pointers and
+ * stale pointers are rejected without touching unmapped memory.
+ *
+ * Nothing here takes a lock.  Concurrency: a block is freed by whoever swaps
+ * its cookie to 0 first; a second free loses and is reported.
+ */
+#include <errno.h>
+#include <stdint.h>
+
+#include <bitslab/types.h>
+
+#include "chunk.h"
+#include "large.h"
+#include "os.h"
+#include "pagemap.h"
+#include "report.h"
+
+#define LARGE_HDR	64
+#define LARGE_MAX	((size_t)PTRDIFF_MAX - 2 * CHUNK_SIZE)
+#define RECENT		64
+
+struct large {
+	uintptr_t map_start;		/* const while live */
+	size_t map_size;		/* the block's owner (the user) */
+	size_t usable;			/* bytes from the user pointer on */
+	_Atomic uintptr_t cookie;	/* atomic: large_cookie() while live */
+	uint64_t reserved[4];
+};
+
+BUILD_BUG_ON(sizeof(struct large) != LARGE_HDR);
+
+static _Atomic long live_blocks;
+static _Atomic size_t live_bytes;
+
+/* Recently freed large blocks, to tell a double free from a wild free. */
+static _Atomic uintptr_t recent[RECENT];
+static _Atomic unsigned int recent_pos;
+
+static uintptr_t large_cookie(uintptr_t p)
+{
+	return p ^ free_secret_remote ^ 0x6c617267ULL;
+}
+
+static struct large *large_hdr(uintptr_t p)
+{
+	return (struct large *)(p - LARGE_HDR);
+}
+
+void large_get_stats(long *blocks, size_t *bytes)
+{
+	*blocks = READ_ONCE(live_blocks);
+	*bytes = READ_ONCE(live_bytes);
+}
+
+/**
+ * large_alloc() - a block of @size bytes aligned at @align (0: 64 bytes),
+ * zero-filled.  NULL with errno = ENOMEM if it cannot be mapped.
+ */
+void *large_alloc(size_t size, size_t align)
+{
+	size_t off, map, lead = 0, map_align = CHUNK_SIZE;
+	uintptr_t start, p;
+	struct large *l;
+
+	if (align <= LARGE_HDR) {
+		off = LARGE_HDR;
+	} else if (align < CHUNK_SIZE) {
+		off = align;
+	} else {
+		off = align;
+		map_align = align;
+		lead = align - CHUNK_SIZE;
+	}
+	if (size > LARGE_MAX - off) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	map = ALIGN_UP(off + size, CHUNK_SIZE);
+	start = (uintptr_t)os_map_aligned(map, map_align);
+	if (!start) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (lead) {
+		os_unmap((void *)start, lead);
+		start += lead;
+		map -= lead;
+		off -= lead;
+	}
+	p = start + off;
+	if (pagemap_mark(p, off == CHUNK_SIZE ? PM_LARGE0 : PM_LARGE)) {
+		os_unmap((void *)start, map);
+		errno = ENOMEM;
+		return NULL;
+	}
+	l = large_hdr(p);
+	l->map_start = start;
+	l->map_size = map;
+	l->usable = start + map - p;
+	atomic_init(&l->cookie, large_cookie(p));
+	fetch_add_relaxed(&live_blocks, 1);
+	fetch_add_relaxed(&live_bytes, map);
+	return (void *)p;
+}
+
+static bool recently_freed(uintptr_t p)
+{
+	unsigned int i;
+
+	for (i = 0; i < RECENT; i++)
+		if (READ_ONCE(recent[i]) == p)
+			return true;
+	return false;
+}
+
+/**
+ * large_report_unknown() - @ptr is in no region of ours (or is not a large
+ * block's pointer): a double free if we unmapped it lately, else a pointer
+ * we never handed out.
+ */
+void large_report_unknown(const char *op, void *ptr)
+{
+	bool again = recently_freed((uintptr_t)ptr);
+
+	if (op[0] == 'f')
+		report_misuse(again ? "double free" : "free of invalid pointer",
+			      ptr, again ? -2 : -1);
+	report_misuse(again ? "realloc of freed block"
+			    : "realloc of invalid pointer",
+		      ptr, again ? -2 : -1);
+}
+
+/* The header of large block @ptr, or a report if it is not one. */
+static struct large *large_lookup(void *ptr, const char *op)
+{
+	uintptr_t p = (uintptr_t)ptr, off = p & CHUNK_MASK;
+	unsigned int kind = pagemap_kind(p);
+	struct large *l;
+
+	if ((kind == PM_LARGE && off >= LARGE_HDR) ||
+	    (kind == PM_LARGE0 && off == 0)) {
+		l = large_hdr(p);
+		if (READ_ONCE(l->cookie) == large_cookie(p))
+			return l;
+	}
+	if (kind == PM_LARGE || kind == PM_LARGE0)
+		report_misuse(op[0] == 'f' ? "free of invalid pointer (inside a large block)"
+					   : "realloc of invalid pointer (inside a large block)",
+			      ptr, -2);
+	large_report_unknown(op, ptr);
+}
+
+size_t large_usable(void *ptr, const char *op)
+{
+	return large_lookup(ptr, op)->usable;
+}
+
+void large_free(void *ptr)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	struct large *l = large_lookup(ptr, "free");
+	size_t map = l->map_size;
+	uintptr_t start = l->map_start;
+
+	if (xchg(&l->cookie, 0) != large_cookie(p))
+		report_misuse("double free", ptr, -2);
+	WRITE_ONCE(recent[fetch_add_relaxed(&recent_pos, 1) % RECENT], p);
+	pagemap_clear(p, 1);
+	fetch_sub_relaxed(&live_blocks, 1);
+	fetch_sub_relaxed(&live_bytes, map);
+	os_unmap((void *)start, map);
+}
+
+/**
+ * large_realloc() - resize large block @ptr to @size bytes (more than
+ * SMALL_MAX): in place when the mapping can shrink or grow where it is,
+ * else by moving its pages with mremap() onto a fresh aligned reservation
+ * (no copy).  NULL with errno = ENOMEM leaves @ptr intact.
+ */
+void *large_realloc(void *ptr, size_t size)
+{
+	uintptr_t p = (uintptr_t)ptr, np;
+	struct large *l = large_lookup(ptr, "realloc");
+	size_t off = p - l->map_start, map, old = l->map_size;
+	void *target, *moved;
+
+	if (size > LARGE_MAX - off) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	map = ALIGN_UP(off + size, CHUNK_SIZE);
+	if (map == old)
+		return ptr;
+	if (map < old) {
+		os_unmap((void *)(l->map_start + map), old - map);
+	} else if (!os_grow_in_place((void *)l->map_start, old, map)) {
+		target = os_map_aligned(map, CHUNK_SIZE);
+		if (!target) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		np = (uintptr_t)target + off;
+		if (pagemap_mark(np, pagemap_kind(p))) {
+			os_unmap(target, map);
+			errno = ENOMEM;
+			return NULL;
+		}
+		moved = os_remap((void *)l->map_start, old, map, target);
+		if (!moved) {
+			pagemap_clear(np, 1);
+			os_unmap(target, map);
+			errno = ENOMEM;
+			return NULL;
+		}
+		pagemap_clear(p, 1);
+		WRITE_ONCE(recent[fetch_add_relaxed(&recent_pos, 1) % RECENT], p);
+		p = np;
+		l = large_hdr(p);
+		l->map_start = (uintptr_t)moved;
+		atomic_store_explicit(&l->cookie, large_cookie(p),
+				      memory_order_relaxed);
+	}
+	l->map_size = map;
+	l->usable = l->map_start + map - p;
+	fetch_add_relaxed(&live_bytes, map - old);
+	return (void *)p;
+}

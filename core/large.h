@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * large.h - blocks beyond SMALL_MAX, one mapping each.
+ */
+#ifndef CORE_LARGE_H
+#define CORE_LARGE_H
+
+#include <stddef.h>
+
+void *large_alloc(size_t size, size_t align);
+void large_free(void *ptr);
+void *large_realloc(void *ptr, size_t size);
+size_t large_usable(void *ptr, const char *op);
+__cold __noreturn void large_report_unknown(const char *op, void *ptr);
+
+/* Live large blocks and their bytes, for statistics. */
+void large_get_stats(long *blocks, size_t *bytes);
+
+#endif /* CORE_LARGE_H */

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: MIT
+/*
+ * malloc.c - the standard malloc family, exported only by libbitslab.so:
+ * the set glibc's manual ("Replacing malloc") asks of a replacement, with
+ * glibc 2.36's argument checks and errno values.  Not defined here, on the
+ * manual's advice: reallocarray and strdup (glibc's call ours).
+ * Built with -fno-builtin so the compiler cannot turn malloc + memset in
+ * here into a call to calloc, i.e. into ourselves.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <bitslab.h>
+
+#include "alloc.h"
+#include "api.h"
+#include "os.h"
+#include "shared.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* C23; glibc 2.36's headers do not declare them yet. */
+void free_sized(void *ptr, size_t size);
+void free_aligned_sized(void *ptr, size_t align, size_t size);
+
+EXPORT void *malloc(size_t size)
+{
+	return bitslab_alloc_fast(size);
+}
+
+EXPORT void free(void *ptr)
+{
+	bitslab_free_fast(ptr);
+}
+
+EXPORT void *calloc(size_t n, size_t size)
+{
+	return bitslab_calloc(n, size);
+}
+
+EXPORT void *realloc(void *ptr, size_t size)
+{
+	return bitslab_realloc(ptr, size);
+}
+
+/* glibc 2.36: an alignment that is not a power of two is rounded up; one
+ * beyond SIZE_MAX / 2 + 1 is EINVAL. */
+EXPORT void *memalign(size_t align, size_t size)
+{
+	if (align > SIZE_MAX / 2 + 1) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (align & (align - 1))
+		align = (size_t)1 << (64 - __builtin_clzl(align));
+	return bitslab_alloc_aligned(align, size);
+}
+
+/* glibc 2.36 defines aligned_alloc as memalign. */
+EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+	return memalign(align, size);
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+	void *p;
+	int saved = errno;
+
+	if (align % sizeof(void *) || (align & (align - 1)) || align == 0)
+		return EINVAL;
+	p = bitslab_alloc_aligned(align, size);
+	if (!p)
+		return ENOMEM;
+	errno = saved;
+	*out = p;
+	return 0;
+}
+
+EXPORT void *valloc(size_t size)
+{
+	return bitslab_alloc_aligned(OS_PAGE_SIZE, size);
+}
+
+EXPORT void *pvalloc(size_t size)
+{
+	if (size > SIZE_MAX - OS_PAGE_SIZE) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return bitslab_alloc_aligned(OS_PAGE_SIZE,
+				     ALIGN_UP(size ? size : 1, OS_PAGE_SIZE));
+}
+
+EXPORT size_t malloc_usable_size(void *ptr)
+{
+	return bitslab_usable_size(ptr);
+}
+
+/* C23 sized frees: the size is only a hint here. */
+EXPORT void free_sized(void *ptr, size_t size)
+{
+	bitslab_free_fast(ptr);
+}
+
+EXPORT void free_aligned_sized(void *ptr, size_t align, size_t size)
+{
+	bitslab_free_fast(ptr);
+}
+
+EXPORT int malloc_trim(size_t pad)
+{
+	return bitslab_trim();
+}
+
+EXPORT void malloc_stats(void)
+{
+	bitslab_stats_print(STDERR_FILENO);
+}
+
+EXPORT struct mallinfo2 mallinfo2(void)
+{
+	struct mallinfo2 mi = { 0 };
+	struct shared_stats st;
+
+	shared_get_stats(&st);
+	mi.arena = os_mapped_bytes();
+	mi.hblkhd = 0;
+	mi.fordblks = (size_t)st.cached_chunks * CHUNK_SIZE;
+	mi.uordblks = mi.arena - mi.fordblks;
+	mi.usmblks = os_mapped_peak();
+	mi.keepcost = mi.fordblks;
+	return mi;
+}

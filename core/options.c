@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+/*
+ * options.c - BITSLAB_OPTIONS parsing.  Runs inside the first malloc, so it
+ * must not allocate: it reads the environment string in place and reports
+ * problems with write(2).  An unknown key or a bad value gets a one-line
+ * warning naming it, and the default stays.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bitslab/compiler.h>
+
+#include "options.h"
+
+long opt_stats;
+long opt_bin_scale = 100;
+long opt_retire_batch = 32;
+long opt_chunk_cache = 16;
+long opt_empty_keep = 1;
+
+static const struct option {
+	const char *key;
+	long *value;
+	long min, max;
+	const char *help;
+} options[] = {
+	{ "stats", &opt_stats, 0, 1, "print statistics at exit" },
+	{ "bin_scale", &opt_bin_scale, 10, 1000, "bin capacity, percent" },
+	{ "retire_batch", &opt_retire_batch, 1, 4096,
+	  "retired chunks per grace period" },
+	{ "chunk_cache", &opt_chunk_cache, 0, 4096,
+	  "reclaimed 64 KiB chunks kept for reuse" },
+	{ "empty_keep", &opt_empty_keep, 0, 64,
+	  "empty chunks a heap keeps per class" },
+};
+
+static void warn(const char *what, const char *s, size_t n, const char *tail)
+{
+	char buf[200];
+	size_t len = 0;
+	ssize_t __maybe_unused r;
+
+#define ADD(p, l)                                                         \
+	do {                                                              \
+		size_t _l = min((size_t)(l), sizeof(buf) - 1 - len);      \
+		memcpy(buf + len, (p), _l);                               \
+		len += _l;                                                \
+	} while (0)
+	ADD("bitslab: ", 9);
+	ADD(what, strlen(what));
+	ADD(" '", 2);
+	ADD(s, n);
+	ADD("'", 1);
+	ADD(tail, strlen(tail));
+#undef ADD
+	buf[len++] = '\n';
+	r = write(STDERR_FILENO, buf, len);
+}
+
+static bool parse_long(const char *s, size_t n, long *out)
+{
+	long v = 0;
+	size_t i;
+
+	if (n == 0 || n > 12)
+		return false;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+static void parse_one(const char *s, size_t n)
+{
+	const char *eq = memchr(s, '=', n);
+	size_t klen = eq ? (size_t)(eq - s) : n, i;
+
+	for (i = 0; i < ARRAY_SIZE(options); i++) {
+		const struct option *o = &options[i];
+		long v;
+
+		if (strlen(o->key) != klen || memcmp(o->key, s, klen))
+			continue;
+		if (!eq) {
+			warn("option", s, n, " needs a value (key=value); default kept");
+			return;
+		}
+		if (!parse_long(eq + 1, n - klen - 1, &v) || v < o->min ||
+		    v > o->max) {
+			warn("bad value for option", s, n, "; default kept");
+			return;
+		}
+		*o->value = v;
+		return;
+	}
+	warn("unknown option", s, klen, " ignored");
+}
+
+/** options_parse() - apply "key=value,..." from @env (may be NULL). */
+void options_parse(const char *env)
+{
+	const char *stats = getenv("BITSLAB_STATS");
+
+	if (stats && stats[0] && strcmp(stats, "0"))
+		opt_stats = 1;
+	while (env && *env) {
+		const char *end = strchr(env, ',');
+		size_t n = end ? (size_t)(end - env) : strlen(env);
+
+		if (n)
+			parse_one(env, n);
+		env += n + (end ? 1 : 0);
+	}
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * options.h - run-time options, read once from BITSLAB_OPTIONS
+ * ("key=value,key=value") and BITSLAB_STATS at the first allocation.
+ */
+#ifndef CORE_OPTIONS_H
+#define CORE_OPTIONS_H
+
+#include <stdbool.h>
+
+extern long opt_stats;		/* print statistics at exit */
+extern long opt_bin_scale;	/* bin capacity, percent of the default */
+extern long opt_retire_batch;	/* retired chunks per grace period */
+extern long opt_chunk_cache;	/* reclaimed chunks kept for reuse */
+extern long opt_empty_keep;	/* empty chunks a heap keeps per class */
+
+void options_parse(const char *env);
+
+#endif /* CORE_OPTIONS_H */

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: MIT
+/*
+ * os.c - mmap, munmap, mremap and madvise: the only file that calls them.
+ * Every function keeps errno as the kernel left it on failure, so callers
+ * can return ENOMEM to the user unchanged.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include <bitslab/atomic.h>
+#include <bitslab/compiler.h>
+
+#include "os.h"
+
+static _Atomic size_t mapped, mapped_peak;
+
+static void account(long delta)
+{
+	size_t now = fetch_add_relaxed(&mapped, (size_t)delta) + (size_t)delta;
+	size_t peak = READ_ONCE(mapped_peak);
+
+	while (now > peak && !try_cmpxchg_relaxed(&mapped_peak, &peak, now))
+		;
+}
+
+size_t os_mapped_bytes(void)
+{
+	return READ_ONCE(mapped);
+}
+
+size_t os_mapped_peak(void)
+{
+	return READ_ONCE(mapped_peak);
+}
+
+/** os_map() - @size bytes of fresh zeroed memory, or NULL with errno set. */
+void *os_map(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	account((long)size);
+	return p;
+}
+
+/**
+ * os_map_aligned() - @size bytes starting at a multiple of @align (a power
+ * of two, at least a page), or NULL with errno set.  The kernel places new
+ * mappings just below the previous ones, so a plain mapping is usually
+ * aligned already when the previous one was; otherwise map @align more and
+ * trim both ends.
+ */
+void *os_map_aligned(size_t size, size_t align)
+{
+	uintptr_t p, a;
+	size_t over;
+
+	p = (uintptr_t)os_map(size);
+	if (!p || IS_ALIGNED(p, align))
+		return (void *)p;
+	os_unmap((void *)p, size);
+
+	over = size + align - OS_PAGE_SIZE;
+	p = (uintptr_t)os_map(over);
+	if (!p)
+		return NULL;
+	a = ALIGN_UP(p, align);
+	if (a > p)
+		os_unmap((void *)p, a - p);
+	if (p + over > a + size)
+		os_unmap((void *)(a + size), p + over - (a + size));
+	return (void *)a;
+}
+
+void os_unmap(void *addr, size_t size)
+{
+	int saved = errno;
+
+	if (munmap(addr, size) == 0)
+		account(-(long)size);
+	errno = saved;
+}
+
+/** os_purge() - give the pages back but keep the range mapped (reads 0). */
+void os_purge(void *addr, size_t size)
+{
+	int saved = errno;
+
+	madvise(addr, size, MADV_DONTNEED);
+	errno = saved;
+}
+
+/** os_grow_in_place() - extend a mapping without moving it, if possible. */
+bool os_grow_in_place(void *addr, size_t old_size, size_t new_size)
+{
+	int saved = errno;
+
+	if (mremap(addr, old_size, new_size, 0) == MAP_FAILED) {
+		errno = saved;
+		return false;
+	}
+	account((long)new_size - (long)old_size);
+	return true;
+}
+
+/**
+ * os_remap() - move (and resize) a mapping onto @target, replacing whatever
+ * was mapped there (a reservation of @new_size bytes made by the caller,
+ * already accounted).  The pages move; nothing is copied.
+ */
+void *os_remap(void *old, size_t old_size, size_t new_size, void *target)
+{
+	void *p = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED,
+			 target);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	account(-(long)old_size);
+	return p;
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * os.h - the allocator's only door to the kernel's memory calls.
+ */
+#ifndef CORE_OS_H
+#define CORE_OS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define OS_PAGE_SIZE 4096UL
+
+void *os_map(size_t size);
+void *os_map_aligned(size_t size, size_t align);
+void os_unmap(void *addr, size_t size);
+void os_purge(void *addr, size_t size);
+void *os_remap(void *old, size_t old_size, size_t new_size, void *target);
+bool os_grow_in_place(void *addr, size_t old_size, size_t new_size);
+
+/* Bytes currently mapped by the allocator, and the peak. */
+size_t os_mapped_bytes(void);
+size_t os_mapped_peak(void);
+
+#endif /* CORE_OS_H */

@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: MIT
+/*
+ * shared.c - per-class lists of unowned chunks, protected by RCU, and the
+ * retirement of dead chunks.
+ *
+ * A chunk is on its class's shared list while no heap owns it: the partly
+ * used chunks of exited threads.  Threads looking for a chunk walk the list
+ * in an RCU read-side section without any lock and adopt a chunk by swinging
+ * its owner from NULL to themselves.  Unlinking (by the adopter, or by the
+ * thread that released an orphan's last block) takes the class lock and uses
+ * cds_list_del_rcu(); the memory is reused or unmapped only after a grace
+ * period, so a walker that found the chunk a moment before can keep reading
+ * its header.  Nothing else protects a walker: no try-lock, no reference
+ * count, no "don't delete me" flag.
+ *
+ * Lock order (see Documentation/design.rst):
+ *
+ *	reclaim_lock
+ *	  class_lock[c]
+ *	    (core/heap.c) pool_lock, global_lock
+ *	      cache_lock
+ *
+ * Never call synchronize_rcu() inside a read-side section, nor with any lock
+ * but reclaim_lock held.
+ */
+#include <pthread.h>
+#include <urcu-bp.h>
+#include <urcu/rculist.h>
+
+#include "chunk.h"
+#include "heap.h"
+#include "options.h"
+#include "os.h"
+#include "report.h"
+#include "shared.h"
+#include "tsan.h"
+
+#if defined(__SANITIZE_THREAD__)
+char tsan_grace_token;
+#endif
+
+#define RETIRE_BYTES (1UL << 20)
+
+static pthread_mutex_t class_lock[NR_SIZE_CLASSES];
+static struct cds_list_head shared_list[NR_SIZE_CLASSES];
+static _Atomic long shared_len[NR_SIZE_CLASSES];	/* for lock-free peeks */
+
+static pthread_mutex_t reclaim_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct llist_head retire_stack = LLIST_HEAD_INIT;
+static _Atomic long retired_pending;
+static _Atomic size_t retired_bytes;
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct chunk *cache_top;		/* cache lock; linked by ->retire */
+static _Atomic long cache_count;	/* written under cache lock */
+
+static _Atomic long shared_count, grace_periods, reclaimed;
+
+/** shared_init() - set up the class locks and lists; from global init. */
+void shared_init(void)
+{
+	unsigned int c;
+
+	for (c = 0; c < NR_SIZE_CLASSES; c++) {
+		pthread_mutex_init(&class_lock[c], NULL);
+		CDS_INIT_LIST_HEAD(&shared_list[c]);
+	}
+}
+
+static void class_lock_take(unsigned int cls)
+{
+	pthread_mutex_lock(&class_lock[cls]);
+}
+
+static void class_lock_drop(unsigned int cls)
+{
+	pthread_mutex_unlock(&class_lock[cls]);
+}
+
+/**
+ * shared_publish() - put an orphaned chunk (owner already NULL) on its
+ * class's shared list, unless a stray release retired it meanwhile.
+ */
+void shared_publish(struct chunk *c)
+{
+	class_lock_take(c->cls);
+	if (READ_ONCE(c->nused) != CHUNK_DEAD) {
+		c->list = CHUNK_LIST_SHARED;
+		tsan_publish(c);
+		cds_list_add_tail_rcu(&c->node, &shared_list[c->cls]);
+		fetch_add_relaxed(&shared_len[c->cls], 1);
+		fetch_add_relaxed(&shared_count, 1);
+	}
+	class_lock_drop(c->cls);
+}
+
+/* Unlink @c from its shared list if it is still there.  Class lock held. */
+static void __shared_unlink(struct chunk *c)
+{
+	if (c->list == CHUNK_LIST_SHARED) {
+		cds_list_del_rcu(&c->node);
+		c->list = CHUNK_LIST_NONE;
+		fetch_sub_relaxed(&shared_len[c->cls], 1);
+		fetch_sub_relaxed(&shared_count, 1);
+	}
+}
+
+/*
+ * Try to make @h the owner of @c, found on a shared list.  Inside a
+ * read-side section.  The owner CAS decides between adopters; the pin on
+ * nused (refused once it is CHUNK_DEAD) decides against a thread retiring
+ * the chunk, which swings nused from its last count to CHUNK_DEAD in one
+ * CAS (chunk_release_stray()).
+ */
+static bool chunk_try_adopt(struct chunk *c, struct heap *h)
+{
+	struct heap *none = NULL;
+	long n = READ_ONCE(c->nused);
+
+	if (n == CHUNK_DEAD || n >= c->nblocks || READ_ONCE(c->owner))
+		return false;
+	if (!try_cmpxchg(&c->owner, &none, h))
+		return false;
+	n = READ_ONCE(c->nused);
+	do {
+		if (n == CHUNK_DEAD)
+			return false;	/* its retirer owns it now */
+	} while (!try_cmpxchg(&c->nused, &n, n + 1));
+	return true;
+}
+
+/**
+ * shared_adopt() - find a chunk of class @cls with clear bits on the shared
+ * list and make @h its owner.  Return: the chunk, off every list, or NULL.
+ */
+struct chunk *shared_adopt(struct heap *h, unsigned int cls)
+{
+	struct chunk *found = NULL;
+	struct cds_list_head *pos;
+
+	if (!READ_ONCE(shared_len[cls]))
+		return NULL;	/* snapshot; a miss costs only a new chunk */
+	rcu_read_lock();
+	tsan_ignore_reads_begin();
+	/* Walk nodes, not entries: the entry form makes a chunk pointer out
+	 * of the list head at the end, which is undefined behaviour. */
+	cds_list_for_each_rcu(pos, &shared_list[cls]) {
+		struct chunk *c = cds_list_entry(pos, struct chunk, node);
+
+		tsan_subscribe(c);
+		if (chunk_try_adopt(c, h)) {
+			found = c;
+			break;
+		}
+	}
+	tsan_ignore_reads_end();
+	tsan_read_side_end();
+	rcu_read_unlock();
+	if (!found)
+		return NULL;
+	/* Pinned: nobody retires it now, so it is safe outside the section. */
+	class_lock_take(cls);
+	__shared_unlink(found);
+	class_lock_drop(cls);
+	fetch_sub(&found->nused, 1);	/* unpin; the owner counts from here */
+	found->hint = 0;
+	found->kept_empty = false;
+	return found;
+}
+
+/**
+ * chunk_retire() - @c is dead (nused == CHUNK_DEAD) and on no owner's list:
+ * unlink it from the shared list if needed and queue it for reclaim after a
+ * grace period.  Any thread.
+ */
+void chunk_retire(struct chunk *c)
+{
+	size_t span;
+	bool full;
+
+	/*
+	 * Whether it is on the shared list is known only under the class lock
+	 * (an adopter that lost to this retirement has set the owner but not
+	 * unlinked it).
+	 */
+	class_lock_take(c->cls);
+	__shared_unlink(c);
+	class_lock_drop(c->cls);
+	/*
+	 * A batch is 32 chunks or 1 MiB, whichever comes first: spans are up
+	 * to 16 chunks, and memory waiting for a grace period is not reused.
+	 * Count before pushing: once on the stack, another thread may reclaim
+	 * the chunk at any moment, so this one must not touch it again.
+	 */
+	span = c->span;
+	full = fetch_add_relaxed(&retired_pending, 1) + 1 >= opt_retire_batch;
+	full |= fetch_add_relaxed(&retired_bytes, span) + span >= RETIRE_BYTES;
+	llist_add(&c->retire, &retire_stack);
+	if (full)
+		shared_reclaim(false);
+}
+
+/**
+ * shared_reclaim() - free every retired chunk after one grace period.
+ * @wait: wait for another reclaimer instead of leaving the work to it.
+ * Does nothing when this thread may not wait for a grace period (it is
+ * inside a read-side section of its own, or inside the allocator's calls
+ * into liburcu or pthreads, or exiting).
+ * Return: true if chunks were freed.
+ */
+bool shared_reclaim(bool wait)
+{
+	struct llist_node *n;
+	bool any = false;
+
+	if (!heap_may_wait() || urcu_bp_read_ongoing())
+		return false;
+	if (wait)
+		pthread_mutex_lock(&reclaim_lock);
+	else if (pthread_mutex_trylock(&reclaim_lock))
+		return false;	/* the running reclaimer or the next one */
+	n = llist_del_all(&retire_stack);
+	if (n) {
+		struct heap *saved = heap_call_out_begin();
+
+		synchronize_rcu();
+		tsan_grace_period_end();
+		heap_call_out_end(saved);
+		fetch_add_relaxed(&grace_periods, 1);
+		while (n) {
+			struct chunk *c = container_of(n, struct chunk, retire);
+
+			n = n->next;
+			fetch_sub_relaxed(&retired_pending, 1);
+			fetch_sub_relaxed(&retired_bytes, c->span);
+			fetch_add_relaxed(&reclaimed, 1);
+			chunk_destroy(c);
+		}
+		any = true;
+	}
+	pthread_mutex_unlock(&reclaim_lock);
+	return any;
+}
+
+/**
+ * chunk_cache_get() - a retired chunk of @span bytes, ready to be set up
+ * again, or NULL.  Only single chunks are cached.
+ */
+struct chunk *chunk_cache_get(size_t span)
+{
+	struct chunk *c;
+
+	if (span != CHUNK_SIZE || !READ_ONCE(cache_count))
+		return NULL;
+	pthread_mutex_lock(&cache_lock);
+	c = cache_top;
+	if (c) {
+		cache_top = c->retire.next ?
+			container_of(c->retire.next, struct chunk, retire) : NULL;
+		WRITE_ONCE(cache_count, READ_ONCE(cache_count) - 1);
+	}
+	pthread_mutex_unlock(&cache_lock);
+	return c;
+}
+
+/**
+ * chunk_cache_put() - keep a reclaimed chunk for reuse if there is room.
+ * Its page map entry stays, and its header says dead, so a stale free into
+ * it is still recognised.
+ */
+bool chunk_cache_put(struct chunk *c)
+{
+	bool kept = false;
+
+	if (c->span != CHUNK_SIZE || opt_chunk_cache == 0)
+		return false;
+	atomic_init(&c->owner, NULL);
+	pthread_mutex_lock(&cache_lock);
+	if (READ_ONCE(cache_count) < opt_chunk_cache) {
+		c->retire.next = cache_top ? &cache_top->retire : NULL;
+		cache_top = c;
+		WRITE_ONCE(cache_count, READ_ONCE(cache_count) + 1);
+		kept = true;
+	}
+	pthread_mutex_unlock(&cache_lock);
+	return kept;
+}
+
+/** chunk_cache_drain() - unmap every cached chunk.  Return: bytes freed. */
+size_t chunk_cache_drain(void)
+{
+	struct chunk *c;
+	size_t bytes = 0;
+
+	pthread_mutex_lock(&cache_lock);
+	c = cache_top;
+	cache_top = NULL;
+	WRITE_ONCE(cache_count, 0);
+	pthread_mutex_unlock(&cache_lock);
+	while (c) {
+		struct chunk *next = c->retire.next ?
+			container_of(c->retire.next, struct chunk, retire) : NULL;
+
+		pagemap_clear((uintptr_t)c, CHUNK_SIZE);
+		os_unmap(c, CHUNK_SIZE);
+		bytes += CHUNK_SIZE;
+		c = next;
+	}
+	return bytes;
+}
+
+/* fork: take every lock of this file, in the documented order. */
+void shared_lock_all(void)
+{
+	unsigned int c;
+
+	pthread_mutex_lock(&reclaim_lock);
+	for (c = 0; c < NR_SIZE_CLASSES; c++)
+		pthread_mutex_lock(&class_lock[c]);
+}
+
+void shared_unlock_all(void)
+{
+	unsigned int c;
+
+	for (c = NR_SIZE_CLASSES; c-- > 0;)
+		pthread_mutex_unlock(&class_lock[c]);
+	pthread_mutex_unlock(&reclaim_lock);
+}
+
+/* fork child: one thread left; locks are re-created unlocked. */
+void shared_reinit_locks(void)
+{
+	unsigned int c;
+
+	pthread_mutex_init(&reclaim_lock, NULL);
+	pthread_mutex_init(&cache_lock, NULL);
+	for (c = 0; c < NR_SIZE_CLASSES; c++)
+		pthread_mutex_init(&class_lock[c], NULL);
+}
+
+void shared_cache_lock(void)
+{
+	pthread_mutex_lock(&cache_lock);
+}
+
+void shared_cache_unlock(void)
+{
+	pthread_mutex_unlock(&cache_lock);
+}
+
+void shared_get_stats(struct shared_stats *st)
+{
+	st->shared_chunks = READ_ONCE(shared_count);
+	st->retired_pending = READ_ONCE(retired_pending);
+	st->grace_periods = READ_ONCE(grace_periods);
+	st->chunks_reclaimed = READ_ONCE(reclaimed);
+	pthread_mutex_lock(&cache_lock);
+	st->cached_chunks = READ_ONCE(cache_count);
+	pthread_mutex_unlock(&cache_lock);
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shared.h - what heaps share: the per-class lists of unowned chunks (read
+ * under RCU), retirement of dead chunks through a grace period, and the
+ * cache of retired chunks ready for reuse.
+ */
+#ifndef CORE_SHARED_H
+#define CORE_SHARED_H
+
+#include <stdbool.h>
+
+#include <bitslab/types.h>
+
+void shared_init(void);
+void shared_publish(struct chunk *c);
+struct chunk *shared_adopt(struct heap *h, unsigned int cls);
+void chunk_retire(struct chunk *c);
+bool shared_reclaim(bool wait);
+
+struct chunk *chunk_cache_get(size_t span);
+bool chunk_cache_put(struct chunk *c);
+size_t chunk_cache_drain(void);
+
+void shared_lock_all(void);
+void shared_unlock_all(void);
+void shared_reinit_locks(void);
+void shared_cache_lock(void);
+void shared_cache_unlock(void);
+
+/* Counters for statistics. */
+struct shared_stats {
+	long shared_chunks;	/* chunks on shared lists now */
+	long retired_pending;	/* retired, waiting for a grace period */
+	long grace_periods;	/* synchronize_rcu() calls */
+	long chunks_reclaimed;	/* chunks freed after a grace period */
+	long cached_chunks;	/* retired chunks kept for reuse */
+};
+void shared_get_stats(struct shared_stats *st);
+
+#endif /* CORE_SHARED_H */

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: MIT
+/*
+ * size_class.c - the size class table and the alignment each class gives.
+ * Geometry (spans, block counts, divisibility constants) comes from
+ * scripts/gen-size-classes.py; see Documentation/design.rst.
+ */
+#include "size_class.h"
+
+#define SC(sz, sp, n, bmax, magic, limit)                                  \
+	{ .size = (sz), .span = (sp), .nblocks = (n), .bin_max = (bmax),   \
+	  .div_magic = (magic), .div_limit = (limit),                      \
+	  .div_recip = ((1ULL << 40) + (sz) - 1) / (sz) },
+
+const struct size_class size_classes[NR_SIZE_CLASSES] = { SIZE_CLASS_TABLE };
+
+const uint8_t size_class_lookup[SMALL_FAST_MAX / 16 + 1] = { SIZE_CLASS_LOOKUP };
+
+/*
+ * Blocks of class c start at chunk + CHUNK_HDR_SIZE + k * size, and chunks
+ * are CHUNK_SIZE-aligned, so every block is aligned to the largest power of
+ * two dividing both CHUNK_HDR_SIZE and the size.
+ */
+unsigned int size_class_aligned(size_t size, size_t align)
+{
+	unsigned int c;
+
+	if (size > SMALL_MAX)
+		return NR_SIZE_CLASSES;
+	for (c = size_to_class(size); c < NR_SIZE_CLASSES; c++) {
+		uint32_t sz = size_classes[c].size;
+
+		if ((sz & (align - 1)) == 0 &&
+		    (CHUNK_HDR_SIZE & (align - 1)) == 0)
+			return c;
+	}
+	return NR_SIZE_CLASSES;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * size_class.h - mapping a request size to its size class.  The table of
+ * classes is generated (include/bitslab/size_classes.h).
+ */
+#ifndef CORE_SIZE_CLASS_H
+#define CORE_SIZE_CLASS_H
+
+#include <stddef.h>
+
+#include <bitslab/types.h>
+
+extern const struct size_class size_classes[NR_SIZE_CLASSES];
+extern const uint8_t size_class_lookup[SMALL_FAST_MAX / 16 + 1];
+
+/**
+ * size_to_class() - the smallest class whose blocks hold @size bytes.
+ * @size must be at most SMALL_MAX; 0 maps to the 16-byte class.
+ */
+static __always_inline unsigned int size_to_class(size_t size)
+{
+	unsigned int lg;
+
+	if (likely(size <= SMALL_FAST_MAX))
+		return size_class_lookup[(size + 15) >> 4];
+	/* Four classes per power of two above 128: 2^lg + i * 2^(lg-2). */
+	lg = ilog2(size - 1);
+	return 8 + (lg - 7) * 4 + (unsigned int)((size - 1) >> (lg - 2)) - 4;
+}
+
+/**
+ * size_class_aligned() - the smallest class whose blocks hold @size bytes
+ * and all start at a multiple of @align (a power of two).  Return:
+ * NR_SIZE_CLASSES if there is none, then the caller maps a large block.
+ */
+unsigned int size_class_aligned(size_t size, size_t align);
+
+#endif /* CORE_SIZE_CLASS_H */

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+/*
+ * stats.c - what BITSLAB_STATS=1 prints at exit, and bitslab_stats_print().
+ * Formats with snprintf into a stack buffer and writes once: no allocation
+ * (glibc's snprintf does not allocate for these conversions).
+ */
+#include <stdio.h>
+#include <unistd.h>
+
+#include <bitslab.h>
+
+#include "chunk.h"
+#include "heap.h"
+#include "large.h"
+#include "options.h"
+#include "os.h"
+#include "shared.h"
+
+#define MiB(x) ((double)(x) / (1024.0 * 1024.0))
+
+void bitslab_stats_print(int fd)
+{
+	struct heap_stats hs;
+	struct shared_stats ss;
+	long threads, lblocks;
+	size_t lbytes;
+	char buf[1536];
+	int n;
+	ssize_t __maybe_unused r;
+
+	heap_sum_stats(&hs, &threads);
+	shared_get_stats(&ss);
+	large_get_stats(&lblocks, &lbytes);
+	n = snprintf(buf, sizeof(buf),
+		"bitslab %s statistics\n"
+		"  mapped now          %10.2f MiB   peak %10.2f MiB\n"
+		"  chunks live         %10ld        shared %ld, cached %ld, awaiting grace period %ld\n"
+		"  large blocks live   %10ld        %.2f MiB\n"
+		"  threads with heaps  %10ld\n"
+		"  bin refills         %10llu        blocks claimed from bitmaps %llu\n"
+		"  bin flushes         %10llu        blocks released to bitmaps %llu\n"
+		"  remote frees        %10llu        in %llu pushes; taken back %llu\n"
+		"  chunks created      %10llu        adopted %llu, retired %llu\n"
+		"  grace periods       %10ld        chunks reclaimed %ld\n",
+		BITSLAB_VERSION, MiB(os_mapped_bytes()), MiB(os_mapped_peak()),
+		chunk_live_count(), ss.shared_chunks, ss.cached_chunks,
+		ss.retired_pending, lblocks, MiB(lbytes), threads,
+		(unsigned long long)hs.refills, (unsigned long long)hs.claimed,
+		(unsigned long long)hs.flushes, (unsigned long long)hs.released,
+		(unsigned long long)hs.remote_frees,
+		(unsigned long long)hs.remote_pushes,
+		(unsigned long long)hs.remote_taken,
+		(unsigned long long)hs.chunks_new,
+		(unsigned long long)hs.chunks_adopted,
+		(unsigned long long)hs.chunks_retired,
+		ss.grace_periods, ss.chunks_reclaimed);
+	if (n > (int)sizeof(buf))
+		n = (int)sizeof(buf);
+	r = write(fd, buf, (size_t)n);
+}
+
+__attribute__((destructor)) static void stats_at_exit(void)
+{
+	if (opt_stats)
+		bitslab_stats_print(STDERR_FILENO);
+}

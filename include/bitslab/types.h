@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * types.h - the allocator's shared data structures.  Every field says who
+ * may write it:
+ *
+ *   const          written once, before the object is published
+ *   owner          only the thread owning the heap (or chunk's heap)
+ *   atomic: any    any thread, through the wrappers of atomic.h
+ *   class lock     under shared_class_lock(cls)
+ *   pool lock      under the heap pool lock
+ *
+ * Readers under RCU (threads walking a shared chunk list) may read any
+ * field of a chunk; the grace period before unmapping keeps that safe.
+ */
+#ifndef BITSLAB_TYPES_H
+#define BITSLAB_TYPES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <urcu/list.h>
+
+#include <bitslab/atomic.h>
+#include <bitslab/bitops.h>
+#include <bitslab/compiler.h>
+#include <bitslab/llist.h>
+
+#include <bitslab/size_classes.h>
+
+#ifndef CONFIG_CHUNK_SHIFT
+#define CONFIG_CHUNK_SHIFT 16
+#endif
+
+#define CHUNK_SHIFT	CONFIG_CHUNK_SHIFT
+#define CHUNK_SIZE	(1UL << CHUNK_SHIFT)
+#define CHUNK_MASK	(CHUNK_SIZE - 1)
+#define CHUNK_MAX_BLOCKS 4096
+#define CHUNK_MAGIC	0x6b6e6863u	/* "chnk" */
+#define MIN_ALIGN	16
+
+/* Value of chunk->nused once the chunk is retired: no claim may succeed. */
+#define CHUNK_DEAD	(-(1L << 40))
+
+struct heap;
+
+/**
+ * struct size_class - geometry shared by every chunk of one class (const).
+ */
+struct size_class {
+	uint32_t size;		/* block size in bytes */
+	uint32_t span;		/* bytes per chunk: 1..16 times CHUNK_SIZE */
+	uint32_t nblocks;	/* blocks after the header */
+	uint32_t bin_max;	/* per-thread bin capacity */
+	uint64_t div_magic;	/* divisibility test, see core/chunk.h */
+	uint64_t div_limit;
+	uint64_t div_recip;	/* block index = off * recip >> 40 */
+};
+
+enum chunk_list {
+	CHUNK_LIST_NONE,	/* current chunk of its class, or being retired */
+	CHUNK_LIST_PARTIAL,	/* owner's list: has clear bits */
+	CHUNK_LIST_FULL,	/* owner's list: every bit set */
+	CHUNK_LIST_SHARED,	/* class's shared list, no owner */
+};
+
+/**
+ * struct chunk - header at the start of every chunk (or span).  It fills
+ * exactly CHUNK_HDR_SIZE bytes; the blocks follow it.
+ */
+struct chunk {
+	/* Line 0: read by every free, rarely written. */
+	_Atomic(struct heap *) owner;	/* atomic: any (owner, exit, adopter) */
+	uint64_t div_magic;		/* const */
+	uint64_t div_limit;		/* const */
+	uint64_t div_recip;		/* const */
+	uint32_t first_lo;		/* const: low 32 bits of block 0 */
+	uint32_t size;			/* const: block size */
+	uint16_t cls;			/* const: size class */
+	uint16_t nblocks;		/* const */
+	uint32_t magic;			/* const: CHUNK_MAGIC */
+	_Atomic long nused;		/* atomic: any; taken bits (+ pins) */
+
+	/* Line 1: bookkeeping of the owner or of the class's shared list. */
+	struct cds_list_head node ____cacheline_aligned;
+					/* owner's list, or class lock */
+	struct llist_node retire;	/* by the thread that retired it */
+	uint32_t span;			/* const: bytes mapped */
+	uint32_t hint;			/* owner: first word with clear bits */
+	uint8_t list;			/* owner, or class lock: chunk_list */
+	bool kept_empty;		/* owner: counted in heap_class.nempty */
+
+	/* Lines 2..9: one bit per block, set = taken.  atomic: any. */
+	_Atomic unsigned long used[CHUNK_MAX_BLOCKS / 64] ____cacheline_aligned;
+};
+
+BUILD_BUG_ON(sizeof(struct chunk) != CHUNK_HDR_SIZE);
+
+/**
+ * struct bin - a thread's cache of free blocks of one class: a LIFO list
+ * threaded through word 0 of the blocks.  owner only.
+ */
+struct bin {
+	void **head;		/* first free block, or NULL */
+	int32_t room;		/* frees left before the bin overflows */
+	int32_t max;		/* capacity (room when empty) */
+};
+
+/** struct heap_class - a heap's chunks of one class.  owner only. */
+struct heap_class {
+	struct chunk *cur;		/* refills claim from this one first */
+	struct cds_list_head partial;	/* owned chunks with clear bits */
+	struct cds_list_head full;	/* owned chunks without */
+	uint32_t nchunks;		/* owned chunks, cur included */
+	uint32_t nempty;		/* empty ones kept for reuse */
+};
+
+enum heap_state {
+	HEAP_FREE,	/* in the pool, no thread */
+	HEAP_LIVE,	/* owned by a running thread */
+	HEAP_DEAD,	/* its thread exited (or did not survive a fork) */
+};
+
+enum heap_kind {
+	HEAP_KIND_THREAD,	/* a thread's own heap */
+	HEAP_KIND_GLOBAL,	/* the locked fallback heap */
+	HEAP_KIND_BOOT,		/* sentinel: thread without a heap yet */
+	HEAP_KIND_NESTED,	/* sentinel: inside a call out of bitslab */
+	HEAP_KIND_EXITED,	/* sentinel: thread past its heap's exit */
+};
+
+/** struct heap_stats - counters of the slow paths.  owner only. */
+struct heap_stats {
+	uint64_t refills;	/* bin refills */
+	uint64_t claimed;	/* blocks claimed from bitmaps */
+	uint64_t flushes;	/* bin overflows */
+	uint64_t released;	/* blocks released to bitmaps */
+	uint64_t remote_frees;	/* blocks sent to other heaps */
+	uint64_t remote_pushes;	/* CAS pushes that carried them */
+	uint64_t remote_taken;	/* blocks taken back from the inbox */
+	uint64_t chunks_new;	/* chunks created or taken from the cache */
+	uint64_t chunks_adopted;	/* chunks adopted from shared lists */
+	uint64_t chunks_retired;	/* empty chunks given up */
+};
+
+#define OUTBOX_MAX 64
+
+/**
+ * struct heap - per-thread allocation state.  Heaps live in a pool that is
+ * never unmapped, so a stale pointer to a heap (held by a thread that read
+ * a chunk's owner just before that owner exited) always points at a heap.
+ *
+ * Remote frees: a thread freeing a block of a chunk owned by heap H pushes
+ * it onto H->inbox, a Treiber stack (llist).  Consecutive frees towards the
+ * same heap are first chained in the freeing heap's outbox and pushed as one
+ * batch.  H takes its whole inbox with one exchange when a bin runs dry.
+ */
+struct heap {
+	struct bin bins[NR_SIZE_CLASSES];	/* owner */
+
+	/* Written by other threads: a line of its own. */
+	struct llist_head inbox ____cacheline_aligned;	/* atomic: any */
+	_Atomic int state;		/* atomic: any; enum heap_state */
+
+	/* Outbox: blocks freed here, owned by out_owner.  owner only. */
+	struct heap *out_owner ____cacheline_aligned;
+	struct llist_node *out_first, *out_last;
+	unsigned int out_count;
+
+	uint8_t kind;			/* const: enum heap_kind */
+	uint8_t empty_keep;		/* owner: empty chunks kept per class */
+	struct heap_class cls[NR_SIZE_CLASSES];	/* owner */
+	struct heap_stats stats;	/* owner */
+	struct heap *pool_next;		/* pool lock: free heaps */
+	struct heap *all_next;		/* pool lock: every heap ever made */
+};
+
+#endif /* BITSLAB_TYPES_H */

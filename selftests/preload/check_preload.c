@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: MIT
+/*
+ * check_preload.c - run under LD_PRELOAD=libbitslab.so: every function of
+ * the malloc family glibc's manual asks a replacement for is bitslab's,
+ * blocks from each can be freed through every path, glibc's own functions
+ * that allocate (strdup, reallocarray, asprintf, ...) hand out bitslab
+ * blocks, errno matches glibc 2.36, and misuse through the standard names
+ * aborts with one line.  Exits 77 (skipped) when not preloaded.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "unit.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* C23, exported by libbitslab.so, not yet by glibc 2.36: found at run time. */
+static void (*free_sized)(void *ptr, size_t size);
+static void (*free_aligned_sized)(void *ptr, size_t align, size_t size);
+
+static int preloaded(void)
+{
+	return dlsym(RTLD_DEFAULT, "bitslab_version") != NULL;
+}
+
+START_TEST(test_preload_malloc_is_bitslab)
+{
+	void *p = malloc(17);
+
+	ck_assert(preloaded());
+	/* glibc answers 24 here; bitslab's 32-byte class answers 32. */
+	ck_assert_uint_eq(malloc_usable_size(p), 32);
+	free(p);
+}
+END_TEST
+
+typedef void *(*alloc_fn)(size_t n);
+
+static void *via_malloc(size_t n) { return malloc(n); }
+static void *via_calloc(size_t n) { return calloc(1, n); }
+static void *via_realloc(size_t n) { return realloc(NULL, n); }
+static void *via_memalign(size_t n) { return memalign(64, n); }
+static void *via_aligned_alloc(size_t n) { return aligned_alloc(32, n); }
+static void *via_valloc(size_t n) { return valloc(n); }
+static void *via_pvalloc(size_t n) { return pvalloc(n); }
+static void *via_reallocarray(size_t n) { return reallocarray(NULL, n, 1); }
+
+static void *via_posix_memalign(size_t n)
+{
+	void *p = NULL;
+
+	return posix_memalign(&p, 128, n) ? NULL : p;
+}
+
+static void *via_strdup(size_t n)
+{
+	char *s = malloc(n + 1), *d;
+
+	memset(s, 'x', n);
+	s[n] = 0;
+	d = strdup(s);
+	free(s);
+	return d;
+}
+
+static const struct {
+	const char *name;
+	alloc_fn fn;
+	size_t align;
+} allocators[] = {
+	{ "malloc", via_malloc, 16 },
+	{ "calloc", via_calloc, 16 },
+	{ "realloc", via_realloc, 16 },
+	{ "memalign", via_memalign, 64 },
+	{ "aligned_alloc", via_aligned_alloc, 32 },
+	{ "posix_memalign", via_posix_memalign, 128 },
+	{ "valloc", via_valloc, 4096 },
+	{ "pvalloc", via_pvalloc, 4096 },
+	{ "reallocarray", via_reallocarray, 16 },
+	{ "strdup", via_strdup, 16 },
+};
+
+enum { FREE_PLAIN, FREE_SIZED, FREE_ALIGNED_SIZED, FREE_REALLOC_GROW,
+       FREE_REALLOC_ZERO, FREE_PATHS };
+
+START_TEST(test_preload_every_allocator_every_free_path)
+{
+	size_t sizes[] = { 1, 100, 4000, 40000, 300000 };
+	size_t a, s, f;
+
+	free_sized = (void (*)(void *, size_t))dlsym(RTLD_DEFAULT, "free_sized");
+	free_aligned_sized = (void (*)(void *, size_t, size_t))
+		dlsym(RTLD_DEFAULT, "free_aligned_sized");
+	ck_assert(free_sized && free_aligned_sized);
+	for (a = 0; a < ARRAY_SIZE(allocators); a++)
+		for (s = 0; s < ARRAY_SIZE(sizes); s++)
+			for (f = 0; f < FREE_PATHS; f++) {
+				size_t n = sizes[s];
+				unsigned char *p = allocators[a].fn(n);
+
+				ck_assert_msg(p, "%s(%zu) failed",
+					      allocators[a].name, n);
+				ck_assert_msg((uintptr_t)p % allocators[a].align == 0,
+					      "%s(%zu) = %p misaligned",
+					      allocators[a].name, n, (void *)p);
+				ck_assert_uint_ge(malloc_usable_size(p), n);
+				memset(p, 0xa5, n);
+				switch (f) {
+				case FREE_PLAIN:
+					free(p);
+					break;
+				case FREE_SIZED:
+					free_sized(p, n);
+					break;
+				case FREE_ALIGNED_SIZED:
+					free_aligned_sized(p, allocators[a].align, n);
+					break;
+				case FREE_REALLOC_GROW:
+					p = realloc(p, n * 3 + 1);
+					ck_assert(p && p[n - 1] == 0xa5);
+					free(p);
+					break;
+				case FREE_REALLOC_ZERO:
+					ck_assert_ptr_null(realloc(p, 0));
+					break;
+				}
+			}
+}
+END_TEST
+
+START_TEST(test_preload_glibc_allocating_functions)
+{
+	char *s = NULL;
+	FILE *f;
+	size_t len = 0;
+
+	ck_assert_int_gt(asprintf(&s, "%d-%s", 42, "bitslab"), 0);
+	ck_assert_str_eq(s, "42-bitslab");
+	ck_assert_uint_ge(malloc_usable_size(s), 11);
+	free(s);
+	s = strndup("abcdef", 3);
+	ck_assert_str_eq(s, "abc");
+	free(s);
+	/* stdio buffers and getline come from malloc too. */
+	f = fmemopen("line one\nline two\n", 18, "r");
+	ck_assert_ptr_nonnull(f);
+	s = NULL;
+	ck_assert_int_eq(getline(&s, &len, f), 9);
+	ck_assert_str_eq(s, "line one\n");
+	free(s);
+	fclose(f);
+}
+END_TEST
+
+static void *volatile sink;
+
+START_TEST(test_preload_errno_like_glibc)
+{
+	void *p = (void *)1;
+
+	errno = 0;
+	ck_assert_ptr_null(malloc(SIZE_MAX - 4096));
+	ck_assert_int_eq(errno, ENOMEM);
+	errno = 0;
+	ck_assert_ptr_null(calloc(SIZE_MAX / 2, 4));
+	ck_assert_int_eq(errno, ENOMEM);
+	errno = 0;
+	ck_assert_ptr_null(reallocarray(NULL, SIZE_MAX / 2, 4));
+	ck_assert_int_eq(errno, ENOMEM);
+	/* posix_memalign: EINVAL for a bad alignment, output untouched. */
+	ck_assert_int_eq(posix_memalign(&p, 12, 10), EINVAL);
+	ck_assert_int_eq(posix_memalign(&p, 0, 10), EINVAL);
+	ck_assert_int_eq(posix_memalign(&p, 24, 10), EINVAL);
+	ck_assert_ptr_eq(p, (void *)1);
+	ck_assert_int_eq(posix_memalign(&p, 64, SIZE_MAX - 100), ENOMEM);
+	ck_assert_ptr_eq(p, (void *)1);
+	/* memalign / aligned_alloc in glibc 2.36: round a non-power-of-two
+	 * alignment up; EINVAL beyond SIZE_MAX / 2 + 1. */
+	p = memalign(24, 10);
+	ck_assert(p && (uintptr_t)p % 32 == 0);
+	free(p);
+	p = aligned_alloc(3, 10);
+	ck_assert(p && (uintptr_t)p % 4 == 0);
+	free(p);
+	errno = 0;
+	ck_assert_ptr_null(memalign(SIZE_MAX / 2 + 2, 10));
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_null(pvalloc(SIZE_MAX - 10));
+	ck_assert_int_eq(errno, ENOMEM);
+	errno = 0;
+	ck_assert_ptr_null(valloc(SIZE_MAX - 10));
+	ck_assert_int_eq(errno, ENOMEM);
+	/* realloc(p, 0) frees and returns NULL; a failed realloc keeps p. */
+	p = malloc(10);
+	strcpy(p, "keep me");
+	errno = 0;
+	ck_assert_ptr_null(realloc(p, SIZE_MAX - 10));
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_str_eq(p, "keep me");
+	ck_assert_ptr_null(realloc(p, 0));
+	/* free keeps errno, malloc(0) is unique, usable_size(NULL) is 0. */
+	p = malloc(0);
+	ck_assert_ptr_nonnull(p);
+	sink = malloc(0);
+	ck_assert_ptr_nonnull(sink);
+	ck_assert_ptr_ne(p, sink);
+	free(sink);
+	errno = 777;
+	free(p);
+	free(NULL);
+	ck_assert_int_eq(errno, 777);
+	ck_assert_uint_eq(malloc_usable_size(NULL), 0);
+}
+END_TEST
+
+START_TEST(test_preload_trim_stats_mallinfo)
+{
+	void *p[2000];
+	struct mallinfo2 mi;
+	int i;
+
+	for (i = 0; i < 2000; i++)
+		p[i] = malloc(1000);
+	mi = mallinfo2();
+	ck_assert_uint_ge(mi.arena, 2000 * 1000);
+	ck_assert_uint_ge(mi.uordblks, 2000 * 1000);
+	for (i = 0; i < 2000; i++)
+		free(p[i]);
+	ck_assert_int_eq(malloc_trim(0), 1);	/* something went back */
+	ck_assert_uint_lt(mallinfo2().arena, mi.arena);
+}
+END_TEST
+
+static void run_misuse(void (*fn)(void), const char *what)
+{
+	int fds[2], status;
+	char out[512] = { 0 };
+	ssize_t n;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		dup2(fds[1], STDERR_FILENO);
+		fn();
+		_exit(0);
+	}
+	close(fds[1]);
+	n = read(fds[0], out, sizeof(out) - 1);
+	(void)n;
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+		      "%s: status %#x, stderr '%s'", what, status, out);
+	ck_assert_msg(strstr(out, what), "expected '%s', got '%s'", what, out);
+}
+
+static void m_double_small(void) { void *p = malloc(40); free(p); free(p); }
+static void m_double_large(void) { void *p = malloc(1 << 20); free(p); free(p); }
+static void m_stack(void) { char b[32]; sink = b; free(sink); }
+static void m_interior_small(void) { char *p = malloc(64); free(p + 32); }
+static void m_interior_large(void) { char *p = malloc(1 << 20); free(p + 8192); }
+static void m_realloc_freed(void) { void *p = malloc(50); free(p); sink = realloc(p, 100); }
+static void m_wild(void) { free((void *)(uintptr_t)0x5eed00001000ULL); }
+
+static void m_double_after_reuse(void)
+{
+	void *a = malloc(40), *b = malloc(40);
+
+	free(a);
+	free(b);	/* a is no longer on top of its free list */
+	free(a);
+}
+
+START_TEST(test_preload_misuse_caught)
+{
+	run_misuse(m_double_small, "double free");
+	run_misuse(m_double_after_reuse, "double free");
+	run_misuse(m_double_large, "double free");
+	run_misuse(m_stack, "invalid pointer");
+	run_misuse(m_interior_small, "invalid pointer");
+	run_misuse(m_interior_large, "invalid pointer");
+	run_misuse(m_realloc_freed, "realloc of freed block");
+	run_misuse(m_wild, "invalid pointer");
+}
+END_TEST
+
+Suite *check_suite(void)
+{
+	Suite *s = suite_create("preload");
+	TCase *tc = tcase_create("malloc-family");
+
+	if (!preloaded()) {
+		fprintf(stderr, "check_preload: not running under "
+				"LD_PRELOAD=libbitslab.so\n");
+		exit(77);
+	}
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_preload_malloc_is_bitslab);
+	tcase_add_test(tc, test_preload_every_allocator_every_free_path);
+	tcase_add_test(tc, test_preload_glibc_allocating_functions);
+	tcase_add_test(tc, test_preload_errno_like_glibc);
+	tcase_add_test(tc, test_preload_trim_stats_mallinfo);
+	tcase_add_test(tc, test_preload_misuse_caught);
+	suite_add_tcase(s, tc);
+	return s;
+}

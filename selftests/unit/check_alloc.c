@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: MIT
+/*
+ * check_alloc.c - the prefixed API (bitslab_malloc and friends) behaves as
+ * its users expect: blocks hold what was asked and keep their contents,
+ * alignment is honoured, errno follows glibc, and blocks move between size
+ * classes and into and out of large blocks without losing bytes.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bitslab.h>
+
+#include "../../core/size_class.h"
+#include "unit.h"
+
+static void fill(unsigned char *p, size_t n, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (unsigned char)(seed + i * 31);
+}
+
+static int check_fill(const unsigned char *p, size_t n, unsigned int seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != (unsigned char)(seed + i * 31))
+			return 0;
+	return 1;
+}
+
+START_TEST(test_alloc_every_size_holds_its_bytes)
+{
+	static void *p[40000];
+	size_t n;
+
+	/* Every size up to 40000: usable >= asked, 16-byte aligned, and the
+	 * contents survive while all of them are live. */
+	for (n = 0; n < 40000; n++) {
+		p[n] = bitslab_malloc(n);
+		ck_assert_ptr_nonnull(p[n]);
+		ck_assert_uint_eq((uintptr_t)p[n] % 16, 0);
+		ck_assert_uint_ge(bitslab_usable_size(p[n]), n);
+		fill(p[n], n, (unsigned int)n);
+	}
+	for (n = 0; n < 40000; n++) {
+		ck_assert_msg(check_fill(p[n], n, (unsigned int)n),
+			      "block of %zu bytes lost its contents", n);
+		bitslab_free(p[n]);
+	}
+}
+END_TEST
+
+START_TEST(test_alloc_blocks_are_distinct)
+{
+	enum { N = 20000 };
+	static uintptr_t p[N];
+	size_t i;
+
+	for (i = 0; i < N; i++) {
+		p[i] = (uintptr_t)bitslab_malloc(24);
+		memset((void *)p[i], 0xab, 24);
+	}
+	/* No two live blocks overlap: sort and compare neighbours. */
+	for (i = 1; i < N; i++) {
+		size_t j = i;
+
+		while (j > 0 && p[j - 1] > p[j]) {
+			uintptr_t t = p[j];
+
+			p[j] = p[j - 1];
+			p[j - 1] = t;
+			j--;
+		}
+	}
+	for (i = 1; i < N; i++)
+		ck_assert_uint_ge(p[i] - p[i - 1], 32);
+	for (i = 0; i < N; i++)
+		bitslab_free((void *)p[i]);
+}
+END_TEST
+
+START_TEST(test_alloc_malloc_zero_is_unique)
+{
+	void *a = bitslab_malloc(0), *b = bitslab_malloc(0);
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_ne(a, b);
+	bitslab_free(a);
+	bitslab_free(b);
+	bitslab_free(NULL);
+}
+END_TEST
+
+START_TEST(test_alloc_exhaustion_gives_enomem)
+{
+	void *p;
+
+	errno = 0;
+	ck_assert_ptr_null(bitslab_malloc(SIZE_MAX - 4096));
+	ck_assert_int_eq(errno, ENOMEM);
+	errno = 0;
+	ck_assert_ptr_null(bitslab_malloc(SIZE_MAX));
+	ck_assert_int_eq(errno, ENOMEM);
+	errno = 0;
+	ck_assert_ptr_null(bitslab_calloc(SIZE_MAX / 2, 4));
+	ck_assert_int_eq(errno, ENOMEM);
+	errno = 0;
+	ck_assert_ptr_null(bitslab_calloc(1UL << 33, 1UL << 33));
+	ck_assert_int_eq(errno, ENOMEM);
+	/* A failed realloc leaves the block as it was. */
+	p = bitslab_malloc(100);
+	fill(p, 100, 7);
+	errno = 0;
+	ck_assert_ptr_null(bitslab_realloc(p, SIZE_MAX - 64));
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert(check_fill(p, 100, 7));
+	bitslab_free(p);
+}
+END_TEST
+
+START_TEST(test_alloc_free_keeps_errno)
+{
+	void *small = bitslab_malloc(40), *large = bitslab_malloc(1 << 20);
+
+	errno = 4242;
+	bitslab_free(small);
+	bitslab_free(large);
+	bitslab_free(NULL);
+	ck_assert_int_eq(errno, 4242);
+}
+END_TEST
+
+START_TEST(test_alloc_calloc_zeroes_reused_memory)
+{
+	size_t sizes[] = { 1, 16, 100, 1000, 5000, 30000, 100000 };
+	size_t i, k;
+
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		unsigned char *p = bitslab_malloc(sizes[i]);
+
+		memset(p, 0xff, sizes[i]);
+		bitslab_free(p);
+		/* Same class: likely the same block, dirty.  Must be zero. */
+		p = bitslab_calloc(1, sizes[i]);
+		ck_assert_ptr_nonnull(p);
+		for (k = 0; k < sizes[i]; k++)
+			ck_assert_msg(p[k] == 0, "calloc(%zu) byte %zu not 0",
+				      sizes[i], k);
+		bitslab_free(p);
+	}
+}
+END_TEST
+
+START_TEST(test_alloc_realloc_across_classes_keeps_bytes)
+{
+	size_t steps[] = { 1,     8,     17,     100,   128,   129,    1000,
+			   4096,  20000, 32768,  32769, 70000, 1 << 20, 3 << 20,
+			   40000, 30000, 1000,   16,    1 };
+	unsigned char *p = bitslab_realloc(NULL, 1);
+	size_t i, keep = 1;
+
+	fill(p, 1, 3);
+	for (i = 1; i < ARRAY_SIZE(steps); i++) {
+		size_t n = steps[i];
+
+		p = bitslab_realloc(p, n);
+		ck_assert_ptr_nonnull(p);
+		ck_assert_uint_ge(bitslab_usable_size(p), n);
+		ck_assert_msg(check_fill(p, min(keep, n), 3),
+			      "realloc to %zu lost bytes", n);
+		fill(p, n, 3);
+		keep = n;
+	}
+	/* realloc(p, 0) frees and returns NULL, as glibc does. */
+	ck_assert_ptr_null(bitslab_realloc(p, 0));
+}
+END_TEST
+
+START_TEST(test_alloc_realloc_growing_vector)
+{
+	long *v = NULL;
+	size_t cap = 0, len, i;
+
+	/* The seed's vector: doubling with realloc, contents checked. */
+	for (len = 0; len < 200000; len++) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 1;
+			v = bitslab_realloc(v, cap * sizeof(*v));
+			ck_assert_ptr_nonnull(v);
+		}
+		v[len] = (long)(len * 2654435761u);
+	}
+	for (i = 0; i < len; i++)
+		ck_assert_int_eq(v[i], (long)(i * 2654435761u));
+	bitslab_free(v);
+}
+END_TEST
+
+START_TEST(test_alloc_alignment_matrix)
+{
+	size_t align, size;
+
+	/* Every power-of-two alignment to 1 MiB against sizes around it,
+	 * including size == alignment (mimalloc#700). */
+	for (align = 1; align <= (1 << 20); align <<= 1) {
+		size_t sizes[] = { 1, align / 2 + 1, align - 1, align,
+				   align + 1, 3 * align, 100, 5000 };
+
+		for (size = 0; size < ARRAY_SIZE(sizes); size++) {
+			size_t n = sizes[size] ? sizes[size] : 1;
+			unsigned char *p = bitslab_aligned_alloc(align, n);
+
+			ck_assert_ptr_nonnull(p);
+			ck_assert_msg((uintptr_t)p % align == 0,
+				      "aligned_alloc(%zu, %zu) = %p", align, n,
+				      (void *)p);
+			ck_assert_uint_ge(bitslab_usable_size(p), n);
+			memset(p, 0x5a, n);
+			bitslab_free(p);
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_alloc_aligned_alloc_rejects_bad_alignment)
+{
+	errno = 0;
+	ck_assert_ptr_null(bitslab_aligned_alloc(3, 10));
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_null(bitslab_aligned_alloc(0, 10));
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_null(bitslab_aligned_alloc(48, 10));
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+START_TEST(test_alloc_small_blocks_16_byte_aligned)
+{
+	size_t n;
+
+	for (n = 1; n <= 64; n++) {
+		void *p = bitslab_malloc(n);
+
+		ck_assert_uint_eq((uintptr_t)p % 16, 0);
+		bitslab_free(p);
+	}
+}
+END_TEST
+
+START_TEST(test_alloc_large_blocks_zeroed_and_resizable)
+{
+	unsigned char *p = bitslab_malloc(5 << 20);
+	size_t i;
+
+	ck_assert_ptr_nonnull(p);
+	for (i = 0; i < (5u << 20); i += 4096)
+		ck_assert_uint_eq(p[i], 0);
+	fill(p, 5 << 20, 11);
+	p = bitslab_realloc(p, 50 << 20);	/* grows, pages move, no copy */
+	ck_assert_ptr_nonnull(p);
+	ck_assert(check_fill(p, 5 << 20, 11));
+	p = bitslab_realloc(p, 2 << 20);	/* shrinks in place */
+	ck_assert(check_fill(p, 2 << 20, 11));
+	ck_assert_uint_ge(bitslab_usable_size(p), 2 << 20);
+	bitslab_free(p);
+}
+END_TEST
+
+START_TEST(test_alloc_size_classes_waste_under_an_eighth)
+{
+	double waste = 0;
+	size_t n;
+	unsigned int c;
+
+	/* Average internal waste over every size of the small range. */
+	for (n = 1; n <= SMALL_MAX; n++) {
+		size_t sz = size_classes[size_to_class(n)].size;
+
+		ck_assert_uint_ge(sz, n);
+		waste += (double)(sz - n) / (double)sz;
+	}
+	waste /= SMALL_MAX;
+	ck_assert_msg(waste < 0.125, "average waste %.3f", waste);
+	/* Classes increase, are 16-byte multiples, fit their span. */
+	for (c = 0; c < NR_SIZE_CLASSES; c++) {
+		const struct size_class *sc = &size_classes[c];
+
+		ck_assert_uint_eq(sc->size % 16, 0);
+		if (c)
+			ck_assert_uint_gt(sc->size, size_classes[c - 1].size);
+		ck_assert_uint_le(CHUNK_HDR_SIZE + sc->nblocks * sc->size,
+				  sc->span);
+		ck_assert_uint_le(sc->nblocks, CHUNK_MAX_BLOCKS);
+		/* The lookup and the computed path agree at class edges. */
+		ck_assert_uint_eq(size_to_class(sc->size), c);
+		if (sc->size < SMALL_MAX)
+			ck_assert_uint_eq(size_to_class(sc->size + 1), c + 1);
+	}
+}
+END_TEST
+
+Suite *check_suite(void)
+{
+	Suite *s = suite_create("alloc");
+	TCase *tc = tcase_create("api");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_alloc_every_size_holds_its_bytes);
+	tcase_add_test(tc, test_alloc_blocks_are_distinct);
+	tcase_add_test(tc, test_alloc_malloc_zero_is_unique);
+	tcase_add_test(tc, test_alloc_exhaustion_gives_enomem);
+	tcase_add_test(tc, test_alloc_free_keeps_errno);
+	tcase_add_test(tc, test_alloc_calloc_zeroes_reused_memory);
+	tcase_add_test(tc, test_alloc_realloc_across_classes_keeps_bytes);
+	tcase_add_test(tc, test_alloc_realloc_growing_vector);
+	tcase_add_test(tc, test_alloc_alignment_matrix);
+	tcase_add_test(tc, test_alloc_aligned_alloc_rejects_bad_alignment);
+	tcase_add_test(tc, test_alloc_small_blocks_16_byte_aligned);
+	tcase_add_test(tc, test_alloc_large_blocks_zeroed_and_resizable);
+	tcase_add_test(tc, test_alloc_size_classes_waste_under_an_eighth);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+/*
+ * check_cache.c - kmem_cache-style object caches: objects come constructed
+ * and aligned, are distinct and reusable, and a free to the wrong cache is
+ * caught.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bitslab.h>
+
+#include "unit.h"
+
+struct obj {
+	long magic;
+	char name[40];
+	struct obj *self;
+};
+
+static void obj_ctor(void *p)
+{
+	struct obj *o = p;
+
+	o->magic = 0x0b1ec7;
+	strcpy(o->name, "constructed");
+	o->self = o;
+}
+
+START_TEST(test_cache_objects_constructed_and_aligned)
+{
+	struct bitslab_cache *c = bitslab_cache_create("obj", sizeof(struct obj),
+						       64, obj_ctor);
+	struct obj *o[500];
+	int i, round;
+
+	ck_assert_ptr_nonnull(c);
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < 500; i++) {
+			o[i] = bitslab_cache_alloc(c);
+			ck_assert_ptr_nonnull(o[i]);
+			ck_assert_uint_eq((uintptr_t)o[i] % 64, 0);
+			ck_assert_int_eq(o[i]->magic, 0x0b1ec7);
+			ck_assert_str_eq(o[i]->name, "constructed");
+			ck_assert_ptr_eq(o[i]->self, o[i]);
+			/* The user scribbles on it; the next round must
+			 * still get constructed objects. */
+			memset(o[i], 0xee, sizeof(struct obj));
+		}
+		for (i = 0; i < 500; i++)
+			bitslab_cache_free(c, o[i]);
+	}
+	bitslab_cache_destroy(c);
+}
+END_TEST
+
+START_TEST(test_cache_rejects_bad_arguments)
+{
+	errno = 0;
+	ck_assert_ptr_null(bitslab_cache_create("bad", 0, 0, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_null(bitslab_cache_create("bad", 64, 48, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_null(bitslab_cache_create("bad", 64, 8192, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_null(bitslab_cache_create("bad", 1 << 20, 0, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+static void free_to_wrong_cache(void)
+{
+	struct bitslab_cache *a = bitslab_cache_create("a", 24, 0, NULL);
+	struct bitslab_cache *b = bitslab_cache_create("b", 700, 0, NULL);
+
+	bitslab_cache_free(b, bitslab_cache_alloc(a));
+}
+
+START_TEST(test_cache_free_to_wrong_cache_aborts)
+{
+	int fds[2], status;
+	char out[256] = { 0 };
+	pid_t pid;
+	ssize_t n;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	if (pid == 0) {
+		dup2(fds[1], STDERR_FILENO);
+		free_to_wrong_cache();
+		_exit(0);
+	}
+	close(fds[1]);
+	n = read(fds[0], out, sizeof(out) - 1);
+	ck_assert_int_gt(n, 0);
+	waitpid(pid, &status, 0);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+	ck_assert_msg(strstr(out, "not from this cache"), "got '%s'", out);
+}
+END_TEST
+
+Suite *check_suite(void)
+{
+	Suite *s = suite_create("cache");
+	TCase *tc = tcase_create("kmem_cache");
+
+	tcase_add_test(tc, test_cache_objects_constructed_and_aligned);
+	tcase_add_test(tc, test_cache_rejects_bad_arguments);
+	tcase_add_test(tc, test_cache_free_to_wrong_cache_aborts);
+	suite_add_tcase(s, tc);
+	return s;
+}

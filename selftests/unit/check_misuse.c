@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: MIT
+/*
+ * check_misuse.c - heap misuse is caught before it corrupts anything: the
+ * process prints one line naming the problem and the pointer, then aborts.
+ * Each case runs in a child process; the test reads the child's stderr and
+ * checks it died of SIGABRT.  The eight cases of the mission, plus a few
+ * that exercise other paths (remote double free, spans, chunk headers).
+ */
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bitslab.h>
+
+#include "unit.h"
+
+/* Run @fn in a child; return its stderr in @out and its wait status. */
+static int run_child(void (*fn)(void), char *out, size_t outsz)
+{
+	int fds[2], status;
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(fds[0]);
+		dup2(fds[1], STDERR_FILENO);
+		fn();
+		_exit(0);	/* misuse went unnoticed */
+	}
+	close(fds[1]);
+	while ((n = read(fds[0], out + got, outsz - 1 - (size_t)got)) > 0)
+		got += n;
+	out[got] = 0;
+	close(fds[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+/* The child must abort with exactly one line containing @what. */
+static void expect_abort(void (*fn)(void), const char *what)
+{
+	char out[1024];
+	int status = run_child(fn, out, sizeof(out));
+	char *nl = strchr(out, '\n');
+
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+		      "expected abort() for '%s', got status %#x, stderr '%s'",
+		      what, status, out);
+	ck_assert_msg(strncmp(out, "bitslab: ", 9) == 0 && strstr(out, what),
+		      "expected 'bitslab: %s', got '%s'", what, out);
+	ck_assert_msg(nl && nl[1] == 0, "more than one line: '%s'", out);
+	ck_assert_msg(strstr(out, " of 0x"), "no pointer in '%s'", out);
+}
+
+static void double_free_small(void)
+{
+	void *p = bitslab_malloc(48);
+
+	bitslab_free(p);
+	bitslab_free(p);
+}
+
+static void double_free_small_after_reuse(void)
+{
+	static void *a[3000];
+	void *p;
+	int i;
+
+	for (i = 0; i < 3000; i++)
+		a[i] = bitslab_malloc(48);
+	p = a[1500];
+	bitslab_free(p);
+	/* p goes back to its chunk's bitmap; then the chunk's other blocks
+	 * are freed (bins overflow and flush) while p stays free. */
+	bitslab_trim();
+	for (i = 0; i < 3000; i++)
+		if (i != 1500)
+			bitslab_free(a[i]);
+	bitslab_free(p);
+}
+
+static void double_free_large(void)
+{
+	void *p = bitslab_malloc(1 << 20);
+
+	bitslab_free(p);
+	bitslab_free(p);
+}
+
+static void free_stack_address(void)
+{
+	char buf[64];
+
+	bitslab_free(buf + 16);
+}
+
+static void free_interior_small(void)
+{
+	char *p = bitslab_malloc(64);
+
+	bitslab_free(p + 16);
+}
+
+static void free_interior_large(void)
+{
+	char *p = bitslab_malloc(1 << 20);
+
+	bitslab_free(p + 4096);
+}
+
+static void realloc_freed_block(void)
+{
+	void *p = bitslab_malloc(100), *q;
+
+	bitslab_free(p);
+	q = bitslab_realloc(p, 200);
+	(void)q;
+}
+
+static void free_wild_address(void)
+{
+	bitslab_free((void *)(uintptr_t)0x7e57dead0000ULL);
+}
+
+static void free_static_address(void)
+{
+	static char global[128];
+
+	bitslab_free(global + 32);
+}
+
+static void free_interior_span(void)
+{
+	/* 4096-byte blocks live in 256 KiB spans: a pointer into a later
+	 * 64 KiB region of the span. */
+	char *p[20];
+	int i;
+
+	for (i = 0; i < 20; i++)
+		p[i] = bitslab_malloc(4096);
+	bitslab_free(p[19] + 100);
+}
+
+static void free_chunk_header(void)
+{
+	char *p = bitslab_malloc(32);
+	uintptr_t chunk = (uintptr_t)p & ~(uintptr_t)0xffff;
+
+	bitslab_free((void *)(chunk + 64));
+}
+
+static void *remote_double(void *arg)
+{
+	bitslab_free(arg);
+	bitslab_free(arg);
+	return NULL;
+}
+
+static void double_free_remote(void)
+{
+	pthread_t t;
+	void *p = bitslab_malloc(80);
+
+	pthread_create(&t, NULL, remote_double, p);
+	pthread_join(t, NULL);
+}
+
+START_TEST(test_misuse_double_free_small)
+{
+	expect_abort(double_free_small, "double free");
+}
+END_TEST
+
+START_TEST(test_misuse_double_free_small_after_reuse)
+{
+	expect_abort(double_free_small_after_reuse, "double free");
+}
+END_TEST
+
+START_TEST(test_misuse_double_free_large)
+{
+	expect_abort(double_free_large, "double free");
+}
+END_TEST
+
+START_TEST(test_misuse_free_stack_address)
+{
+	expect_abort(free_stack_address, "invalid pointer");
+}
+END_TEST
+
+START_TEST(test_misuse_free_interior_small)
+{
+	expect_abort(free_interior_small, "invalid pointer");
+}
+END_TEST
+
+START_TEST(test_misuse_free_interior_large)
+{
+	expect_abort(free_interior_large, "invalid pointer");
+}
+END_TEST
+
+START_TEST(test_misuse_realloc_freed_block)
+{
+	expect_abort(realloc_freed_block, "realloc of freed block");
+}
+END_TEST
+
+START_TEST(test_misuse_free_wild_address)
+{
+	expect_abort(free_wild_address, "invalid pointer");
+}
+END_TEST
+
+START_TEST(test_misuse_free_static_address)
+{
+	expect_abort(free_static_address, "invalid pointer");
+}
+END_TEST
+
+START_TEST(test_misuse_free_interior_of_span)
+{
+	expect_abort(free_interior_span, "invalid pointer");
+}
+END_TEST
+
+START_TEST(test_misuse_free_inside_chunk_header)
+{
+	expect_abort(free_chunk_header, "invalid pointer");
+}
+END_TEST
+
+START_TEST(test_misuse_double_free_by_another_thread)
+{
+	expect_abort(double_free_remote, "double free");
+}
+END_TEST
+
+START_TEST(test_misuse_report_names_size_class)
+{
+	char out[1024];
+
+	run_child(double_free_small, out, sizeof(out));
+	ck_assert_msg(strstr(out, "(size class 48)"), "got '%s'", out);
+}
+END_TEST
+
+Suite *check_suite(void)
+{
+	Suite *s = suite_create("misuse");
+	TCase *tc = tcase_create("caught");
+
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_misuse_double_free_small);
+	tcase_add_test(tc, test_misuse_double_free_small_after_reuse);
+	tcase_add_test(tc, test_misuse_double_free_large);
+	tcase_add_test(tc, test_misuse_free_stack_address);
+	tcase_add_test(tc, test_misuse_free_interior_small);
+	tcase_add_test(tc, test_misuse_free_interior_large);
+	tcase_add_test(tc, test_misuse_realloc_freed_block);
+	tcase_add_test(tc, test_misuse_free_wild_address);
+	tcase_add_test(tc, test_misuse_free_static_address);
+	tcase_add_test(tc, test_misuse_free_interior_of_span);
+	tcase_add_test(tc, test_misuse_free_inside_chunk_header);
+	tcase_add_test(tc, test_misuse_double_free_by_another_thread);
+	tcase_add_test(tc, test_misuse_report_names_size_class);
+	suite_add_tcase(s, tc);
+	return s;
+}
