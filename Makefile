@@ -256,6 +256,10 @@ selftest: $(libs) $(unit-checks) $(preload-checks)
 	@PRELOAD_LIB=$(preload-lib) $(srctree)/scripts/run-suites.sh \
 		$(unit-checks) $(preload-runs)
 
+# --- workloads, stress and demo (selftests/workloads, selftests/stress) ---
+
+# --- benchmarks (tools/bench) ---
+
 PREFIX		?= /usr/local
 LIBDIR		?= $(PREFIX)/lib
 INCLUDEDIR	?= $(PREFIX)/include
