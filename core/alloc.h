@@ -6,10 +6,11 @@
  * rest.
  *
  * malloc: pop the calling thread's bin of the size's class; clear the free
- * cookie.  free: the page map says the pointer's region is a chunk head; the
- * divisibility test says it is a block start; the chunk's owner is the
- * calling thread's heap; the block has no local free cookie (no double
- * free); push it on the bin.  No atomic read-modify-write on either path.
+ * cookie.  free: the pointer's chunk is the heap's hot chunk (one already
+ * checked through the page map and owned by this heap; anything else takes
+ * the slow path, which checks it); the divisibility test says the pointer
+ * is a block start; the block has no local free cookie (no double free);
+ * push it on its bin.  No atomic read-modify-write on either path.
  */
 #ifndef CORE_ALLOC_H
 #define CORE_ALLOC_H
@@ -23,12 +24,17 @@ static __always_inline void *bitslab_alloc_fast(size_t size)
 {
 	struct heap *h = bitslab_tls_heap;
 
-	if (likely(size <= SMALL_FAST_MAX)) {
-		void *p = bin_pop(&h->bins[size_class_lookup[(size + 15) >> 4]]);
+	void *p;
 
-		if (likely(p != NULL))
-			return p;
-	}
+	if (likely(size <= SMALL_FAST_MAX))
+		p = bin_pop((struct bin *)((char *)h +
+				size_bin_offset[(size + 15) >> 4]));
+	else if (size <= SMALL_MAX)
+		p = bin_pop(&h->bins[size_to_class(size)]);
+	else
+		p = NULL;
+	if (likely(p != NULL))
+		return p;
 	return heap_alloc_slow(size);
 }
 
@@ -43,31 +49,18 @@ static __always_inline void *heap_alloc_class_fast(unsigned int cls)
 static __always_inline void bitslab_free_fast(void *ptr)
 {
 	uintptr_t a = (uintptr_t)ptr;
-	struct heap *h;
-	struct chunk *c;
-	struct bin *b;
-	void **p = ptr;
+	struct heap *h = bitslab_tls_heap;
+	struct chunk *c = chunk_of_head(a);
 
-	if (unlikely(pagemap_kind(a) != PM_CHUNK)) {
-		heap_free_slow(ptr);
+	if (unlikely(c != h->hot)) {
+		heap_free_cold(h, ptr);
 		return;
 	}
-	c = chunk_of_head(a);
-	if (unlikely(!chunk_block_start(c, a)))
+	if (unlikely(!chunk_block_start(c, a))) {
 		heap_free_invalid(c, ptr);
-	h = bitslab_tls_heap;
-	if (unlikely(READ_ONCE(c->owner) != h)) {
-		heap_free_remote(h, c, ptr);
 		return;
 	}
-	if (unlikely((uintptr_t)p[1] == free_cookie_local(a)))
-		heap_free_double(c, ptr);
-	p[1] = (void *)free_cookie_local(a);
-	b = &h->bins[c->cls];
-	p[0] = b->head;
-	b->head = p;
-	if (unlikely(--b->room <= 0))
-		heap_flush_bin(h, c->cls);
+	heap_free_local(h, c, ptr);
 }
 
 #endif /* CORE_ALLOC_H */

@@ -61,6 +61,8 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner)
 	c->cls = (uint16_t)cls;
 	c->nblocks = (uint16_t)sc->nblocks;
 	c->magic = CHUNK_MAGIC;
+	c->bin_off = (uint32_t)(offsetof(struct heap, bins) +
+				cls * sizeof(struct bin));
 	atomic_init(&c->nused, 0);
 	CDS_INIT_LIST_HEAD(&c->node);
 	c->retire.next = NULL;

@@ -45,15 +45,15 @@
 #include "report.h"
 #include "shared.h"
 
-static struct heap heap_boot = { .kind = HEAP_KIND_BOOT };
-static struct heap heap_nested = { .kind = HEAP_KIND_NESTED };
-static struct heap heap_exited = { .kind = HEAP_KIND_EXITED };
+static struct heap heap_boot = { .kind = HEAP_KIND_BOOT, .hot = HOT_NONE };
+static struct heap heap_nested = { .kind = HEAP_KIND_NESTED, .hot = HOT_NONE };
+static struct heap heap_exited = { .kind = HEAP_KIND_EXITED, .hot = HOT_NONE };
 
 __thread struct heap *bitslab_tls_heap
 	__attribute__((tls_model("initial-exec"))) = &heap_boot;
 
 /* The fallback heap for threads without a usable heap of their own. */
-static struct heap heap_global = { .kind = HEAP_KIND_GLOBAL };
+static struct heap heap_global = { .kind = HEAP_KIND_GLOBAL, .hot = HOT_NONE };
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool global_ready;			/* global lock */
 
@@ -126,6 +126,8 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 		hc->nchunks = 0;
 		hc->nempty = 0;
 	}
+	h->hot = HOT_NONE;
+	h->secret = free_secret_local;
 	h->out_owner = NULL;
 	h->out_first = h->out_last = NULL;
 	h->out_count = 0;
@@ -240,6 +242,8 @@ static void heap_chunk_empty(struct heap *h, struct chunk *c)
 	}
 	if (!try_cmpxchg(&c->nused, &zero, CHUNK_DEAD))
 		return;
+	if (h->hot == c)
+		h->hot = HOT_NONE;
 	if (c->kept_empty)
 		hc->nempty--;
 	cds_list_del(&c->node);
@@ -322,6 +326,7 @@ void heap_flush_bin(struct heap *h, unsigned int cls)
 	b->head = last[0];
 	last[0] = NULL;
 	b->room += i;
+	DEBUG_BUG_ON(b->room < 1);
 	h->stats.flushes++;
 	heap_release_list(h, first);
 }
@@ -519,29 +524,37 @@ void heap_free_double(struct chunk *c, void *ptr)
 
 /**
  * heap_free_chunk() - free a block of @c through the generic path (blocks
- * of multi-chunk spans, and callers that already looked the chunk up).
+ * of multi-chunk spans, and frees that missed the hot chunk).  A chunk of
+ * this heap becomes the hot chunk.
  */
 void heap_free_chunk(struct chunk *c, void *ptr)
 {
 	struct heap *h = bitslab_tls_heap;
-	uintptr_t a = (uintptr_t)ptr;
-	void **p = ptr;
-	struct bin *b;
 
-	if (!chunk_block_start(c, a))
+	if (!chunk_block_start(c, (uintptr_t)ptr)) {
 		heap_free_invalid(c, ptr);
+		return;
+	}
 	if (READ_ONCE(c->owner) != h) {
 		heap_free_remote(h, c, ptr);
 		return;
 	}
-	if ((uintptr_t)p[1] == free_cookie_local(a))
-		heap_free_double(c, ptr);
-	p[1] = (void *)free_cookie_local(a);
-	b = &h->bins[c->cls];
-	p[0] = b->head;
-	b->head = p;
-	if (--b->room <= 0)
-		heap_flush_bin(h, c->cls);
+	h->hot = c;
+	heap_free_local(h, c, ptr);
+}
+
+/**
+ * heap_free_cold() - free of a pointer outside @h's hot chunk: look it up
+ * in the page map before touching anything.
+ */
+void heap_free_cold(struct heap *h, void *ptr)
+{
+	uintptr_t a = (uintptr_t)ptr;
+
+	if (likely(pagemap_kind(a) == PM_CHUNK))
+		heap_free_chunk(chunk_of_head(a), ptr);
+	else
+		heap_free_slow(ptr);
 }
 
 /** heap_free_slow() - free of a pointer outside any chunk head region. */
@@ -834,6 +847,7 @@ static void heap_exit(struct heap *h)
 		hc->nchunks = hc->nempty = 0;
 	}
 	/* Pairs with heap_push_remote(): HEAP_DEAD, then take the inbox. */
+	h->hot = HOT_NONE;
 	store_seq_cst(&h->state, HEAP_DEAD);
 	heap_drain_foreign(h);
 

@@ -19,6 +19,10 @@ extern __thread struct heap *bitslab_tls_heap
 	__attribute__((tls_model("initial-exec")));
 
 void bitslab_init(void);
+void heap_flush_bin(struct heap *h, unsigned int cls);
+/* Report and abort().  Not declared noreturn on purpose: callers tail-call
+ * them, which spares the fast path a stack frame. */
+__cold void heap_free_double(struct chunk *c, void *ptr);
 
 /**
  * bin_pop() - take the most recently freed block off bin @b and clear its
@@ -36,14 +40,36 @@ static __always_inline void *bin_pop(struct bin *b)
 	return p;
 }
 
+/**
+ * heap_free_local() - push block @ptr of @c, owned by @h and already known
+ * to be a block start, onto its bin, after checking it is not free already.
+ */
+static __always_inline void heap_free_local(struct heap *h, struct chunk *c,
+					    void *ptr)
+{
+	uintptr_t cookie = (uintptr_t)ptr ^ h->secret;
+	struct bin *b = (struct bin *)((char *)h + c->bin_off);
+	void **p = ptr;
+
+	if (unlikely((uintptr_t)p[1] == cookie)) {
+		heap_free_double(c, ptr);
+		return;
+	}
+	p[1] = (void *)cookie;
+	p[0] = b->head;
+	b->head = p;
+	/* room is at least 1 here: every path that fills a bin leaves one. */
+	if (unlikely(--b->room == 0))
+		heap_flush_bin(h, c->cls);
+}
+
 void *heap_alloc_slow(size_t size);
 void *heap_alloc_class(unsigned int cls);
-void heap_flush_bin(struct heap *h, unsigned int cls);
 void heap_free_remote(struct heap *h, struct chunk *c, void *ptr);
 void heap_free_chunk(struct chunk *c, void *ptr);
 void heap_free_slow(void *ptr);
-__cold __noreturn void heap_free_invalid(struct chunk *c, void *ptr);
-__cold __noreturn void heap_free_double(struct chunk *c, void *ptr);
+void heap_free_cold(struct heap *h, void *ptr);
+__cold void heap_free_invalid(struct chunk *c, void *ptr);
 
 bool heap_may_wait(void);
 struct heap *heap_call_out_begin(void);

@@ -13,7 +13,17 @@
 
 const struct size_class size_classes[NR_SIZE_CLASSES] = { SIZE_CLASS_TABLE };
 
-const uint8_t size_class_lookup[SMALL_FAST_MAX / 16 + 1] = { SIZE_CLASS_LOOKUP };
+#define CLASS(c) c
+#define BIN_OFF(c) (uint16_t)(offsetof(struct heap, bins) + (c) * sizeof(struct bin))
+
+const uint8_t size_class_lookup[SMALL_FAST_MAX / 16 + 1] = {
+	SIZE_CLASS_LOOKUP(CLASS)
+};
+
+/* The same lookup giving the offset of the class's bin in struct heap. */
+const uint16_t size_bin_offset[SMALL_FAST_MAX / 16 + 1] = {
+	SIZE_CLASS_LOOKUP(BIN_OFF)
+};
 
 /*
  * Blocks of class c start at chunk + CHUNK_HDR_SIZE + k * size, and chunks

@@ -12,6 +12,7 @@
 
 extern const struct size_class size_classes[NR_SIZE_CLASSES];
 extern const uint8_t size_class_lookup[SMALL_FAST_MAX / 16 + 1];
+extern const uint16_t size_bin_offset[SMALL_FAST_MAX / 16 + 1];
 
 /**
  * size_to_class() - the smallest class whose blocks hold @size bytes.

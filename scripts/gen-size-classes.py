@@ -88,10 +88,11 @@ def main():
     for d, span, n, b, m, lim, waste in rows:
         w("\tSC(%5d, %7d, %4d, %3d, 0x%016xULL, 0x%xULL) /* %4.1f%% */ \\\n"
           % (d, span, n, b, m, lim, waste * 100))
-    w("\n\n/* class of a size s <= SMALL_FAST_MAX: index (s + 15) / 16 */\n")
-    w("#define SIZE_CLASS_LOOKUP \\\n")
-    for i in range(0, len(lookup), 16):
-        w("\t" + ", ".join("%2d" % x for x in lookup[i:i + 16]) + ", \\\n")
+    w("\n\n/* class of a size s <= SMALL_FAST_MAX, at index (s + 15) / 16,\n")
+    w(" * as an X-macro: SIZE_CLASS_LOOKUP(X) gives X(class), ... */\n")
+    w("#define SIZE_CLASS_LOOKUP(X) \\\n")
+    for i in range(0, len(lookup), 8):
+        w("\t" + " ".join("X(%2d)," % x for x in lookup[i:i + 8]) + " \\\n")
     w("\n\n#endif\n")
 
 

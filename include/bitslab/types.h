@@ -78,6 +78,7 @@ struct chunk {
 	uint16_t cls;			/* const: size class */
 	uint16_t nblocks;		/* const */
 	uint32_t magic;			/* const: CHUNK_MAGIC */
+	uint32_t bin_off;		/* const: offsetof(struct heap, bins[cls]) */
 	_Atomic long nused;		/* atomic: any; taken bits (+ pins) */
 
 	/* Line 1: bookkeeping of the owner or of the class's shared list. */
@@ -144,6 +145,10 @@ struct heap_stats {
 
 #define OUTBOX_MAX 64
 
+/* No hot chunk: not CHUNK_SIZE-aligned, so never equal to a masked pointer
+ * (not even NULL's). */
+#define HOT_NONE ((struct chunk *)(uintptr_t)1)
+
 /**
  * struct heap - per-thread allocation state.  Heaps live in a pool that is
  * never unmapped, so a stale pointer to a heap (held by a thread that read
@@ -155,6 +160,14 @@ struct heap_stats {
  * batch.  H takes its whole inbox with one exchange when a bin runs dry.
  */
 struct heap {
+	/*
+	 * The free fast path: a chunk of this heap that a free has already
+	 * checked through the page map (so it is ours, live, and owned by
+	 * this heap); frees into it skip that lookup.  Reset whenever this
+	 * heap gives the chunk up.
+	 */
+	struct chunk *hot;		/* owner; HOT_NONE if none */
+	uintptr_t secret;		/* const: copy of free_secret_local */
 	struct bin bins[NR_SIZE_CLASSES];	/* owner */
 
 	/* Written by other threads: a line of its own. */
