@@ -34,7 +34,7 @@ void *bitslab_calloc(size_t n, size_t size)
 		return NULL;
 	}
 	if (bytes > SMALL_MAX)
-		return large_alloc(bytes, 0);	/* fresh mappings are zero */
+		return large_alloc(bytes, 0, true);
 	p = bitslab_alloc_fast(bytes);
 	if (p)
 		memset(p, 0, bytes);
@@ -114,7 +114,7 @@ void *bitslab_alloc_aligned(size_t align, size_t size)
 	cls = size_class_aligned(size, align);
 	if (cls < NR_SIZE_CLASSES)
 		return heap_alloc_class(cls);
-	return large_alloc(size, align);
+	return large_alloc(size, align, false);
 }
 
 void *bitslab_aligned_alloc(size_t align, size_t size)

@@ -152,34 +152,20 @@ unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
 }
 
 /**
- * chunk_release_block() - clear the bit of block @p.  Any thread.
- * Return: false if the bit was already clear (a double free).
- * The caller accounts for nused.
+ * chunk_account_stray() - @k blocks of @c were released by a thread that
+ * does not own @c (usually @c is an orphan on a shared list): take them off
+ * nused.  If that was the last count of an unowned chunk, retire it.  The
+ * decrement and the retirement are one compare-and-swap, so no other thread
+ * can adopt a chunk this thread is about to retire, and this thread touches
+ * the chunk no more once its own count is gone.
  */
-bool chunk_release_block(struct chunk *c, void **p)
+void chunk_account_stray(struct chunk *c, unsigned int k)
 {
-	return test_and_clear_bit_release(chunk_block_index(c, (uintptr_t)p),
-					  c->used);
-}
+	long n = READ_ONCE(c->nused), next;
 
-/**
- * chunk_release_stray() - release block @p of a chunk this thread does not
- * own (usually an orphan on a shared list).  If that was the last taken
- * block of an unowned chunk, retire it; the decrement and the retirement
- * are one compare-and-swap, so no other thread can adopt a chunk this
- * thread is about to retire, and this thread touches the chunk no more
- * once its own count is gone.
- */
-void chunk_release_stray(struct chunk *c, void **p)
-{
-	long n, next;
-
-	if (!chunk_release_block(c, p))
-		report_misuse("double free", p, c->cls);
-	n = READ_ONCE(c->nused);
 	do {
-		BUG_ON(n <= 0);
-		next = n - 1;
+		BUG_ON(n < (long)k);
+		next = n - (long)k;
 		if (next == 0 && READ_ONCE(c->owner) == NULL)
 			next = CHUNK_DEAD;
 	} while (!try_cmpxchg(&c->nused, &n, next));

@@ -86,8 +86,7 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner);
 void chunk_destroy(struct chunk *c);
 unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
 			 void ***last);
-bool chunk_release_block(struct chunk *c, void **p);
-void chunk_release_stray(struct chunk *c, void **p);
+void chunk_account_stray(struct chunk *c, unsigned int k);
 
 /* Chunks created and not yet destroyed, for statistics. */
 long chunk_live_count(void);

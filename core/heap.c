@@ -49,6 +49,9 @@ static struct heap heap_boot = { .kind = HEAP_KIND_BOOT, .hot = HOT_NONE };
 static struct heap heap_nested = { .kind = HEAP_KIND_NESTED, .hot = HOT_NONE };
 static struct heap heap_exited = { .kind = HEAP_KIND_EXITED, .hot = HOT_NONE };
 
+/* Outbox destination of frees into chunks that no heap owns. */
+static struct heap heap_orphanage = { .kind = HEAP_KIND_EXITED, .hot = HOT_NONE };
+
 __thread struct heap *bitslab_tls_heap
 	__attribute__((tls_model("initial-exec"))) = &heap_boot;
 
@@ -128,6 +131,8 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 	}
 	h->hot = HOT_NONE;
 	h->secret = free_secret_local;
+	memset(h->lcache, 0, sizeof(h->lcache));
+	h->lcache_bytes = 0;
 	h->out_owner = NULL;
 	h->out_first = h->out_last = NULL;
 	h->out_count = 0;
@@ -273,40 +278,86 @@ static void heap_chunk_released(struct heap *h, struct chunk *c,
 		heap_chunk_empty(h, c);
 }
 
-/* Clear the bit of block @p of @c, owned by this heap. */
-static void heap_release_block(struct chunk *c, void **p)
-{
-	unsigned long idx = chunk_block_index(c, (uintptr_t)p);
+/*
+ * Releasing blocks to the bitmaps, batched: consecutive blocks in one
+ * bitmap word cost one fetch_and, consecutive blocks of one chunk one
+ * update of its count.  Used for every release: bin flushes, inbox blocks
+ * that do not fit in a bin, frees into chunks nobody owns.  Whether the
+ * releasing heap owns a chunk is decided once per run of its blocks; a
+ * chunk's count, decremented last, keeps it alive while its bits go.
+ */
+struct release {
+	struct heap *h;		/* the releasing heap (maybe a sentinel) */
+	struct chunk *c;	/* chunk of the current run, or NULL */
+	bool owned;		/* @h owns @c */
+	unsigned long word;	/* bitmap word of the pending bits */
+	unsigned long mask;	/* pending bits of @word */
+	unsigned int n;		/* blocks of @c in this run */
+};
 
-	if (!test_and_clear_bit_release(idx, c->used))
-		report_misuse("double free", p, c->cls);
-	if (BIT_WORD(idx) < c->hint)
-		c->hint = (uint32_t)BIT_WORD(idx);
+static void release_word(struct release *r)
+{
+	struct chunk *c = r->c;
+	unsigned long got;
+
+	if (!r->mask)
+		return;
+	got = bitmap_release_mask(c->used, r->word, r->mask);
+	if (got != r->mask)
+		report_misuse("double free",
+			      chunk_block(c, r->word * BITS_PER_LONG +
+					      __ffs(r->mask & ~got)), c->cls);
+	if (r->owned && r->word < c->hint)
+		c->hint = (uint32_t)r->word;
+	r->mask = 0;
 }
 
-/* Release a private chain of blocks of chunks owned by @h. */
+static void release_run(struct release *r)
+{
+	if (!r->c)
+		return;
+	release_word(r);
+	if (r->owned)
+		heap_chunk_released(r->h, r->c, r->n);
+	else
+		chunk_account_stray(r->c, r->n);
+	r->c = NULL;
+	r->n = 0;
+}
+
+static void release_add(struct release *r, struct chunk *c, void **p)
+{
+	unsigned long idx = chunk_block_index(c, (uintptr_t)p);
+	unsigned long w = BIT_WORD(idx), bit = BIT_MASK(idx);
+
+	if (c != r->c) {
+		release_run(r);
+		r->c = c;
+		r->owned = (r->h->kind == HEAP_KIND_THREAD ||
+			    r->h->kind == HEAP_KIND_GLOBAL) &&
+			   READ_ONCE(c->owner) == r->h;
+	} else if (w != r->word) {
+		release_word(r);
+	}
+	if (r->mask & bit)
+		report_misuse("double free", p, c->cls);
+	r->word = w;
+	r->mask |= bit;
+	r->n++;
+}
+
+/* Release a private chain of free blocks (linked through word 0). */
 static void heap_release_list(struct heap *h, void **list)
 {
-	struct chunk *c = NULL;
-	unsigned int k = 0;
+	struct release r = { .h = h };
 
 	while (list) {
 		void **next = list[0];
-		struct chunk *pc = chunk_lookup((uintptr_t)list);
 
-		DEBUG_BUG_ON(!pc || READ_ONCE(pc->owner) != h);
-		if (pc != c) {
-			if (k)
-				heap_chunk_released(h, c, k);
-			c = pc;
-			k = 0;
-		}
-		heap_release_block(c, list);
-		k++;
+		release_add(&r, chunk_lookup((uintptr_t)list), list);
 		list = next;
 	}
-	if (k)
-		heap_chunk_released(h, c, k);
+	release_run(&r);
 }
 
 /**
@@ -371,21 +422,6 @@ static void heap_retire_kept(struct heap *h)
  * Remote frees
  * ------------------------------------------------------------------- */
 
-/* A block of a chunk owned by @h came back through an inbox. */
-static void heap_take_block(struct heap *h, struct chunk *c, void **p)
-{
-	struct bin *b = &h->bins[c->cls];
-
-	if (b->room > 1) {
-		p[0] = b->head;
-		b->head = p;
-		b->room--;
-		return;
-	}
-	heap_release_block(c, p);
-	heap_chunk_released(h, c, 1);
-}
-
 /*
  * Take one block off a drained inbox list: check it was sent as a remote
  * free and mark it locally free.  A block that is on the list twice (two
@@ -405,12 +441,14 @@ static struct chunk *inbox_block(void **p)
 
 /*
  * Put every block of @n, a list taken off some heap's inbox, where it
- * belongs: into @me's bins if @me owns its chunk, else straight back into
- * its chunk's bitmap (the chunk was orphaned, or @me is not its owner).
+ * belongs: into @me's bins if @me owns its chunk and the bin has room, else
+ * back into its chunk's bitmap (the chunk was orphaned since, or @me is not
+ * its owner).
  */
 static void heap_take_blocks(struct heap *me, struct llist_node *n)
 {
 	bool real = me->kind == HEAP_KIND_THREAD || me->kind == HEAP_KIND_GLOBAL;
+	struct release r = { .h = me };
 
 	while (n) {
 		void **p = (void **)n;
@@ -419,12 +457,19 @@ static void heap_take_blocks(struct heap *me, struct llist_node *n)
 		n = n->next;
 		c = inbox_block(p);
 		if (real && READ_ONCE(c->owner) == me) {
+			struct bin *b = &me->bins[c->cls];
+
 			me->stats.remote_taken++;
-			heap_take_block(me, c, p);
-		} else {
-			chunk_release_stray(c, p);
+			if (b->room > 1) {
+				p[0] = b->head;
+				b->head = p;
+				b->room--;
+				continue;
+			}
 		}
+		release_add(&r, c, p);
 	}
+	release_run(&r);
 }
 
 /** heap_take_inbox() - take every block other threads sent to @h. */
@@ -462,9 +507,15 @@ static void heap_flush_outbox(struct heap *h)
 {
 	if (!h->out_count)
 		return;
-	h->stats.remote_pushes++;
-	heap_push_remote(h->out_owner, (void **)h->out_first,
-			 (void **)h->out_last);
+	h->out_last->next = NULL;
+	if (h->out_owner == &heap_orphanage) {
+		/* Blocks of chunks nobody owned: back to their bitmaps. */
+		heap_take_blocks(h, h->out_first);
+	} else {
+		h->stats.remote_pushes++;
+		heap_push_remote(h->out_owner, (void **)h->out_first,
+				 (void **)h->out_last);
+	}
 	h->out_first = h->out_last = NULL;
 	h->out_count = 0;
 	h->out_owner = NULL;
@@ -482,18 +533,20 @@ void heap_free_remote(struct heap *h, struct chunk *c, void *ptr)
 
 	if (w1 == free_cookie_local(a) || w1 == free_cookie_remote(a))
 		report_misuse("double free", ptr, c->cls);
-	owner = READ_ONCE(c->owner);
-	if (!owner) {
-		p[1] = (void *)free_cookie_local(a);
-		chunk_release_stray(c, p);
-		return;
-	}
 	p[1] = (void *)free_cookie_remote(a);
+	p[0] = NULL;
+	owner = READ_ONCE(c->owner);
 	if (h->kind != HEAP_KIND_THREAD) {
-		p[0] = NULL;
-		heap_push_remote(owner, p, p);
+		if (owner)
+			heap_push_remote(owner, p, p);
+		else
+			heap_take_blocks(h, (struct llist_node *)p);
 		return;
 	}
+	/* A chunk without owner gets its blocks back in batches too, through
+	 * the outbox; they keep its count up (and it alive) meanwhile. */
+	if (!owner)
+		owner = &heap_orphanage;
 	h->stats.remote_frees++;
 	if (h->out_owner != owner) {
 		heap_flush_outbox(h);
@@ -585,6 +638,7 @@ static void heap_recover(struct heap *h)
 	if (h->kind == HEAP_KIND_THREAD || h->kind == HEAP_KIND_GLOBAL) {
 		heap_release_bins(h);
 		heap_retire_kept(h);
+		large_cache_drain(h);
 	}
 	shared_reclaim(true);
 	chunk_cache_drain();
@@ -785,7 +839,7 @@ void *heap_alloc_class(unsigned int cls)
 void *heap_alloc_slow(size_t size)
 {
 	if (unlikely(size > SMALL_MAX))
-		return large_alloc(size, 0);
+		return large_alloc(size, 0, false);
 	return heap_alloc_class(size_to_class(size));
 }
 
@@ -833,6 +887,7 @@ static void heap_exit(struct heap *h)
 	heap_take_inbox(h);
 	h->empty_keep = 0;
 	heap_release_bins(h);
+	large_cache_drain(h);
 
 	CDS_INIT_LIST_HEAD(&orphans);
 	for (cls = 0; cls < NR_SIZE_CLASSES; cls++) {
@@ -892,6 +947,7 @@ bool heap_trim(void)
 		heap_take_inbox(h);
 		heap_release_bins(h);
 		heap_retire_kept(h);
+		large_cache_drain(h);
 	}
 	shared_reclaim(true);
 	chunk_cache_drain();

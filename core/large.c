@@ -12,15 +12,25 @@
  * the pointer only if the header's cookie matches it: interior pointers and
  * stale pointers are rejected without touching unmapped memory.
  *
+ * Freed mappings are kept in a small per-heap cache (no lock: only the
+ * heap's thread touches it) and reused for blocks whose mapping is the same
+ * size or up to a quarter smaller, which spares the mmap, the munmap and the
+ * page faults of a workload that frees and reallocates buffers.  The cache
+ * holds at most LARGE_CACHE_BYTES and nothing older than LARGE_CACHE_MS, so
+ * memory that stays unused still goes back to the system.
+ *
  * Nothing here takes a lock.  Concurrency: a block is freed by whoever swaps
  * its cookie to 0 first; a second free loses and is reported.
  */
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
+#include <time.h>
 
 #include <bitslab/types.h>
 
 #include "chunk.h"
+#include "heap.h"
 #include "large.h"
 #include "os.h"
 #include "pagemap.h"
@@ -29,6 +39,8 @@
 #define LARGE_HDR	64
 #define LARGE_MAX	((size_t)PTRDIFF_MAX - 2 * CHUNK_SIZE)
 #define RECENT		64
+#define LARGE_CACHE_BYTES	(8UL << 20)
+#define LARGE_CACHE_MS		1000
 
 struct large {
 	uintptr_t map_start;		/* const while live */
@@ -63,14 +75,110 @@ void large_get_stats(long *blocks, size_t *bytes)
 	*bytes = READ_ONCE(live_bytes);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static bool heap_has_cache(struct heap *h)
+{
+	return h->kind == HEAP_KIND_THREAD;
+}
+
+/* Unmap cached mappings older than LARGE_CACHE_MS (all if @all). */
+static void large_cache_expire(struct heap *h, bool all)
+{
+	uint64_t now = all ? 0 : now_ms();
+	unsigned int i;
+
+	for (i = 0; i < LARGE_CACHE_SLOTS; i++) {
+		struct large_slot *s = &h->lcache[i];
+
+		if (s->start && (all || now - s->stamp > LARGE_CACHE_MS)) {
+			os_unmap((void *)s->start, s->size);
+			h->lcache_bytes -= s->size;
+			s->start = 0;
+		}
+	}
+}
+
+/* A cached mapping of @map to @map * 5 / 4 bytes, or 0. */
+static uintptr_t large_cache_get(struct heap *h, size_t map, size_t *got)
+{
+	struct large_slot *best = NULL;
+	unsigned int i;
+	uintptr_t start;
+
+	if (!h->lcache_bytes)
+		return 0;
+	for (i = 0; i < LARGE_CACHE_SLOTS; i++) {
+		struct large_slot *s = &h->lcache[i];
+
+		if (s->start && s->size >= map && s->size <= map + map / 4 &&
+		    (!best || s->size < best->size))
+			best = s;
+	}
+	if (!best)
+		return 0;
+	start = best->start;
+	*got = best->size;
+	h->lcache_bytes -= best->size;
+	best->start = 0;
+	h->stats.large_reused++;
+	return start;
+}
+
+/* Keep a freed mapping if it fits; return false to have it unmapped. */
+static bool large_cache_put(struct heap *h, uintptr_t start, size_t size)
+{
+	struct large_slot *victim = NULL;
+	unsigned int i;
+
+	if (!heap_has_cache(h) || size > LARGE_CACHE_BYTES / 2)
+		return false;
+	large_cache_expire(h, false);
+	for (i = 0; i < LARGE_CACHE_SLOTS; i++) {
+		struct large_slot *s = &h->lcache[i];
+
+		if (!s->start) {
+			victim = s;
+			break;
+		}
+		if (!victim || s->stamp < victim->stamp)
+			victim = s;	/* the oldest goes */
+	}
+	if (victim->start) {
+		os_unmap((void *)victim->start, victim->size);
+		h->lcache_bytes -= victim->size;
+		victim->start = 0;
+	}
+	while (h->lcache_bytes + size > LARGE_CACHE_BYTES)
+		large_cache_expire(h, true);
+	*victim = (struct large_slot){ start, size, now_ms() };
+	h->lcache_bytes += size;
+	return true;
+}
+
+/** large_cache_drain() - unmap every mapping @h keeps (trim, exit). */
+void large_cache_drain(struct heap *h)
+{
+	if (h->lcache_bytes)
+		large_cache_expire(h, true);
+}
+
 /**
  * large_alloc() - a block of @size bytes aligned at @align (0: 64 bytes),
- * zero-filled.  NULL with errno = ENOMEM if it cannot be mapped.
+ * zero-filled if @zero (fresh mappings always are).  NULL with errno =
+ * ENOMEM if it cannot be mapped.
  */
-void *large_alloc(size_t size, size_t align)
+void *large_alloc(size_t size, size_t align, bool zero)
 {
+	struct heap *h = bitslab_tls_heap;
 	size_t off, map, lead = 0, map_align = CHUNK_SIZE;
-	uintptr_t start, p;
+	uintptr_t start = 0, p;
 	struct large *l;
 
 	if (align <= LARGE_HDR) {
@@ -87,6 +195,14 @@ void *large_alloc(size_t size, size_t align)
 		return NULL;
 	}
 	map = ALIGN_UP(off + size, CHUNK_SIZE);
+	if (!lead && heap_has_cache(h))
+		start = large_cache_get(h, map, &map);
+	if (start) {
+		p = start + off;
+		if (zero)
+			memset((void *)p, 0, size);
+		goto mark;
+	}
 	start = (uintptr_t)os_map_aligned(map, map_align);
 	if (!start) {
 		errno = ENOMEM;
@@ -99,6 +215,7 @@ void *large_alloc(size_t size, size_t align)
 		off -= lead;
 	}
 	p = start + off;
+mark:
 	if (pagemap_mark(p, off == CHUNK_SIZE ? PM_LARGE0 : PM_LARGE)) {
 		os_unmap((void *)start, map);
 		errno = ENOMEM;
@@ -179,7 +296,8 @@ void large_free(void *ptr)
 	pagemap_clear(p, 1);
 	fetch_sub_relaxed(&live_blocks, 1);
 	fetch_sub_relaxed(&live_bytes, map);
-	os_unmap((void *)start, map);
+	if (!large_cache_put(bitslab_tls_heap, start, map))
+		os_unmap((void *)start, map);
 }
 
 /**

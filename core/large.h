@@ -5,9 +5,13 @@
 #ifndef CORE_LARGE_H
 #define CORE_LARGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
-void *large_alloc(size_t size, size_t align);
+struct heap;
+
+void *large_alloc(size_t size, size_t align, bool zero);
+void large_cache_drain(struct heap *h);
 void large_free(void *ptr);
 void *large_realloc(void *ptr, size_t size);
 size_t large_usable(void *ptr, const char *op);

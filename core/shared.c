@@ -110,7 +110,7 @@ static void __shared_unlink(struct chunk *c)
  * read-side section.  The owner CAS decides between adopters; the pin on
  * nused (refused once it is CHUNK_DEAD) decides against a thread retiring
  * the chunk, which swings nused from its last count to CHUNK_DEAD in one
- * CAS (chunk_release_stray()).
+ * CAS (chunk_account_stray()).
  */
 static bool chunk_try_adopt(struct chunk *c, struct heap *h)
 {

@@ -35,7 +35,7 @@ void bitslab_stats_print(int fd)
 		"bitslab %s statistics\n"
 		"  mapped now          %10.2f MiB   peak %10.2f MiB\n"
 		"  chunks live         %10ld        shared %ld, cached %ld, awaiting grace period %ld\n"
-		"  large blocks live   %10ld        %.2f MiB\n"
+		"  large blocks live   %10ld        %.2f MiB; reused from caches %llu\n"
 		"  threads with heaps  %10ld\n"
 		"  bin refills         %10llu        blocks claimed from bitmaps %llu\n"
 		"  bin flushes         %10llu        blocks released to bitmaps %llu\n"
@@ -44,7 +44,8 @@ void bitslab_stats_print(int fd)
 		"  grace periods       %10ld        chunks reclaimed %ld\n",
 		BITSLAB_VERSION, MiB(os_mapped_bytes()), MiB(os_mapped_peak()),
 		chunk_live_count(), ss.shared_chunks, ss.cached_chunks,
-		ss.retired_pending, lblocks, MiB(lbytes), threads,
+		ss.retired_pending, lblocks, MiB(lbytes),
+		(unsigned long long)hs.large_reused, threads,
 		(unsigned long long)hs.refills, (unsigned long long)hs.claimed,
 		(unsigned long long)hs.flushes, (unsigned long long)hs.released,
 		(unsigned long long)hs.remote_frees,

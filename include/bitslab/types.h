@@ -141,9 +141,18 @@ struct heap_stats {
 	uint64_t chunks_new;	/* chunks created or taken from the cache */
 	uint64_t chunks_adopted;	/* chunks adopted from shared lists */
 	uint64_t chunks_retired;	/* empty chunks given up */
+	uint64_t large_reused;	/* large blocks served from the cache */
 };
 
 #define OUTBOX_MAX 64
+#define LARGE_CACHE_SLOTS 8
+
+/** struct large_slot - a freed large mapping kept for reuse.  owner only. */
+struct large_slot {
+	uintptr_t start;	/* 0: empty slot */
+	size_t size;
+	uint64_t stamp;		/* when it was freed, in ms */
+};
 
 /* No hot chunk: not CHUNK_SIZE-aligned, so never equal to a masked pointer
  * (not even NULL's). */
@@ -183,6 +192,8 @@ struct heap {
 	uint8_t empty_keep;		/* owner: empty chunks kept per class */
 	struct heap_class cls[NR_SIZE_CLASSES];	/* owner */
 	struct heap_stats stats;	/* owner */
+	struct large_slot lcache[LARGE_CACHE_SLOTS];	/* owner */
+	size_t lcache_bytes;		/* owner */
 	struct heap *pool_next;		/* pool lock: free heaps */
 	struct heap *all_next;		/* pool lock: every heap ever made */
 };
