@@ -155,7 +155,8 @@ $(foreach d,$(lib-dirs),$(eval $(call kbuild-lib-dir,$(d))))
 # ldlibs-y / ccflags-y per directory.
 # ---------------------------------------------------------------------------
 prog-dirs := $(patsubst $(srctree)/%/Kbuild,%,$(wildcard $(patsubst %,$(srctree)/%/Kbuild,\
-	     selftests/unit selftests/preload selftests/workloads selftests/stress tools/bench)))
+	     selftests/unit selftests/preload selftests/embed selftests/workloads \
+	     selftests/stress tools/bench)))
 
 define kbuild-prog-dir
 progs-y :=
@@ -163,10 +164,12 @@ checks-y :=
 ccflags-y :=
 ldlibs-y :=
 builtin-y := y
+linkdeps-y :=
 include $(srctree)/$(1)/Kbuild
 dirflags-$(1) := $$(ccflags-y)
 dirlibs-$(1) := $$(ldlibs-y)
 dirbuiltin-$(1) := $$(builtin-y)
+dirdeps-$(1) := $$(linkdeps-y)
 progs-$(1) := $$(addprefix $(objtree)/$(1)/,$$(progs-y))
 checks-$(1) := $$(addprefix $(objtree)/$(1)/,$$(checks-y))
 $$(foreach p,$$(progs-y),$$(eval objs-$(1)/$$(p) := $$(addprefix $(objtree)/$(1)/,$$(or $$($$(p)-objs),$$(p).o)))$$(eval $$(p)-objs :=))
@@ -223,7 +226,7 @@ quiet_cmd_ld_prog = LD      $(rel)
 		    $(dirlibs-$(reldir)) $(KBUILD_LDFLAGS) -lm
 
 .SECONDEXPANSION:
-$(all-progs): $$(objs-$$(rel)) $(objtree)/built-in.a
+$(all-progs): $$(objs-$$(rel)) $(objtree)/built-in.a $$(dirdeps-$$(reldir))
 	$(call cmd,ld_prog)
 
 libs := $(objtree)/libbitslab.a $(objtree)/libbitslab.so
@@ -252,9 +255,11 @@ preload-runs := $(addprefix preload:,$(preload-checks)) \
 		$(srctree)/selftests/preload/programs.sh
 endif
 
-selftest: $(libs) $(unit-checks) $(preload-checks)
+embed-checks := $(checks-selftests/embed)
+
+selftest: $(libs) $(unit-checks) $(preload-checks) $(embed-checks)
 	@PRELOAD_LIB=$(preload-lib) $(srctree)/scripts/run-suites.sh \
-		$(unit-checks) $(preload-runs)
+		$(unit-checks) $(embed-checks) $(preload-runs)
 
 # --- workloads, stress and demo (selftests/workloads, selftests/stress) ---
 
