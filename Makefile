@@ -245,21 +245,22 @@ unit-checks := $(checks-selftests/unit)
 preload-checks := $(checks-selftests/preload)
 preload-lib := $(objtree)/libbitslab.so
 
-# Sanitizer runtimes replace malloc themselves: LD_PRELOAD suites are
+embed-checks := $(checks-selftests/embed)
+
+# Sanitizer runtimes replace malloc themselves: the LD_PRELOAD suites and
+# the embedding suite (which checks the host keeps glibc's malloc) are
 # reported as skipped in those builds, not run and not counted as passed.
 ifdef SANITIZE
-preload-runs := $(addprefix skip:SANITIZE=$(SANITIZE):,$(preload-checks)) \
+preload-runs := $(addprefix skip:SANITIZE=$(SANITIZE):,$(embed-checks) $(preload-checks)) \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/programs.sh
 else
-preload-runs := $(addprefix preload:,$(preload-checks)) \
+preload-runs := $(embed-checks) $(addprefix preload:,$(preload-checks)) \
 		$(srctree)/selftests/preload/programs.sh
 endif
 
-embed-checks := $(checks-selftests/embed)
-
 selftest: $(libs) $(unit-checks) $(preload-checks) $(embed-checks)
 	@PRELOAD_LIB=$(preload-lib) $(srctree)/scripts/run-suites.sh \
-		$(unit-checks) $(embed-checks) $(preload-runs)
+		$(unit-checks) $(preload-runs)
 
 # --- workloads, stress and demo (selftests/workloads, selftests/stress) ---
 
