@@ -98,15 +98,20 @@ void heap_call_out_end(struct heap *saved)
 
 /**
  * heap_may_wait() - may this thread wait for an RCU grace period now?  Not
- * from inside a call out to liburcu or pthreads (it may hold their locks)
- * and not before it has a heap; an exiting thread may (synchronize_rcu()
- * does not register it with liburcu, only read locks would).
+ * from inside a call out to liburcu or pthreads (it may hold their locks),
+ * not before it has a heap, and not inside a read-side section of its own
+ * (the application may use liburcu-bp too).  An exiting thread may wait
+ * (synchronize_rcu() does not register it) but must not ask liburcu
+ * whether it is in a read-side section: that would register it again
+ * after bp's own cleanup.  It is in none of ours.
  */
 bool heap_may_wait(void)
 {
 	unsigned int kind = bitslab_tls_heap->kind;
 
-	return kind == HEAP_KIND_THREAD || kind == HEAP_KIND_EXITED;
+	if (kind == HEAP_KIND_EXITED)
+		return true;
+	return kind == HEAP_KIND_THREAD && !urcu_bp_read_ongoing();
 }
 
 /* ---------------------------------------------------------------------
@@ -397,8 +402,11 @@ static void heap_release_bins(struct heap *h)
 	}
 }
 
-/* Retire the empty chunks a heap keeps (trim, memory shortage). */
-static void heap_retire_kept(struct heap *h)
+/*
+ * Retire every empty chunk of the heap (trim, memory shortage): those it
+ * keeps for reuse and the current chunks of its classes.
+ */
+static void heap_retire_empty(struct heap *h)
 {
 	unsigned int c;
 	uint8_t keep = h->empty_keep;
@@ -407,7 +415,15 @@ static void heap_retire_kept(struct heap *h)
 	for (c = 0; c < NR_SIZE_CLASSES; c++) {
 		struct heap_class *hc = &h->cls[c];
 		struct cds_list_head *pos, *tmp;
+		struct chunk *cur = hc->cur;
 
+		if (cur && READ_ONCE(cur->nused) == 0) {
+			/* Make it an ordinary partial chunk, then retire it. */
+			hc->cur = NULL;
+			cur->list = CHUNK_LIST_PARTIAL;
+			cds_list_add(&cur->node, &hc->partial);
+			heap_chunk_empty(h, cur);
+		}
 		cds_list_for_each_safe(pos, tmp, &hc->partial) {
 			struct chunk *k = cds_list_entry(pos, struct chunk, node);
 
@@ -631,17 +647,27 @@ void heap_free_slow(void *ptr)
  * Allocation slow path
  * ------------------------------------------------------------------- */
 
-/* Give memory back when the system refused some: see heap_next_chunk(). */
+/*
+ * Give memory back when the system refused some (RLIMIT_AS, overcommit):
+ * everything the heap holds free, every retired and cached chunk.  The
+ * caller retries once.
+ */
 static void heap_recover(struct heap *h)
 {
 	heap_flush_outbox(h);
 	if (h->kind == HEAP_KIND_THREAD || h->kind == HEAP_KIND_GLOBAL) {
 		heap_release_bins(h);
-		heap_retire_kept(h);
+		heap_retire_empty(h);
 		large_cache_drain(h);
 	}
 	shared_reclaim(true);
 	chunk_cache_drain();
+}
+
+/** heap_recover_memory() - heap_recover() for the calling thread. */
+void heap_recover_memory(void)
+{
+	heap_recover(bitslab_tls_heap);
 }
 
 /* A chunk of @cls for @h to claim from: partial, adopted, or new. */
@@ -808,8 +834,16 @@ static struct heap *heap_thread_init(void)
 	(void)saved;
 	bitslab_init();
 	h = heap_pool_get();
-	if (h)
+	if (h) {
 		pthread_setspecific(heap_key, h);
+		/*
+		 * Register with liburcu-bp now, while memory is plentiful:
+		 * bp registers lazily at the first read lock otherwise, and
+		 * aborts if its registry cannot be mapped then, which is
+		 * exactly when the allocator runs short and reclaims.
+		 */
+		urcu_bp_register_thread();
+	}
 	heap_call_out_end(h ? h : &heap_boot);
 	return h;
 }
@@ -946,7 +980,7 @@ bool heap_trim(void)
 		heap_flush_outbox(h);
 		heap_take_inbox(h);
 		heap_release_bins(h);
-		heap_retire_kept(h);
+		heap_retire_empty(h);
 		large_cache_drain(h);
 	}
 	shared_reclaim(true);

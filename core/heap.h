@@ -75,6 +75,7 @@ bool heap_may_wait(void);
 struct heap *heap_call_out_begin(void);
 void heap_call_out_end(struct heap *saved);
 bool heap_trim(void);
+void heap_recover_memory(void);
 
 struct heap_stats;
 void heap_sum_stats(struct heap_stats *sum, long *threads);

@@ -205,6 +205,10 @@ void *large_alloc(size_t size, size_t align, bool zero)
 	}
 	start = (uintptr_t)os_map_aligned(map, map_align);
 	if (!start) {
+		heap_recover_memory();
+		start = (uintptr_t)os_map_aligned(map, map_align);
+	}
+	if (!start) {
 		errno = ENOMEM;
 		return NULL;
 	}

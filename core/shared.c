@@ -203,9 +203,8 @@ void chunk_retire(struct chunk *c)
 /**
  * shared_reclaim() - free every retired chunk after one grace period.
  * @wait: wait for another reclaimer instead of leaving the work to it.
- * Does nothing when this thread may not wait for a grace period (it is
- * inside a read-side section of its own, or inside the allocator's calls
- * into liburcu or pthreads, or exiting).
+ * Does nothing when this thread may not wait for a grace period (see
+ * heap_may_wait()).
  * Return: true if chunks were freed.
  */
 bool shared_reclaim(bool wait)
@@ -213,7 +212,7 @@ bool shared_reclaim(bool wait)
 	struct llist_node *n;
 	bool any = false;
 
-	if (!heap_may_wait() || urcu_bp_read_ongoing())
+	if (!heap_may_wait())
 		return false;
 	if (wait)
 		pthread_mutex_lock(&reclaim_lock);

@@ -12,6 +12,7 @@
 
 #include <bitslab.h>
 
+#include "../../core/os.h"
 #include "../../core/size_class.h"
 #include "unit.h"
 
@@ -307,6 +308,37 @@ START_TEST(test_alloc_size_classes_waste_under_an_eighth)
 }
 END_TEST
 
+START_TEST(test_alloc_trim_gives_everything_back)
+{
+	static void *p[20000];
+	size_t before = os_mapped_bytes(), peak;
+	uint64_t seed = 5;
+	int i;
+
+	bitslab_trim();
+	before = os_mapped_bytes();
+	/* Blocks of every class up to 4 KiB, freed in a scrambled order. */
+	for (i = 0; i < 20000; i++)
+		p[i] = bitslab_malloc(16 + prng_next(&seed) % 4081);
+	peak = os_mapped_bytes();
+	for (i = 19999; i > 0; i--) {
+		int j = (int)(prng_next(&seed) % (uint64_t)(i + 1));
+		void *t = p[i];
+
+		p[i] = p[j];
+		p[j] = t;
+	}
+	for (i = 0; i < 20000; i++)
+		bitslab_free(p[i]);
+	ck_assert_int_eq(bitslab_trim(), 1);
+	/* Everything but a few bookkeeping pages went back: current chunks
+	 * of every class, kept and retired chunks included. */
+	ck_assert_msg(os_mapped_bytes() <= before + 2 * CHUNK_SIZE,
+		      "mapped %zu after trim, %zu before, %zu at peak",
+		      os_mapped_bytes(), before, peak);
+}
+END_TEST
+
 Suite *check_suite(void)
 {
 	Suite *s = suite_create("alloc");
@@ -326,6 +358,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_alloc_small_blocks_16_byte_aligned);
 	tcase_add_test(tc, test_alloc_large_blocks_zeroed_and_resizable);
 	tcase_add_test(tc, test_alloc_size_classes_waste_under_an_eighth);
+	tcase_add_test(tc, test_alloc_trim_gives_everything_back);
 	suite_add_tcase(s, tc);
 	return s;
 }
