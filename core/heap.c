@@ -808,6 +808,7 @@ static void init_routine(void)
 {
 	init_secrets();
 	options_parse(getenv("BITSLAB_OPTIONS"));
+	stats_init();
 	shared_init();
 	pthread_key_create(&heap_key, heap_key_destructor);
 	pthread_atfork(heap_fork_prepare, heap_fork_parent, heap_fork_child);

@@ -15,5 +15,6 @@ extern long opt_chunk_cache;	/* reclaimed chunks kept for reuse */
 extern long opt_empty_keep;	/* empty chunks a heap keeps per class */
 
 void options_parse(const char *env);
+void stats_init(void);
 
 #endif /* CORE_OPTIONS_H */

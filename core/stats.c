@@ -4,6 +4,7 @@
  * Formats with snprintf into a stack buffer and writes once: no allocation
  * (glibc's snprintf does not allocate for these conversions).
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -60,8 +61,22 @@ void bitslab_stats_print(int fd)
 	r = write(fd, buf, (size_t)n);
 }
 
+/*
+ * Where BITSLAB_STATS=1 output goes: a duplicate of stderr taken at the
+ * first allocation, because some programs close stderr themselves before
+ * exiting (GNU coreutils' close_stdout) and library destructors run after.
+ */
+static int stats_fd = -1;
+
+/** stats_init() - after options are parsed: keep a handle on stderr. */
+void stats_init(void)
+{
+	if (opt_stats)
+		stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 64);
+}
+
 __attribute__((destructor)) static void stats_at_exit(void)
 {
 	if (opt_stats)
-		bitslab_stats_print(STDERR_FILENO);
+		bitslab_stats_print(stats_fd >= 0 ? stats_fd : STDERR_FILENO);
 }
