@@ -850,6 +850,23 @@ static struct heap *heap_thread_init(void)
 }
 
 /**
+ * heap_ensure() - the calling thread's heap, created (and the allocator
+ * initialised) if this is the thread's first allocation.  May return a
+ * sentinel (nested, exited, or out of memory for a heap).
+ */
+struct heap *heap_ensure(void)
+{
+	struct heap *h = bitslab_tls_heap;
+
+	if (unlikely(h->kind == HEAP_KIND_BOOT)) {
+		h = heap_thread_init();
+		if (!h)
+			h = bitslab_tls_heap;
+	}
+	return h;
+}
+
+/**
  * heap_alloc_class() - a block of class @cls for the calling thread,
  * whatever state the thread is in.  NULL with errno = ENOMEM on failure.
  */

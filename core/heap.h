@@ -64,6 +64,7 @@ static __always_inline void heap_free_local(struct heap *h, struct chunk *c,
 }
 
 void *heap_alloc_slow(size_t size);
+struct heap *heap_ensure(void);
 void *heap_alloc_class(unsigned int cls);
 void heap_free_remote(struct heap *h, struct chunk *c, void *ptr);
 void heap_free_chunk(struct chunk *c, void *ptr);

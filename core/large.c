@@ -176,7 +176,9 @@ void large_cache_drain(struct heap *h)
  */
 void *large_alloc(size_t size, size_t align, bool zero)
 {
-	struct heap *h = bitslab_tls_heap;
+	/* The first allocation of the process may be a large one: the free
+	 * cookie secrets must be set before a header is written. */
+	struct heap *h = heap_ensure();
 	size_t off, map, lead = 0, map_align = CHUNK_SIZE;
 	uintptr_t start = 0, p;
 	struct large *l;

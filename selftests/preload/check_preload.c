@@ -296,6 +296,43 @@ START_TEST(test_preload_misuse_caught)
 }
 END_TEST
 
+/*
+ * Regression: the first allocation of a process was a large calloc, made
+ * before bitslab had set its secrets; the block's header cookie then did not
+ * match at free and a valid free was reported as misuse.  When re-executed
+ * with BITSLAB_FIRST_LARGE set, this constructor makes that first
+ * allocation before anything else runs.
+ */
+__attribute__((constructor)) static void first_allocation_is_large(void)
+{
+	void *p;
+
+	if (!getenv("BITSLAB_FIRST_LARGE"))
+		return;
+	p = calloc(100000, 40);
+	if (!p)
+		_exit(2);
+	free(malloc(16));	/* a small one in between, as collatz_list did */
+	free(p);
+	_exit(0);
+}
+
+START_TEST(test_preload_first_allocation_large)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		setenv("BITSLAB_FIRST_LARGE", "1", 1);
+		execl("/proc/self/exe", "check_preload", (char *)NULL);
+		_exit(3);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "status %#x", status);
+}
+END_TEST
+
 Suite *check_suite(void)
 {
 	Suite *s = suite_create("preload");
@@ -313,6 +350,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_preload_errno_like_glibc);
 	tcase_add_test(tc, test_preload_trim_stats_mallinfo);
 	tcase_add_test(tc, test_preload_misuse_caught);
+	tcase_add_test(tc, test_preload_first_allocation_large);
 	suite_add_tcase(s, tc);
 	return s;
 }
