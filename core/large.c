@@ -318,6 +318,7 @@ void *large_realloc(void *ptr, size_t size)
 	struct large *l = large_lookup(ptr, "realloc");
 	size_t off = p - l->map_start, map, old = l->map_size;
 	void *target, *moved;
+	unsigned int kind;
 
 	if (size > LARGE_MAX - off) {
 		errno = ENOMEM;
@@ -340,14 +341,22 @@ void *large_realloc(void *ptr, size_t size)
 			errno = ENOMEM;
 			return NULL;
 		}
+		/*
+		 * Clear the old region's mark before its range goes back to
+		 * the kernel: from then on another thread may map a chunk
+		 * there and mark it, and a late clear would unmark that chunk.
+		 * The leaf exists, so marking it again cannot fail.
+		 */
+		kind = pagemap_kind(p);
+		pagemap_clear(p, 1);
 		moved = os_remap((void *)l->map_start, old, map, target);
 		if (!moved) {
+			pagemap_mark(p, kind);
 			pagemap_clear(np, 1);
 			os_unmap(target, map);
 			errno = ENOMEM;
 			return NULL;
 		}
-		pagemap_clear(p, 1);
 		WRITE_ONCE(recent[fetch_add_relaxed(&recent_pos, 1) % RECENT], p);
 		p = np;
 		l = large_hdr(p);
