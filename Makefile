@@ -152,7 +152,9 @@ $(foreach d,$(lib-dirs),$(eval $(call kbuild-lib-dir,$(d))))
 # ---------------------------------------------------------------------------
 # Program directories: progs-y (each from <prog>-objs, default <prog>.o),
 # checks-y (Check suites, each check_<unit>.o + the shared runner main.o),
-# ldlibs-y / ccflags-y per directory.
+# lib-y (objects archived into the directory's lib.a, which every program
+# of the directory links), ldlibs-y / ccflags-y per directory, and per
+# program <prog>-builtin (y/n: link built-in.a) and <prog>-ldlibs.
 # ---------------------------------------------------------------------------
 prog-dirs := $(patsubst $(srctree)/%/Kbuild,%,$(wildcard $(patsubst %,$(srctree)/%/Kbuild,\
 	     selftests/unit selftests/preload selftests/embed selftests/workloads \
@@ -161,6 +163,7 @@ prog-dirs := $(patsubst $(srctree)/%/Kbuild,%,$(wildcard $(patsubst %,$(srctree)
 define kbuild-prog-dir
 progs-y :=
 checks-y :=
+lib-y :=
 ccflags-y :=
 ldlibs-y :=
 builtin-y := y
@@ -168,14 +171,18 @@ linkdeps-y :=
 include $(srctree)/$(1)/Kbuild
 dirflags-$(1) := $$(ccflags-y)
 dirlibs-$(1) := $$(ldlibs-y)
-dirbuiltin-$(1) := $$(builtin-y)
 dirdeps-$(1) := $$(linkdeps-y)
+libobjs-$(1) := $$(addprefix $(objtree)/$(1)/,$$(lib-y))
+dirlib-$(1) := $$(if $$(lib-y),$(objtree)/$(1)/lib.a)
 progs-$(1) := $$(addprefix $(objtree)/$(1)/,$$(progs-y))
 checks-$(1) := $$(addprefix $(objtree)/$(1)/,$$(checks-y))
 $$(foreach p,$$(progs-y),$$(eval objs-$(1)/$$(p) := $$(addprefix $(objtree)/$(1)/,$$(or $$($$(p)-objs),$$(p).o)))$$(eval $$(p)-objs :=))
 $$(foreach p,$$(checks-y),$$(eval objs-$(1)/$$(p) := $$(addprefix $(objtree)/$(1)/,$$(p).o main.o)))
+$$(foreach p,$$(progs-y) $$(checks-y),$$(eval builtin-$(1)/$$(p) := $$(or $$($$(p)-builtin),$$(builtin-y)))$$(eval libs-$(1)/$$(p) := $$($$(p)-ldlibs))$$(eval $$(p)-builtin :=)$$(eval $$(p)-ldlibs :=))
 endef
 $(foreach d,$(prog-dirs),$(eval $(call kbuild-prog-dir,$(d))))
+
+all-dirlibs := $(foreach d,$(prog-dirs),$(dirlib-$(d)))
 
 all-progs := $(foreach d,$(prog-dirs),$(progs-$(d)) $(checks-$(d)))
 
@@ -216,22 +223,31 @@ quiet_cmd_ld_so = LD      $(rel)
 $(objtree)/libbitslab.so: $(lib-objs) $(preload-objs)
 	$(call cmd,ld_so)
 
-# Programs link against built-in.a (internals visible to tests) plus the
-# directory's ldlibs-y; a directory with builtin-y := n gets plain programs
-# (they meet bitslab through LD_PRELOAD only).
+# Programs link their directory's lib.a, then built-in.a (internals visible
+# to tests), then their own and the directory's libraries; a program with
+# builtin n is plain (it meets bitslab through LD_PRELOAD only).
 reldir = $(patsubst %/,%,$(dir $(rel)))
 quiet_cmd_ld_prog = LD      $(rel)
-      cmd_ld_prog = $(CC) -o $@ $(objs-$(rel)) \
-		    $(if $(filter y,$(dirbuiltin-$(reldir))),$(objtree)/built-in.a $(URCU_LIBS)) \
-		    $(dirlibs-$(reldir)) $(KBUILD_LDFLAGS) -lm
+      cmd_ld_prog = $(CC) -o $@ $(objs-$(rel)) $(dirlib-$(reldir)) \
+		    $(if $(filter y,$(builtin-$(rel))),$(objtree)/built-in.a $(URCU_LIBS)) \
+		    $(libs-$(rel)) $(dirlibs-$(reldir)) $(KBUILD_LDFLAGS) -lm
 
 .SECONDEXPANSION:
-$(all-progs): $$(objs-$$(rel)) $(objtree)/built-in.a $$(dirdeps-$$(reldir))
+$(all-progs): $$(objs-$$(rel)) $$(dirlib-$$(reldir)) $(objtree)/built-in.a \
+	      $$(dirdeps-$$(reldir))
 	$(call cmd,ld_prog)
+
+# A program directory's lib.a: its lib-y objects.
+quiet_cmd_ar_dirlib = AR      $(rel)
+      cmd_ar_dirlib = rm -f $@; $(AR) rcsD $@ $^
+
+$(all-dirlibs): $(objtree)/%/lib.a: $$(libobjs-$$*)
+	$(call cmd,ar_dirlib)
 
 libs := $(objtree)/libbitslab.a $(objtree)/libbitslab.so
 
 -include $(patsubst %.o,%.d,$(lib-objs) $(preload-objs) \
+	$(foreach d,$(prog-dirs),$(libobjs-$(d))) \
 	$(foreach p,$(all-progs),$(objs-$(patsubst $(objtree)/%,%,$(p)))))
 
 # ---------------------------------------------------------------------------
@@ -241,7 +257,7 @@ PHONY := all selftest stress bench demo install clean help format lint FORCE
 
 all: $(libs)
 
-unit-checks := $(checks-selftests/unit)
+unit-checks := $(checks-selftests/unit) $(checks-selftests/workloads)
 preload-checks := $(checks-selftests/preload)
 preload-lib := $(objtree)/libbitslab.so
 

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: MIT
+/*
+ * check_workloads.c - the seed's workloads through bitslab's prefixed API,
+ * small enough for make selftest: each must find the right answer and get
+ * back every block it freed intact.  Each test prints one line naming its
+ * workload and what it found.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <bitslab.h>
+
+#include "unit.h"
+#include "workloads.h"
+
+static const struct wl_alloc api = {
+	.name = "bitslab_malloc",
+	.malloc = bitslab_malloc,
+	.realloc = bitslab_realloc,
+	.free = bitslab_free,
+};
+
+static void report(const char *name, int rc, const struct wl_result *r)
+{
+	char found[64] = "";
+
+	if (r->best_steps > 0)
+		snprintf(found, sizeof(found), "longest from %ld (%ld steps), ",
+			 r->best_start, r->best_steps);
+	printf("  %-9s %s: %s%llu allocations, %llu blocks checked%s%s\n",
+	       name, rc ? "FAIL" : "ok", found, (unsigned long long)r->ops,
+	       (unsigned long long)r->checked, r->why[0] ? ": " : "", r->why);
+	fflush(stdout);
+	ck_assert_msg(rc == 0, "%s: %s", name, r->why);
+	ck_assert_uint_gt(r->checked, 0);
+}
+
+/* The seed's own answer for N = 1000, and a larger N checked directly. */
+static void check_collatz(const char *name,
+			  int (*run)(const struct wl_alloc *, long, unsigned int,
+				     struct wl_result *))
+{
+	struct wl_result r;
+	long start, steps;
+
+	report(name, run(&api, 1000, 4, &r), &r);
+	ck_assert_int_eq(r.best_start, 871);
+	ck_assert_int_eq(r.best_steps, 178);
+
+	collatz_longest(30000 / SLOW_SCALE, &start, &steps);
+	report(name, run(&api, 30000 / SLOW_SCALE, 4, &r), &r);
+	ck_assert_int_eq(r.best_start, start);
+	ck_assert_int_eq(r.best_steps, steps);
+}
+
+START_TEST(test_workloads_collatz_list)
+{
+	check_collatz("list", collatz_list_run);
+}
+END_TEST
+
+START_TEST(test_workloads_collatz_ivec)
+{
+	check_collatz("ivec", collatz_ivec_run);
+}
+END_TEST
+
+START_TEST(test_workloads_vectors)
+{
+	struct wl_result r;
+
+	report("vectors", vectors_run(&api, 4, 256, 40000 / SLOW_SCALE, 7, &r), &r);
+}
+END_TEST
+
+START_TEST(test_workloads_frag_passes_at_16_mib)
+{
+	struct wl_result r;
+
+	report("frag", frag_run(&api, 16, 8, 11, &r), &r);
+}
+END_TEST
+
+START_TEST(test_workloads_producer_consumer)
+{
+	struct wl_result r;
+
+	report("prodcons", prodcons_run(&api, 4, 100000 / SLOW_SCALE, 600, 5, &r), &r);
+	ck_assert_uint_eq(r.checked, 4 * (100000 / SLOW_SCALE));
+}
+END_TEST
+
+START_TEST(test_workloads_larson_thread_churn)
+{
+	struct wl_result r;
+
+	report("larson", larson_run(&api, 4, 500, 20000 / SLOW_SCALE, 8, 2000,
+				    3, &r), &r);
+}
+END_TEST
+
+/* Three workloads at once, each with its own workers. */
+struct concurrent {
+	int which, rc;
+	struct wl_result r;
+};
+
+static void *run_one(void *arg)
+{
+	struct concurrent *c = arg;
+
+	switch (c->which) {
+	case 0:
+		c->rc = collatz_list_run(&api, 20000 / SLOW_SCALE, 2, &c->r);
+		break;
+	case 1:
+		c->rc = collatz_ivec_run(&api, 20000 / SLOW_SCALE, 2, &c->r);
+		break;
+	default:
+		c->rc = vectors_run(&api, 2, 128, 20000 / SLOW_SCALE, 9, &c->r);
+		break;
+	}
+	return NULL;
+}
+
+START_TEST(test_workloads_all_at_once)
+{
+	struct concurrent c[3] = { { .which = 0 }, { .which = 1 }, { .which = 2 } };
+	long start, steps;
+
+	run_threads(3, run_one, c, sizeof(c[0]));
+	report("list+", c[0].rc, &c[0].r);
+	report("ivec+", c[1].rc, &c[1].r);
+	report("vectors+", c[2].rc, &c[2].r);
+	collatz_longest(20000 / SLOW_SCALE, &start, &steps);
+	ck_assert_int_eq(c[0].r.best_steps, steps);
+	ck_assert_int_eq(c[1].r.best_steps, steps);
+}
+END_TEST
+
+Suite *check_suite(void)
+{
+	Suite *s = suite_create("workloads");
+	TCase *tc = tcase_create("workloads");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_workloads_collatz_list);
+	tcase_add_test(tc, test_workloads_collatz_ivec);
+	tcase_add_test(tc, test_workloads_vectors);
+	tcase_add_test(tc, test_workloads_frag_passes_at_16_mib);
+	tcase_add_test(tc, test_workloads_producer_consumer);
+	tcase_add_test(tc, test_workloads_larson_thread_churn);
+	tcase_add_test(tc, test_workloads_all_at_once);
+	suite_add_tcase(s, tc);
+	return s;
+}

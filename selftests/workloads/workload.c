@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: MIT
+/*
+ * workload.c - run one workload from the command line and say whether it
+ * came out right.  Built twice: `workload` reaches its allocator through
+ * malloc (run it under LD_PRELOAD of bitslab or of a peer), `workload-api`
+ * through bitslab's prefixed API.
+ *
+ *   workload [--verify] NAME [ARGS...]
+ *
+ * Prints one line: the workload, its arguments, what it found and how long
+ * it took.  Exit status 0 if everything it checked was right, 1 if not, 2 on
+ * a usage error.  WL_SEED=n seeds the random workloads.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "workloads.h"
+
+struct args {
+	int argc;
+	char **argv;
+};
+
+/* Positional argument @i as a number, or @def if absent. */
+static long arg_long(struct args *a, int i, long def)
+{
+	char *end;
+	long v;
+
+	if (i >= a->argc)
+		return def;
+	v = strtol(a->argv[i], &end, 0);
+	if (*end || end == a->argv[i] || v < 0)
+		wl_die("not a number: %s", a->argv[i]);
+	return v;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char usage[] =
+	"usage: workload [--verify] NAME [ARGS...]\n"
+	"  list     [N=100000] [THREADS=4]    Collatz search, linked lists\n"
+	"  ivec     [N=300000] [THREADS=4]    Collatz search, vectors of longs\n"
+	"  vectors  [THREADS=4] [OPS=200000] [NVEC=1024]\n"
+	"  frag     [LIMIT_MIB=16] [ROUNDS=8] fragmentation under RLIMIT_AS\n"
+	"  prodcons [THREADS=4] [ITEMS=500000] [MAX_SIZE=512]\n"
+	"  larson   [THREADS=4] [OPS=100000] [GENERATIONS=10] [SLOTS=1000] [MAX_SIZE=1024]\n"
+	"  micro    [LO=16] [HI=16] [THREADS=1] [OPS=10000000]\n"
+	"--verify: also compute the Collatz answer directly and compare.\n"
+	"WL_SEED=n seeds the random workloads (default 1).\n";
+
+int main(int argc, char **argv)
+{
+	const struct wl_alloc *al = &wl_default_alloc;
+	struct wl_result r;
+	struct args a;
+	const char *name, *seed_env = getenv("WL_SEED");
+	uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : 1;
+	bool verify = false;
+	char what[128];
+	double t0;
+	int rc;
+
+	if (argc > 1 && !strcmp(argv[1], "--verify")) {
+		verify = true;
+		argv++;
+		argc--;
+	}
+	if (argc < 2 || !strcmp(argv[1], "--help")) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	name = argv[1];
+	a = (struct args){ argc - 2, argv + 2 };
+	t0 = now();
+	if (!strcmp(name, "list") || !strcmp(name, "ivec")) {
+		long n = arg_long(&a, 0, !strcmp(name, "list") ? 100000 : 300000);
+		unsigned int t = (unsigned int)arg_long(&a, 1, 4);
+
+		rc = (name[0] == 'l' ? collatz_list_run : collatz_ivec_run)(al, n, t, &r);
+		snprintf(what, sizeof(what), "n=%ld threads=%u: longest from %ld, %ld steps",
+			 n, t, r.best_start, r.best_steps);
+		if (!rc && verify) {
+			long start, steps;
+
+			collatz_longest(n, &start, &steps);
+			if (start != r.best_start || steps != r.best_steps) {
+				wl_fail(&r, "expected %ld steps from %ld", steps, start);
+				rc = -1;
+			}
+		}
+	} else if (!strcmp(name, "vectors")) {
+		unsigned int t = (unsigned int)arg_long(&a, 0, 4);
+		long ops = arg_long(&a, 1, 200000), nvec = arg_long(&a, 2, 1024);
+
+		rc = vectors_run(al, t, nvec, ops, seed, &r);
+		snprintf(what, sizeof(what), "threads=%u ops=%ld vectors=%ld", t, ops, nvec);
+	} else if (!strcmp(name, "frag")) {
+		long limit = arg_long(&a, 0, 16);
+		int rounds = (int)arg_long(&a, 1, 8);
+
+		rc = frag_run(al, limit, rounds, seed, &r);
+		snprintf(what, sizeof(what), "limit=%ld MiB rounds=%d: %s", limit,
+			 rounds, rc ? "failed" : "passed");
+	} else if (!strcmp(name, "prodcons")) {
+		unsigned int t = (unsigned int)arg_long(&a, 0, 4);
+		long items = arg_long(&a, 1, 500000);
+		size_t max = (size_t)arg_long(&a, 2, 512);
+
+		rc = prodcons_run(al, t, items, max, seed, &r);
+		snprintf(what, sizeof(what), "threads=%u items=%ld max=%zu", t, items, max);
+	} else if (!strcmp(name, "larson")) {
+		unsigned int t = (unsigned int)arg_long(&a, 0, 4);
+		long ops = arg_long(&a, 1, 100000);
+		int gens = (int)arg_long(&a, 2, 10);
+		long slots = arg_long(&a, 3, 1000);
+		size_t max = (size_t)arg_long(&a, 4, 1024);
+
+		rc = larson_run(al, t, slots, ops, gens, max, seed, &r);
+		snprintf(what, sizeof(what), "threads=%u ops=%ld generations=%d slots=%ld max=%zu",
+			 t, ops, gens, slots, max);
+	} else if (!strcmp(name, "micro")) {
+		size_t lo = (size_t)arg_long(&a, 0, 16), hi = (size_t)arg_long(&a, 1, 16);
+		unsigned int t = (unsigned int)arg_long(&a, 2, 1);
+		long ops = arg_long(&a, 3, 10000000);
+
+		rc = micro_run(al, t, lo, hi < lo ? lo : hi, ops, seed, &r);
+		snprintf(what, sizeof(what), "sizes %zu..%zu threads=%u ops=%ld", lo, hi, t, ops);
+	} else {
+		fprintf(stderr, "workload: unknown workload %s\n%s", name, usage);
+		return 2;
+	}
+	printf("%s %s: %s; %llu allocations, %llu checked, %.3f s [%s]\n",
+	       rc ? "FAIL" : "ok  ", name, what, (unsigned long long)r.ops,
+	       (unsigned long long)r.checked, now() - t0, al->name);
+	if (rc)
+		printf("FAIL %s: %s\n", name, r.why[0] ? r.why : "(no reason given)");
+	fflush(stdout);
+	return rc ? 1 : 0;
+}

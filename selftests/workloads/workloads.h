@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * workloads.h - the seed's test cases as library functions, so that one
+ * source serves the Check suite (through the prefixed API), the stress runs
+ * and the benchmarks (through plain malloc, under LD_PRELOAD of bitslab or
+ * of a peer).
+ *
+ * Every workload reaches its allocator only through a struct wl_alloc, checks
+ * the contents of every block it frees, and returns 0 if its result and
+ * every block were right, or -1 with a one-line reason in wl_result.why.
+ * Worker threads never call into Check: they count problems.
+ */
+#ifndef SELFTESTS_WORKLOADS_H
+#define SELFTESTS_WORKLOADS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct wl_alloc {
+	const char *name;
+	void *(*malloc)(size_t size);
+	void *(*realloc)(void *ptr, size_t size);
+	void (*free)(void *ptr);
+};
+
+/* The allocator a program was linked with: alloc_libc.c or alloc_bitslab.c. */
+extern const struct wl_alloc wl_default_alloc;
+
+struct wl_result {
+	long best_start;	/* collatz: start value of the longest sequence */
+	long best_steps;	/* collatz: its number of steps */
+	uint64_t ops;		/* allocations made */
+	uint64_t checked;	/* blocks whose contents were verified on free */
+	long passed_limit;	/* frag: the limit it ran under, MiB */
+	char why[160];		/* first problem seen, or "" */
+};
+
+/* Seeded xorshift64 PRNG, so that a failing run can be repeated. */
+static inline uint64_t wl_rand(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+/* The step of the Collatz map. */
+static inline long collatz_next(long x)
+{
+	return (x & 1) ? 3 * x + 1 : x / 2;
+}
+
+/*
+ * collatz_list_run() - a Collatz search over 1..@n in which each start value
+ * keeps its sequence so far as a linked list of 16-byte cells.  In passes,
+ * @threads workers take values one at a time, copy the value's list, extend
+ * the copy by up to 50 steps and free the old list; the next pass hands the
+ * value to whichever thread comes first, so lists are freed by other
+ * threads than the ones that built them.  Every cell is checked on free.
+ */
+int collatz_list_run(const struct wl_alloc *a, long n, unsigned int threads,
+		     struct wl_result *r);
+
+void collatz_longest(long n, long *start, long *steps);
+
+/* collatz_ivec_run() - the same with growable vectors of longs (doubling
+ * with realloc): each step copies the vector and pushes up to 50 values. */
+int collatz_ivec_run(const struct wl_alloc *a, long n, unsigned int threads,
+		     struct wl_result *r);
+
+/*
+ * vectors_run() - @threads workers share @nvec vectors of mixed element
+ * sizes (1 to 64 bytes) and, @ops times each, take a random idle vector and
+ * push to it, pop from it (shrinking it with realloc), or free it and start
+ * it again with another element size.  Every element is checked when it is
+ * popped or freed.
+ */
+int vectors_run(const struct wl_alloc *a, unsigned int threads, long nvec,
+		long ops, uint64_t seed, struct wl_result *r);
+
+/*
+ * frag_run() - the fragmentation test: under RLIMIT_AS set @limit_mib MiB
+ * above the process's size at the start, @rounds rounds each allocate up to
+ * 9 MiB of small blocks of mixed sizes, free them all (every other block
+ * first), then allocate, fill and free one 9 MiB block.  It passes when every
+ * allocation succeeded.  Sets the limit for the whole process and leaves it
+ * set: run it in a process of its own.
+ */
+int frag_run(const struct wl_alloc *a, long limit_mib, int rounds,
+	     uint64_t seed, struct wl_result *r);
+
+/*
+ * prodcons_run() - @threads workers in a ring: each allocates @items blocks
+ * of random sizes up to @max_size, fills them and hands them to the next
+ * worker through a single-producer single-consumer queue; each checks and
+ * frees what it receives.  Every free is a remote free.
+ */
+int prodcons_run(const struct wl_alloc *a, unsigned int threads, long items,
+		 size_t max_size, uint64_t seed, struct wl_result *r);
+
+/*
+ * larson_run() - a server in the style of Larson and Krishnan's benchmark:
+ * @threads workers each hold @slots blocks of random sizes up to @max_size
+ * and replace random ones @ops times; then each hands its blocks to a new
+ * thread it starts and exits, @generations times.  Thread churn with blocks
+ * freed by threads that did not allocate them.
+ */
+int larson_run(const struct wl_alloc *a, unsigned int threads, long slots,
+	       long ops, int generations, size_t max_size, uint64_t seed,
+	       struct wl_result *r);
+
+/*
+ * micro_run() - malloc/free throughput: @threads workers each allocate and
+ * free @ops blocks of sizes in [@lo, @hi], keeping a window of 8 live blocks
+ * (so no chunk empties on every free).
+ */
+int micro_run(const struct wl_alloc *a, unsigned int threads, size_t lo,
+	      size_t hi, long ops, uint64_t seed, struct wl_result *r);
+
+/* Internal helpers of the workloads. */
+void wl_fail(struct wl_result *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+#define WL_MAX_THREADS 256
+void wl_run_threads(unsigned int n, void *(*fn)(void *), void *args,
+		    size_t argsize);
+__attribute__((noreturn, format(printf, 1, 2)))
+void wl_die(const char *fmt, ...);
+void wl_fill(void *p, size_t n, uint64_t tag);
+int wl_check(const void *p, size_t n, uint64_t tag);
+
+#endif /* SELFTESTS_WORKLOADS_H */
