@@ -280,6 +280,22 @@ selftest: $(libs) $(unit-checks) $(preload-checks) $(embed-checks)
 
 # --- workloads, stress and demo (selftests/workloads, selftests/stress) ---
 
+workload-dir := $(objtree)/selftests/workloads
+workload-progs := $(progs-selftests/workloads)
+
+# make stress [THREADS=16] [SCALE=1] [ITER=3]
+THREADS ?= 16
+SCALE ?= 1
+ITER ?= 3
+# make demo: the Collatz list search on glibc and on bitslab, side by side.
+demo: $(libs) $(workload-progs)
+	@$(srctree)/scripts/demo.sh $(workload-dir)/workload $(preload-lib)
+
+stress: $(libs) $(workload-progs)
+	@WORKLOAD_DIR=$(workload-dir) \
+	 $(if $(SANITIZE),,PRELOAD_LIB=$(preload-lib)) \
+	 $(srctree)/selftests/stress/run.sh $(THREADS) $(SCALE) $(ITER)
+
 # --- benchmarks (tools/bench) ---
 
 PREFIX		?= /usr/local

@@ -7,14 +7,15 @@
  *
  *   workload [--verify] NAME [ARGS...]
  *
- * Prints one line: the workload, its arguments, what it found and how long
- * it took.  Exit status 0 if everything it checked was right, 1 if not, 2 on
+ * Prints one line: the workload, its arguments, what it found, how long it
+ * took and the process's peak resident set.  Exit status 0 if everything it checked was right, 1 if not, 2 on
  * a usage error.  WL_SEED=n seeds the random workloads.
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "workloads.h"
@@ -66,6 +67,7 @@ int main(int argc, char **argv)
 	const char *name, *seed_env = getenv("WL_SEED");
 	uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : 1;
 	bool verify = false;
+	struct rusage ru;
 	char what[128];
 	double t0;
 	int rc;
@@ -139,9 +141,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "workload: unknown workload %s\n%s", name, usage);
 		return 2;
 	}
-	printf("%s %s: %s; %llu allocations, %llu checked, %.3f s [%s]\n",
+	getrusage(RUSAGE_SELF, &ru);
+	printf("%s %s: %s; %llu allocations, %llu checked, %.3f s, peak RSS %.1f MiB [%s]\n",
 	       rc ? "FAIL" : "ok  ", name, what, (unsigned long long)r.ops,
-	       (unsigned long long)r.checked, now() - t0, al->name);
+	       (unsigned long long)r.checked, now() - t0,
+	       (double)ru.ru_maxrss / 1024.0, al->name);
 	if (rc)
 		printf("FAIL %s: %s\n", name, r.why[0] ? r.why : "(no reason given)");
 	fflush(stdout);

@@ -1,0 +1,92 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# run.sh [THREADS] [SCALE] [ITER] - make stress: the seed's workloads large,
+# with more threads than cores, through bitslab's prefixed API
+# (workload-api) and through malloc under LD_PRELOAD=$PRELOAD_LIB
+# (workload); thread churn (larson), blocks handed between threads
+# (prodcons), the fragmentation test; then real programs under LD_PRELOAD
+# with their output compared to a run without it.  ITER repeats the whole
+# workload set with a new seed each time.
+#
+# Output is TAP; exit status 0 only if every test passed.  Without
+# PRELOAD_LIB (sanitizer builds, whose runtime owns malloc) the LD_PRELOAD
+# half is reported as skipped.
+set -u
+THREADS=${1:-16}
+SCALE=${2:-1}
+ITER=${3:-3}
+: "${WORKLOAD_DIR:?set WORKLOAD_DIR to the directory of workload and workload-api}"
+PRELOAD_LIB=${PRELOAD_LIB:-}
+here=$(cd "$(dirname "$0")" && pwd)
+
+n=0 failed=0 skipped=0
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+# t NAME CMD...: one TAP test; the workload's own line goes to the log.
+t() {
+	local name=$1; shift
+	n=$((n + 1))
+	local start=$SECONDS
+	if "$@" >"$out" 2>&1; then
+		echo "ok $n - $name ($((SECONDS - start)) s)"
+	else
+		echo "not ok $n - $name"
+		sed 's/^/# /' "$out" | tail -5
+		failed=$((failed + 1))
+	fi
+}
+
+skip() {
+	n=$((n + 1))
+	skipped=$((skipped + 1))
+	echo "ok $n - $1 # SKIP $2"
+}
+
+# both NAME ARGS...: the workload through the API, then under LD_PRELOAD.
+both() {
+	local name=$1; shift
+	t "$name [api]" "$WORKLOAD_DIR/workload-api" --verify "$@"
+	if [ -n "$PRELOAD_LIB" ]; then
+		t "$name [LD_PRELOAD]" env LD_PRELOAD="$PRELOAD_LIB" \
+			"$WORKLOAD_DIR/workload" --verify "$@"
+	else
+		skip "$name [LD_PRELOAD]" "no PRELOAD_LIB (sanitizer build)"
+	fi
+}
+
+T=$THREADS
+for iter in $(seq 1 "$ITER"); do
+	export WL_SEED=$iter
+	echo "# iteration $iter of $ITER: $T threads, scale $SCALE, seed $iter"
+	both "collatz list" list $((200000 * SCALE)) "$T"
+	both "collatz ivec" ivec $((200000 * SCALE)) "$T"
+	both "vectors" vectors "$T" $((100000 * SCALE)) 2048
+	both "producer/consumer" prodcons "$T" $((200000 * SCALE)) 2048
+	both "larson thread churn" larson "$T" $((2000 * SCALE)) 150 500 4096
+	both "larson, large blocks" larson "$T" 500 10 100 200000
+	both "fragmentation at 16 MiB" frag 16 $((8 * SCALE))
+done
+
+if [ -n "$PRELOAD_LIB" ]; then
+	# Real programs, larger inputs: python3 builds a million objects,
+	# sort gets 1.5 million lines, perl a hash of 1.5 million keys.
+	n=$((n + 1))
+	PRELOAD_LIB=$PRELOAD_LIB SCALE=$((5 * SCALE)) \
+		"$here/../preload/programs.sh" >"$out" 2>&1
+	case $? in
+	0) echo "ok $n - real programs under LD_PRELOAD" ;;
+	77) echo "ok $n - real programs under LD_PRELOAD # SKIP none installed"
+	    skipped=$((skipped + 1)) ;;
+	*) echo "not ok $n - real programs under LD_PRELOAD"
+	   failed=$((failed + 1)) ;;
+	esac
+	sed 's/^/# /' "$out"
+else
+	skip "real programs under LD_PRELOAD" "no PRELOAD_LIB (sanitizer build)"
+fi
+
+echo "1..$n"
+echo "# stress: $((n - failed - skipped)) passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
