@@ -154,11 +154,12 @@ $(foreach d,$(lib-dirs),$(eval $(call kbuild-lib-dir,$(d))))
 # checks-y (Check suites, each check_<unit>.o + the shared runner main.o),
 # lib-y (objects archived into the directory's lib.a, which every program
 # of the directory links), ldlibs-y / ccflags-y per directory, and per
-# program <prog>-builtin (y/n: link built-in.a) and <prog>-ldlibs.
+# program <prog>-builtin (y/n: link built-in.a) and <prog>-ldlibs; per-file
+# CFLAGS_<file>.o as in the library directories.
 # ---------------------------------------------------------------------------
 prog-dirs := $(patsubst $(srctree)/%/Kbuild,%,$(wildcard $(patsubst %,$(srctree)/%/Kbuild,\
 	     selftests/unit selftests/preload selftests/embed selftests/workloads \
-	     selftests/stress tools/bench)))
+	     tools/bench)))
 
 define kbuild-prog-dir
 progs-y :=
@@ -178,6 +179,7 @@ progs-$(1) := $$(addprefix $(objtree)/$(1)/,$$(progs-y))
 checks-$(1) := $$(addprefix $(objtree)/$(1)/,$$(checks-y))
 $$(foreach p,$$(progs-y),$$(eval objs-$(1)/$$(p) := $$(addprefix $(objtree)/$(1)/,$$(or $$($$(p)-objs),$$(p).o)))$$(eval $$(p)-objs :=))
 $$(foreach p,$$(checks-y),$$(eval objs-$(1)/$$(p) := $$(addprefix $(objtree)/$(1)/,$$(p).o main.o)))
+$$(foreach v,$$(filter CFLAGS_%.o,$$(.VARIABLES)),$$(if $$($$(v)),$$(eval fileflags-$(1)/$$(v:CFLAGS_%=%) := $$($$(v)))$$(eval $$(v) :=)))
 $$(foreach p,$$(progs-y) $$(checks-y),$$(eval builtin-$(1)/$$(p) := $$(or $$($$(p)-builtin),$$(builtin-y)))$$(eval libs-$(1)/$$(p) := $$($$(p)-ldlibs))$$(eval $$(p)-builtin :=)$$(eval $$(p)-ldlibs :=))
 endef
 $(foreach d,$(prog-dirs),$(eval $(call kbuild-prog-dir,$(d))))
@@ -297,6 +299,13 @@ stress: $(libs) $(workload-progs)
 	 $(srctree)/selftests/stress/run.sh $(THREADS) $(SCALE) $(ITER)
 
 # --- benchmarks (tools/bench) ---
+
+# make bench [QUICK=1]: every workload under bitslab, glibc, jemalloc,
+# tcmalloc and mimalloc; results in $(objtree)/bench-results/.
+bench: $(libs) $(workload-progs) $(progs-tools/bench)
+	@BENCH_BIN=$(objtree)/tools/bench WORKLOAD=$(workload-dir)/workload \
+	 PRELOAD_LIB=$(preload-lib) OUT=$(objtree)/bench-results QUICK=$(QUICK) \
+	 $(srctree)/tools/bench/bench.sh
 
 PREFIX		?= /usr/local
 LIBDIR		?= $(PREFIX)/lib

@@ -1,0 +1,275 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# bench.sh - make bench: every workload under every allocator, side by side.
+#
+# bitslab (LD_PRELOAD=$PRELOAD_LIB), glibc (no preload), and Debian's
+# jemalloc, tcmalloc and mimalloc through LD_PRELOAD; a peer that is not
+# installed is named and skipped.  Runs are interleaved (every allocator
+# once, then every allocator again, ...), REPS times; the tables give
+# medians of wall time and peak RSS (wait4's rusage of the process) and
+# bitslab's figure as a fraction of each peer's.  Then the fragmentation
+# test's smallest passing limit per allocator, and the exact instruction
+# count of one malloc+free pair per allocator and size (callgrind).
+#
+# Environment: BENCH_BIN (measure, pair), WORKLOAD (the workload program),
+# PRELOAD_LIB, OUT (results directory), QUICK=1 (smaller, 3 repeats:
+# about three minutes), REPS.  Writes OUT/runs.csv (every run),
+# OUT/summary.csv, OUT/frag.csv, OUT/instructions.csv, OUT/machine.txt,
+# OUT/table.txt (what is printed) and OUT/chart.png (gnuplot).
+set -u
+: "${BENCH_BIN:?}" "${WORKLOAD:?}" "${PRELOAD_LIB:?}" "${OUT:?}"
+QUICK=${QUICK:-}
+REPS=${REPS:-$([ -n "$QUICK" ] && echo 3 || echo 5)}
+measure=$BENCH_BIN/measure
+mkdir -p "$OUT"
+exec 3>&1	# progress and tables; the tables also go to table.txt
+
+multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+find_lib() {
+	local d f
+	for f in "$@"; do
+		for d in "/usr/lib/$multiarch" /usr/lib64 /usr/lib /usr/local/lib; do
+			[ -e "$d/$f" ] && { echo "$d/$f"; return 0; }
+		done
+	done
+	return 1
+}
+
+# The allocators: name and library ("" for glibc).
+names=(bitslab glibc)
+declare -A lib=([bitslab]=$PRELOAD_LIB [glibc]="")
+add_peer() {	# name package library...
+	local name=$1 pkg=$2 path; shift 2
+	if path=$(find_lib "$@"); then
+		names+=("$name")
+		lib[$name]=$path
+	else
+		echo "bench: $name skipped: $1 not found (Debian package $pkg)" >&3
+	fi
+}
+add_peer jemalloc libjemalloc2 libjemalloc.so.2
+add_peer tcmalloc libtcmalloc-minimal4 libtcmalloc_minimal.so.4 libtcmalloc.so.4
+add_peer mimalloc libmimalloc2.0 libmimalloc.so.2
+
+# The workloads: name and arguments of the workload program.
+if [ -n "$QUICK" ]; then
+	N_LIST=50000 N_IVEC=150000 OPS_VEC=60000 ITEMS=200000 OPS_LARSON=30000
+	MICRO_OPS=20000000
+else
+	N_LIST=100000 N_IVEC=300000 OPS_VEC=200000 ITEMS=500000 OPS_LARSON=100000
+	MICRO_OPS=50000000
+fi
+wl_names=()
+declare -A wl_args
+wl() { wl_names+=("$1"); wl_args[$1]=$2; }
+wl list "list $N_LIST 4"
+wl ivec "ivec $N_IVEC 4"
+wl vectors "vectors 4 $OPS_VEC 1024"
+wl prodcons "prodcons 4 $ITEMS 512"
+wl larson "larson 4 $OPS_LARSON 10 1000 1024"
+for range in 16:64 64:512 512:4096 4096:32768; do
+	lo=${range%:*} hi=${range#*:}
+	ops=$MICRO_OPS
+	[ "$lo" -ge 4096 ] && ops=$((ops / 4))
+	for t in 1 2 8; do
+		wl "micro-$lo-$hi-t$t" "micro $lo $hi $t $((ops / t))"
+	done
+done
+
+{
+	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores"
+	echo "kernel: $(uname -r); glibc $(ldd --version | head -1 | sed 's/.* //')"
+	for n in "${names[@]}"; do
+		echo "$n: ${lib[$n]:-(libc)}"
+	done
+	dpkg-query -W -f '${Package} ${Version}\n' libjemalloc2 \
+		libtcmalloc-minimal4 libmimalloc2.0 2>/dev/null
+	echo "reps: $REPS${QUICK:+ (QUICK)}"
+} >"$OUT/machine.txt"
+
+# ---- timed runs, interleaved ----
+runs=$OUT/runs.csv
+echo "workload,allocator,run,seconds,peak_rss_kib,status" >"$runs"
+total=$((REPS * ${#wl_names[@]} * ${#names[@]}))
+k=0
+for rep in $(seq 1 "$REPS"); do
+	for w in "${wl_names[@]}"; do
+		for n in "${names[@]}"; do
+			k=$((k + 1))
+			# shellcheck disable=SC2086
+			read -r secs rss status < <(env ${lib[$n]:+LD_PRELOAD=${lib[$n]}} \
+				"$measure" "$WORKLOAD" ${wl_args[$w]})
+			echo "$w,$n,$rep,$secs,$rss,$status" >>"$runs"
+			printf '[%4d/%d] %-22s %-9s run %d of %d: %7.3f s %8.1f MiB%s\n' \
+				"$k" "$total" "$w" "$n" "$rep" "$REPS" "$secs" \
+				"$(echo "$rss" | awk '{ print $1 / 1024 }')" \
+				"$([ "$status" = 0 ] || echo "  FAILED (status $status)")" >&3
+		done
+	done
+done
+
+# median FIELD WORKLOAD ALLOCATOR: the median of a column over the runs
+# that succeeded, or "FAIL" if one did not.
+median() {
+	awk -F, -v f="$1" -v w="$2" -v n="$3" '
+		$1 == w && $2 == n { if ($6 != 0) bad = 1; print $f }
+		END { if (bad) print "FAIL" }' "$runs" |
+	sort -g | awk '
+		/FAIL/ { fail = 1; next } { v[c++] = $1 }
+		END {
+			if (fail || !c) { print "FAIL"; exit }
+			print (c % 2) ? v[int(c / 2)] : (v[c / 2 - 1] + v[c / 2]) / 2
+		}'
+}
+
+# ratio A B: A / B to two places, or "-" if either failed.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "FAIL" || b == "FAIL" || b == 0) print "-"; else printf "%.2f", a / b }'
+}
+
+summary=$OUT/summary.csv
+echo "workload,allocator,median_seconds,median_peak_rss_mib,bitslab_time_ratio,bitslab_rss_ratio" >"$summary"
+declare -A T R
+for w in "${wl_names[@]}"; do
+	for n in "${names[@]}"; do
+		T[$w,$n]=$(median 4 "$w" "$n")
+		r=$(median 5 "$w" "$n")
+		R[$w,$n]=$([ "$r" = FAIL ] && echo FAIL || awk -v r="$r" 'BEGIN { printf "%.1f", r / 1024 }')
+	done
+	for n in "${names[@]}"; do
+		echo "$w,$n,${T[$w,$n]},${R[$w,$n]},$(ratio "${T[$w,bitslab]}" "${T[$w,$n]}"),$(ratio "${R[$w,bitslab]}" "${R[$w,$n]}")" >>"$summary"
+	done
+done
+
+# ---- fragmentation: the smallest passing limit ----
+frag=$OUT/frag.csv
+echo "allocator,smallest_passing_limit_mib" >"$frag"
+declare -A F
+for n in "${names[@]}"; do
+	F[$n]="fails at 32"
+	for limit in $(seq 9 32); do
+		# shellcheck disable=SC2086
+		read -r _ _ status < <(env ${lib[$n]:+LD_PRELOAD=${lib[$n]}} \
+			"$measure" "$WORKLOAD" frag "$limit" 8)
+		if [ "$status" = 0 ]; then
+			F[$n]=$limit
+			break
+		fi
+	done
+	echo "$n,${F[$n]}" >>"$frag"
+	case ${F[$n]} in
+	fails*) echo "frag: $n ${F[$n]} MiB" >&3 ;;
+	*) echo "frag: $n passes from ${F[$n]} MiB" >&3 ;;
+	esac
+done
+
+# ---- instructions per malloc+free pair (callgrind) ----
+sizes="16 64 256 1024 4096 16384"
+instr=$OUT/instructions.csv
+echo "allocator,size,instructions_per_pair" >"$instr"
+declare -A I
+if command -v valgrind >/dev/null 2>&1; then
+	cg=$(mktemp -d)
+	for n in "${names[@]}"; do
+		for s in $sizes; do
+			for count in 20000 120000; do
+				env ${lib[$n]:+LD_PRELOAD=${lib[$n]}} valgrind --tool=callgrind \
+					--callgrind-out-file="$cg/$count" "$BENCH_BIN/pair" "$s" \
+					"$count" >/dev/null 2>&1
+			done
+			a=$(sed -n 's/^summary: //p' "$cg/20000")
+			b=$(sed -n 's/^summary: //p' "$cg/120000")
+			I[$n,$s]=$(awk -v a="$a" -v b="$b" 'BEGIN { if (a == "" || b == "") print "-"; else printf "%.0f", (b - a) / 100000 }')
+			echo "$n,$s,${I[$n,$s]}" >>"$instr"
+		done
+		echo "callgrind: $n done" >&3
+	done
+	rm -rf "$cg"
+else
+	echo "bench: instruction counts skipped: valgrind not installed" >&3
+fi
+
+# ---- tables ----
+{
+	echo
+	echo "Wall time, median of $REPS runs, seconds; [bitslab's time as a fraction of that allocator's]"
+	printf '%-22s' workload; printf '%16s' "${names[@]}"; echo
+	for w in "${wl_names[@]}"; do
+		printf '%-22s' "$w"
+		for n in "${names[@]}"; do
+			if [ "$n" = bitslab ]; then
+				printf '%16s' "${T[$w,$n]}"
+			else
+				printf '%16s' "${T[$w,$n]} [$(awk -F, -v w="$w" -v n="$n" '$1 == w && $2 == n { print $5 }' "$summary")]"
+			fi
+		done
+		echo
+	done
+	echo
+	echo "Peak RSS, median of $REPS runs, MiB; [bitslab's as a fraction of that allocator's]"
+	printf '%-22s' workload; printf '%16s' "${names[@]}"; echo
+	for w in "${wl_names[@]}"; do
+		printf '%-22s' "$w"
+		for n in "${names[@]}"; do
+			if [ "$n" = bitslab ]; then
+				printf '%16s' "${R[$w,$n]}"
+			else
+				printf '%16s' "${R[$w,$n]} [$(awk -F, -v w="$w" -v n="$n" '$1 == w && $2 == n { print $6 }' "$summary")]"
+			fi
+		done
+		echo
+	done
+	echo
+	echo "Fragmentation test (8 rounds, 9 MiB): smallest RLIMIT_AS headroom that passes, MiB"
+	printf '%-22s' ""; printf '%16s' "${names[@]}"; echo
+	printf '%-22s' frag; for n in "${names[@]}"; do printf '%16s' "${F[$n]}"; done; echo
+	if [ ${#I[@]} -gt 0 ]; then
+		echo
+		echo "Instructions per malloc+free pair (callgrind, exact), by size in bytes"
+		printf '%-22s' size; printf '%16s' "${names[@]}"; echo
+		for s in $sizes; do
+			printf '%-22s' "$s"
+			for n in "${names[@]}"; do printf '%16s' "${I[$n,$s]}"; done
+			echo
+		done
+	fi
+	echo
+	cat "$OUT/machine.txt"
+} | tee "$OUT/table.txt" >&3
+
+# ---- chart ----
+if command -v gnuplot >/dev/null 2>&1; then
+	dat=$OUT/chart.dat
+	{
+		echo "workload ${names[*]}"
+		for w in "${wl_names[@]}"; do
+			printf '%s' "$w"
+			for n in "${names[@]}"; do
+				awk -v a="${T[$w,$n]}" -v b="${T[$w,glibc]}" 'BEGIN { if (a == "FAIL" || b == "FAIL") printf " NaN"; else printf " %.3f", a / b }'
+			done
+			echo
+		done
+	} >"$dat"
+	ncol=$((${#names[@]} + 1))
+	gnuplot <<GP 2>&3
+set terminal pngcairo size 1400,600 noenhanced font ',10'
+set output '$OUT/chart.png'
+set title "Wall time relative to glibc (lower is better), median of $REPS runs"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set xtics rotate by -40 scale 0
+set key top left
+set grid ytics
+set yrange [0:*]
+plot for [i=2:$ncol] '$dat' using i:xtic(1) title columnheader(i)
+GP
+	[ -s "$OUT/chart.png" ] && echo "chart: $OUT/chart.png" >&3
+else
+	echo "bench: chart skipped: gnuplot not installed" >&3
+fi
+echo "results: $OUT (runs.csv, summary.csv, frag.csv, instructions.csv, table.txt)" >&3
