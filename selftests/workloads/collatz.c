@@ -29,12 +29,14 @@ struct cell {
 /* A list is kept newest first: head->val is the current value. */
 struct list_slot {
 	struct cell *head;
+	bool done;		/* head->val is 1 */
 };
 
 /* A vector is kept in order: data[len - 1] is the current value. */
 struct vec_slot {
 	long *data;
 	long len, cap;
+	bool done;		/* data[len - 1] is 1 */
 };
 
 struct search;
@@ -118,9 +120,7 @@ static long list_free_checked(struct search *s, struct cell *head, long start)
 
 static bool list_done(void *slot)
 {
-	struct list_slot *l = slot;
-
-	return l->head && l->head->val == 1;
+	return ((struct list_slot *)slot)->done;
 }
 
 static bool list_turn(struct search *s, void *slot, long start)
@@ -159,6 +159,7 @@ static bool list_turn(struct search *s, void *slot, long start)
 		copy = d;
 	}
 	l->head = copy;
+	l->done = x == 1;
 	atomic_fetch_add_explicit(&s->ops_count, made, memory_order_relaxed);
 	if (old && list_free_checked(s, old, start) < 0) {
 		search_fail(s, "list cell lost its value", start);
@@ -176,6 +177,7 @@ static long list_finish(struct search *s, void *slot, long start)
 	long len = list_free_checked(s, l->head, start);
 
 	l->head = NULL;
+	l->done = false;
 	return len < 0 ? -1 : len - 1;
 }
 
@@ -202,9 +204,7 @@ static bool vec_valid(const struct vec_slot *v, long start)
 
 static bool vec_done(void *slot)
 {
-	struct vec_slot *v = slot;
-
-	return v->data && v->data[v->len - 1] == 1;
+	return ((struct vec_slot *)slot)->done;
 }
 
 static bool vec_turn(struct search *s, void *slot, long start)
@@ -215,7 +215,7 @@ static bool vec_turn(struct search *s, void *slot, long start)
 	int k;
 
 	if (!v->data) {
-		copy = (struct vec_slot){ NULL, 1, 4 };
+		copy = (struct vec_slot){ NULL, 1, 4, false };
 		copy.data = s->a->malloc((size_t)copy.cap * sizeof(long));
 		if (!copy.data)
 			goto oom;
@@ -254,6 +254,7 @@ static bool vec_turn(struct search *s, void *slot, long start)
 		}
 	}
 	*v = copy;
+	v->done = x == 1;
 	return true;
 oom:
 	search_fail(s, "out of memory", start);
@@ -269,6 +270,7 @@ static long vec_finish(struct search *s, void *slot, long start)
 	atomic_fetch_add_explicit(&s->checked, 1, memory_order_relaxed);
 	s->a->free(v->data);
 	v->data = NULL;
+	v->done = false;
 	return ok ? steps : -1;
 }
 

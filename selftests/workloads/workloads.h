@@ -47,10 +47,12 @@ static inline uint64_t wl_rand(uint64_t *s)
 	return *s = x;
 }
 
-/* The step of the Collatz map. */
+/* The step of the Collatz map (branch-free: the checks walk long runs). */
 static inline long collatz_next(long x)
 {
-	return (x & 1) ? 3 * x + 1 : x / 2;
+	unsigned long u = (unsigned long)x;
+
+	return (long)((u & 1) ? 3 * u + 1 : u >> 1);
 }
 
 /*
