@@ -39,17 +39,11 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner)
 	uintptr_t first;
 
 	c = chunk_cache_get(sc->span);
+	if (!c)
+		c = chunk_cache_map(sc->span);
 	if (!c) {
-		c = os_map_aligned(sc->span, CHUNK_SIZE);
-		if (!c) {
-			errno = ENOMEM;
-			return NULL;
-		}
-		if (pagemap_mark_span((uintptr_t)c, sc->span)) {
-			os_unmap(c, sc->span);
-			errno = ENOMEM;
-			return NULL;
-		}
+		errno = ENOMEM;
+		return NULL;
 	}
 	first = (uintptr_t)c + CHUNK_HDR_SIZE;
 	atomic_init(&c->owner, owner);
@@ -75,17 +69,10 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner)
 	return c;
 }
 
-/**
- * chunk_destroy() - give a dead chunk back (to the cache or the system).
- * Only after a grace period: no RCU reader may still hold it.
- */
-void chunk_destroy(struct chunk *c)
+/** chunk_forget() - a dead chunk leaves the live count (reclaim). */
+void chunk_forget(struct chunk *c)
 {
 	fetch_sub_relaxed(&chunks_live, 1);
-	if (chunk_cache_put(c))
-		return;
-	pagemap_clear((uintptr_t)c, c->span);
-	os_unmap(c, c->span);
 }
 
 /* The lowest @n set bits of @w. */

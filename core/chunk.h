@@ -83,7 +83,7 @@ static __always_inline void **chunk_block(struct chunk *c, unsigned long idx)
 }
 
 struct chunk *chunk_create(unsigned int cls, struct heap *owner);
-void chunk_destroy(struct chunk *c);
+void chunk_forget(struct chunk *c);
 unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
 			 void ***last);
 void chunk_account_stray(struct chunk *c, unsigned int k);

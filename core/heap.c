@@ -1030,6 +1030,7 @@ static void heap_fork_child(void)
 
 	urcu_bp_after_fork_child();
 	shared_reinit_locks();
+	chunk_cache_reinit_lock();
 	pthread_mutex_init(&global_lock, NULL);
 	pthread_mutex_init(&pool_lock, NULL);
 	/*

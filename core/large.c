@@ -25,7 +25,6 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
 #include <bitslab/types.h>
 
@@ -75,14 +74,6 @@ void large_get_stats(long *blocks, size_t *bytes)
 	*bytes = READ_ONCE(live_bytes);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static bool heap_has_cache(struct heap *h)
 {
 	return h->kind == HEAP_KIND_THREAD;
@@ -91,7 +82,7 @@ static bool heap_has_cache(struct heap *h)
 /* Unmap cached mappings older than LARGE_CACHE_MS (all if @all). */
 static void large_cache_expire(struct heap *h, bool all)
 {
-	uint64_t now = all ? 0 : now_ms();
+	uint64_t now = all ? 0 : os_now_ms();
 	unsigned int i;
 
 	for (i = 0; i < LARGE_CACHE_SLOTS; i++) {
@@ -157,7 +148,7 @@ static bool large_cache_put(struct heap *h, uintptr_t start, size_t size)
 	}
 	while (h->lcache_bytes + size > LARGE_CACHE_BYTES)
 		large_cache_expire(h, true);
-	*victim = (struct large_slot){ start, size, now_ms() };
+	*victim = (struct large_slot){ start, size, os_now_ms() };
 	h->lcache_bytes += size;
 	return true;
 }

@@ -16,7 +16,7 @@
 long opt_stats;
 long opt_bin_scale = 100;
 long opt_retire_batch = 32;
-long opt_chunk_cache = 16;
+long opt_chunk_cache = 256;
 long opt_empty_keep = 1;
 
 static const struct option {
@@ -29,8 +29,8 @@ static const struct option {
 	{ "bin_scale", &opt_bin_scale, 10, 1000, "bin capacity, percent" },
 	{ "retire_batch", &opt_retire_batch, 1, 4096,
 	  "retired chunks per grace period" },
-	{ "chunk_cache", &opt_chunk_cache, 0, 4096,
-	  "reclaimed 64 KiB chunks kept for reuse" },
+	{ "chunk_cache", &opt_chunk_cache, 0, 65536,
+	  "reclaimed memory kept for reuse, in 64 KiB chunks" },
 	{ "empty_keep", &opt_empty_keep, 0, 64,
 	  "empty chunks a heap keeps per class" },
 };

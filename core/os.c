@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include <bitslab/atomic.h>
 #include <bitslab/compiler.h>
@@ -121,4 +122,13 @@ void *os_remap(void *old, size_t old_size, size_t new_size, void *target)
 		return NULL;
 	account(-(long)old_size);
 	return p;
+}
+
+/** os_now_ms() - a coarse monotonic clock in milliseconds (no syscall). */
+uint64_t os_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }

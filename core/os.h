@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define OS_PAGE_SIZE 4096UL
 
@@ -16,6 +17,8 @@ void os_unmap(void *addr, size_t size);
 void os_purge(void *addr, size_t size);
 void *os_remap(void *old, size_t old_size, size_t new_size, void *target);
 bool os_grow_in_place(void *addr, size_t old_size, size_t new_size);
+
+uint64_t os_now_ms(void);
 
 /* Bytes currently mapped by the allocator, and the peak. */
 size_t os_mapped_bytes(void);

@@ -18,7 +18,7 @@
  *	reclaim_lock
  *	  class_lock[c]
  *	    (core/heap.c) pool_lock, global_lock
- *	      cache_lock
+ *	      cache_lock (core/chunk_cache.c)
  *
  * Never call synchronize_rcu() inside a read-side section, nor with any lock
  * but reclaim_lock held.
@@ -50,9 +50,6 @@ static struct llist_head retire_stack = LLIST_HEAD_INIT;
 static _Atomic long retired_pending;
 static _Atomic size_t retired_bytes;
 
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct chunk *cache_top;		/* cache lock; linked by ->retire */
-static _Atomic long cache_count;	/* written under cache lock */
 
 static _Atomic long shared_count, grace_periods, reclaimed;
 
@@ -209,7 +206,7 @@ void chunk_retire(struct chunk *c)
  */
 bool shared_reclaim(bool wait)
 {
-	struct llist_node *n;
+	struct llist_node *n, *p;
 	bool any = false;
 
 	if (!heap_may_wait())
@@ -226,86 +223,19 @@ bool shared_reclaim(bool wait)
 		tsan_grace_period_end();
 		heap_call_out_end(saved);
 		fetch_add_relaxed(&grace_periods, 1);
-		while (n) {
-			struct chunk *c = container_of(n, struct chunk, retire);
+		for (p = n; p; p = p->next) {
+			struct chunk *c = container_of(p, struct chunk, retire);
 
-			n = n->next;
 			fetch_sub_relaxed(&retired_pending, 1);
 			fetch_sub_relaxed(&retired_bytes, c->span);
 			fetch_add_relaxed(&reclaimed, 1);
-			chunk_destroy(c);
+			chunk_forget(c);
 		}
+		chunk_cache_release(n);
 		any = true;
 	}
 	pthread_mutex_unlock(&reclaim_lock);
 	return any;
-}
-
-/**
- * chunk_cache_get() - a retired chunk of @span bytes, ready to be set up
- * again, or NULL.  Only single chunks are cached.
- */
-struct chunk *chunk_cache_get(size_t span)
-{
-	struct chunk *c;
-
-	if (span != CHUNK_SIZE || !READ_ONCE(cache_count))
-		return NULL;
-	pthread_mutex_lock(&cache_lock);
-	c = cache_top;
-	if (c) {
-		cache_top = c->retire.next ?
-			container_of(c->retire.next, struct chunk, retire) : NULL;
-		WRITE_ONCE(cache_count, READ_ONCE(cache_count) - 1);
-	}
-	pthread_mutex_unlock(&cache_lock);
-	return c;
-}
-
-/**
- * chunk_cache_put() - keep a reclaimed chunk for reuse if there is room.
- * Its page map entry stays, and its header says dead, so a stale free into
- * it is still recognised.
- */
-bool chunk_cache_put(struct chunk *c)
-{
-	bool kept = false;
-
-	if (c->span != CHUNK_SIZE || opt_chunk_cache == 0)
-		return false;
-	atomic_init(&c->owner, NULL);
-	pthread_mutex_lock(&cache_lock);
-	if (READ_ONCE(cache_count) < opt_chunk_cache) {
-		c->retire.next = cache_top ? &cache_top->retire : NULL;
-		cache_top = c;
-		WRITE_ONCE(cache_count, READ_ONCE(cache_count) + 1);
-		kept = true;
-	}
-	pthread_mutex_unlock(&cache_lock);
-	return kept;
-}
-
-/** chunk_cache_drain() - unmap every cached chunk.  Return: bytes freed. */
-size_t chunk_cache_drain(void)
-{
-	struct chunk *c;
-	size_t bytes = 0;
-
-	pthread_mutex_lock(&cache_lock);
-	c = cache_top;
-	cache_top = NULL;
-	WRITE_ONCE(cache_count, 0);
-	pthread_mutex_unlock(&cache_lock);
-	while (c) {
-		struct chunk *next = c->retire.next ?
-			container_of(c->retire.next, struct chunk, retire) : NULL;
-
-		pagemap_clear((uintptr_t)c, CHUNK_SIZE);
-		os_unmap(c, CHUNK_SIZE);
-		bytes += CHUNK_SIZE;
-		c = next;
-	}
-	return bytes;
 }
 
 /* fork: take every lock of this file, in the documented order. */
@@ -333,19 +263,8 @@ void shared_reinit_locks(void)
 	unsigned int c;
 
 	pthread_mutex_init(&reclaim_lock, NULL);
-	pthread_mutex_init(&cache_lock, NULL);
 	for (c = 0; c < NR_SIZE_CLASSES; c++)
 		pthread_mutex_init(&class_lock[c], NULL);
-}
-
-void shared_cache_lock(void)
-{
-	pthread_mutex_lock(&cache_lock);
-}
-
-void shared_cache_unlock(void)
-{
-	pthread_mutex_unlock(&cache_lock);
 }
 
 void shared_get_stats(struct shared_stats *st)
@@ -354,7 +273,5 @@ void shared_get_stats(struct shared_stats *st)
 	st->retired_pending = READ_ONCE(retired_pending);
 	st->grace_periods = READ_ONCE(grace_periods);
 	st->chunks_reclaimed = READ_ONCE(reclaimed);
-	pthread_mutex_lock(&cache_lock);
-	st->cached_chunks = READ_ONCE(cache_count);
-	pthread_mutex_unlock(&cache_lock);
+	st->cached_chunks = chunk_cache_count();
 }

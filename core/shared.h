@@ -18,9 +18,11 @@ void chunk_retire(struct chunk *c);
 bool shared_reclaim(bool wait);
 
 struct chunk *chunk_cache_get(size_t span);
-bool chunk_cache_put(struct chunk *c);
+struct chunk *chunk_cache_map(size_t span);
+void chunk_cache_release(struct llist_node *list);
 size_t chunk_cache_drain(void);
-
+long chunk_cache_count(void);
+void chunk_cache_reinit_lock(void);
 void shared_lock_all(void);
 void shared_unlock_all(void);
 void shared_reinit_locks(void);

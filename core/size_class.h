@@ -24,9 +24,12 @@ static __always_inline unsigned int size_to_class(size_t size)
 
 	if (likely(size <= SMALL_FAST_MAX))
 		return size_class_lookup[(size + 15) >> 4];
-	/* Four classes per power of two above 128: 2^lg + i * 2^(lg-2). */
+	/* SIZE_CLASS_STEPS classes per power of two above 128:
+	 * 2^lg + i * 2^lg / STEPS, i = 1..STEPS. */
 	lg = ilog2(size - 1);
-	return 8 + (lg - 7) * 4 + (unsigned int)((size - 1) >> (lg - 2)) - 4;
+	return 8 + (lg - 7) * SIZE_CLASS_STEPS +
+	       (unsigned int)((size - 1) >> (lg - ilog2(SIZE_CLASS_STEPS))) -
+	       SIZE_CLASS_STEPS;
 }
 
 /**

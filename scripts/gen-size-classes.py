@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 """Generate include/bitslab/size_classes.h: the size classes and their geometry.
 
-Classes: multiples of 16 up to 128, then four per power of two up to
-SMALL_MAX.  For each class: the span (1..16 chunks of 64 KiB) that keeps
+Classes: multiples of 16 up to 128, then eight per power of two up to
+SMALL_MAX (a step of an eighth: a size just over a power of two, such as
+a header plus a power-of-two payload, wastes at most 12.5 %).  For each class: the span (1..16 chunks of 64 KiB) that keeps
 rounding waste low, the number of blocks after the fixed header, the bin
 capacity, and the constants of the divisibility test used by free():
 
@@ -22,20 +23,26 @@ SMALL_MAX = 32768
 MAX_BLOCKS = 4096
 SPANS = (1, 2, 4, 8, 16)
 FAST_MAX = 1024        # sizes served by the lookup table
+STEPS = 8              # classes per power of two above 128
+SINGLE_MAX = 4096      # classes up to this size use single chunks
 
 
 def classes():
     out = list(range(16, 129, 16))
     base = 128
     while base < SMALL_MAX:
-        out += [base + i * base // 4 for i in range(1, 5)]
+        out += [base + i * base // STEPS for i in range(1, STEPS + 1)]
         base *= 2
     return out
 
 
 def span_for(d):
+    """Single chunks up to 4 KiB, so that chunks freed by any of those
+    classes can be reused by any other (workloads move between classes);
+    at most one block per chunk is lost to the header there.  Larger
+    classes take the smallest span that wastes little."""
     best = None
-    for k in SPANS:
+    for k in (SPANS[:1] if d <= SINGLE_MAX else SPANS):
         span = k * CHUNK
         n = min((span - HDR) // d, MAX_BLOCKS)
         if n < 1:
@@ -82,6 +89,7 @@ def main():
     w("#define NR_SIZE_CLASSES %d\n" % len(cls))
     w("#define SMALL_MAX %d\n" % SMALL_MAX)
     w("#define SMALL_FAST_MAX %d\n" % FAST_MAX)
+    w("#define SIZE_CLASS_STEPS %d\n" % STEPS)
     w("#define CHUNK_HDR_SIZE %d\n\n" % HDR)
     w("/* size, span, nblocks, bin_max, div_magic, div_limit;  waste */\n")
     w("#define SIZE_CLASS_TABLE \\\n")

@@ -85,6 +85,7 @@ struct chunk {
 	struct cds_list_head node ____cacheline_aligned;
 					/* owner's list, or class lock */
 	struct llist_node retire;	/* by the thread that retired it */
+	uint64_t stamp;			/* cache lock: when it was cached, ms */
 	uint32_t span;			/* const: bytes mapped */
 	uint32_t hint;			/* owner: first word with clear bits */
 	uint8_t list;			/* owner, or class lock: chunk_list */

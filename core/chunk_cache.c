@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: MIT
+/*
+ * chunk_cache.c - reclaimed chunks kept for reuse.
+ *
+ * A workload whose blocks move between size classes (vectors growing
+ * through the classes) empties chunks of one class while it needs new ones
+ * of another.  Handing each empty chunk back to the kernel and mapping a
+ * fresh one costs an munmap with its TLB shootdown, an mmap and a page
+ * fault per page.  Chunks that went through their grace period wait here
+ * instead, one list per span size, most recent first, for a new chunk of
+ * any class with that span.
+ *
+ * Bounded twice: at most opt_chunk_cache times 64 KiB, and nothing stays
+ * longer than CACHE_MS unused; older chunks are unmapped whenever the cache
+ * is touched, and malloc_trim() or a refused mmap empties it.  A cached
+ * chunk keeps its page-map entries and its dead header (nused ==
+ * CHUNK_DEAD), so a stale free into it is still recognised.
+ *
+ * Lock order: cache_lock is taken last (see Documentation/design.rst).
+ */
+#include <pthread.h>
+
+#include "chunk.h"
+#include "options.h"
+#include "os.h"
+#include "shared.h"
+
+#define CACHE_MS	1000
+#define SPAN_KINDS	5	/* spans of 1, 2, 4, 8, 16 chunks */
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cds_list_head cache[SPAN_KINDS] = {
+	{ &cache[0], &cache[0] }, { &cache[1], &cache[1] },
+	{ &cache[2], &cache[2] }, { &cache[3], &cache[3] },
+	{ &cache[4], &cache[4] },
+};
+static size_t cache_bytes;		/* cache lock */
+static _Atomic long cache_count;	/* written under cache lock */
+
+static unsigned int span_kind(size_t span)
+{
+	return ilog2(span >> CHUNK_SHIFT);
+}
+
+static void cache_unlink(struct chunk *c)
+{
+	cds_list_del(&c->node);
+	cache_bytes -= c->span;
+	WRITE_ONCE(cache_count, READ_ONCE(cache_count) - 1);
+}
+
+/* Move chunks older than @cutoff (all for 0) to @out.  Cache lock held. */
+static void __cache_expire(uint64_t cutoff, struct cds_list_head *out)
+{
+	unsigned int k;
+
+	for (k = 0; k < SPAN_KINDS; k++) {
+		while (!cds_list_empty(&cache[k])) {
+			struct chunk *c = cds_list_entry(cache[k].prev,
+							 struct chunk, node);
+
+			if (cutoff && c->stamp >= cutoff)
+				break;	/* the rest are younger */
+			cache_unlink(c);
+			cds_list_add(&c->node, out);
+		}
+	}
+}
+
+#define UNMAP_BATCH 256
+
+/* Shell sort of @n chunk addresses (no allocation, no recursion). */
+static void sort_chunks(struct chunk **v, size_t n)
+{
+	size_t gap, i, j;
+
+	for (gap = n / 2; gap; gap /= 2)
+		for (i = gap; i < n; i++) {
+			struct chunk *t = v[i];
+
+			for (j = i; j >= gap && v[j - gap] > t; j -= gap)
+				v[j] = v[j - gap];
+			v[j] = t;
+		}
+}
+
+/* Unmap @n chunks, one munmap per run of adjacent ones. */
+static size_t unmap_sorted(struct chunk **v, size_t n)
+{
+	size_t i = 0, bytes = 0;
+
+	sort_chunks(v, n);
+	while (i < n) {
+		uintptr_t start = (uintptr_t)v[i], end = start + v[i]->span;
+
+		for (i++; i < n && (uintptr_t)v[i] == end; i++)
+			end += v[i]->span;
+		pagemap_clear(start, end - start);
+		os_unmap((void *)start, end - start);
+		bytes += end - start;
+	}
+	return bytes;
+}
+
+/*
+ * Unmap every chunk on @list.  Chunks mapped in one batch come back to the
+ * kernel in one munmap when they leave together.
+ */
+static size_t cache_unmap(struct cds_list_head *list)
+{
+	struct chunk *v[UNMAP_BATCH];
+	struct cds_list_head *pos, *tmp;
+	size_t n = 0, bytes = 0;
+
+	cds_list_for_each_safe(pos, tmp, list) {
+		v[n++] = cds_list_entry(pos, struct chunk, node);
+		if (n == UNMAP_BATCH) {
+			bytes += unmap_sorted(v, n);
+			n = 0;
+		}
+	}
+	return bytes + unmap_sorted(v, n);
+}
+
+/* Make @c a cached chunk.  Cache lock held. */
+static void __cache_add(struct chunk *c, uint64_t now)
+{
+	atomic_init(&c->owner, NULL);
+	atomic_init(&c->nused, CHUNK_DEAD);
+	c->stamp = now;
+	cds_list_add(&c->node, &cache[span_kind(c->span)]);
+	cache_bytes += c->span;
+	WRITE_ONCE(cache_count, READ_ONCE(cache_count) + 1);
+}
+
+#define MAP_BATCH_MAX 16
+
+/**
+ * chunk_cache_map() - map a fresh chunk of @span bytes.  A process that
+ * has mapped a lot maps several at once (at most an eighth of what it has
+ * mapped, at most MAP_BATCH_MAX) and keeps the others here: one mmap and,
+ * if they leave together, one munmap instead of one each.  Falls back to a
+ * single chunk if the system refuses the batch.  NULL if it refuses that.
+ */
+struct chunk *chunk_cache_map(size_t span)
+{
+	size_t n = os_mapped_bytes() / 8 / span, i;
+	char *mem = NULL;
+
+	if (n > MAP_BATCH_MAX)
+		n = MAP_BATCH_MAX;
+	if (n > 1)
+		mem = os_map_aligned(n * span, CHUNK_SIZE);
+	if (!mem) {
+		n = 1;
+		mem = os_map_aligned(span, CHUNK_SIZE);
+		if (!mem)
+			return NULL;
+	}
+	for (i = 0; i < n; i++) {
+		if (pagemap_mark_span((uintptr_t)mem + i * span, span)) {
+			pagemap_clear((uintptr_t)mem, n * span);
+			os_unmap(mem, n * span);
+			return NULL;
+		}
+		((struct chunk *)(mem + i * span))->span = (uint32_t)span;
+	}
+	if (n > 1) {
+		uint64_t now = os_now_ms();
+
+		pthread_mutex_lock(&cache_lock);
+		for (i = 1; i < n; i++)
+			__cache_add((struct chunk *)(mem + i * span), now);
+		pthread_mutex_unlock(&cache_lock);
+	}
+	return (struct chunk *)mem;
+}
+
+/** chunk_cache_get() - a reclaimed chunk of @span bytes, or NULL. */
+struct chunk *chunk_cache_get(size_t span)
+{
+	unsigned int k = span_kind(span);
+	struct chunk *c = NULL;
+
+	if (!READ_ONCE(cache_count))
+		return NULL;
+	pthread_mutex_lock(&cache_lock);
+	if (!cds_list_empty(&cache[k])) {
+		c = cds_list_entry(cache[k].next, struct chunk, node);
+		cache_unlink(c);
+	}
+	pthread_mutex_unlock(&cache_lock);
+	return c;
+}
+
+/**
+ * chunk_cache_release() - dead chunks on @list (linked through ->retire),
+ * past their grace period: keep what the budget allows, unmap the rest
+ * (and whatever expired meanwhile) in runs.
+ */
+void chunk_cache_release(struct llist_node *list)
+{
+	size_t budget = (size_t)opt_chunk_cache << CHUNK_SHIFT;
+	uint64_t now = os_now_ms();
+	CDS_LIST_HEAD(out);
+
+	pthread_mutex_lock(&cache_lock);
+	__cache_expire(now > CACHE_MS ? now - CACHE_MS : 1, &out);
+	while (list) {
+		struct chunk *c = container_of(list, struct chunk, retire);
+
+		list = list->next;
+		if (cache_bytes + c->span <= budget)
+			__cache_add(c, now);
+		else
+			cds_list_add(&c->node, &out);
+	}
+	pthread_mutex_unlock(&cache_lock);
+	cache_unmap(&out);
+}
+
+/** chunk_cache_drain() - unmap every cached chunk.  Return: bytes freed. */
+size_t chunk_cache_drain(void)
+{
+	CDS_LIST_HEAD(all);
+
+	pthread_mutex_lock(&cache_lock);
+	__cache_expire(0, &all);
+	pthread_mutex_unlock(&cache_lock);
+	return cache_unmap(&all);
+}
+
+long chunk_cache_count(void)
+{
+	return READ_ONCE(cache_count);
+}
+
+void shared_cache_lock(void)
+{
+	pthread_mutex_lock(&cache_lock);
+}
+
+void shared_cache_unlock(void)
+{
+	pthread_mutex_unlock(&cache_lock);
+}
+
+void chunk_cache_reinit_lock(void)
+{
+	pthread_mutex_init(&cache_lock, NULL);
+}
