@@ -27,8 +27,7 @@ static __always_inline void *bitslab_alloc_fast(size_t size)
 	void *p;
 
 	if (likely(size <= SMALL_FAST_MAX))
-		p = bin_pop((struct bin *)((char *)h +
-				size_bin_offset[(size + 15) >> 4]));
+		p = bin_pop((struct bin *)((char *)h + size_bin(size)));
 	else if (size <= SMALL_MAX)
 		p = bin_pop(&h->bins[size_to_class(size)]);
 	else

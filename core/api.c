@@ -47,7 +47,7 @@ void *bitslab_calloc(size_t n, size_t size)
  */
 static struct chunk *block_check(void *ptr, const char *op)
 {
-	uintptr_t a = (uintptr_t)ptr, w1 = ((uintptr_t *)ptr)[1];
+	uintptr_t a = (uintptr_t)ptr;
 	struct chunk *c = chunk_lookup(a);
 
 	if (!chunk_block_start(c, a))
@@ -55,7 +55,7 @@ static struct chunk *block_check(void *ptr, const char *op)
 			      "realloc of invalid pointer (not the start of a block)" :
 			      "invalid pointer (not the start of a block)",
 			      ptr, c->cls);
-	if (w1 == free_cookie_local(a) || w1 == free_cookie_remote(a))
+	if (heap_block_is_free(c, ptr))
 		report_misuse(op[0] == 'r' ? "realloc of freed block" :
 			      "use of freed block", ptr, c->cls);
 	return c;

@@ -18,7 +18,7 @@
 #include "report.h"
 #include "shared.h"
 
-uintptr_t free_secret_local, free_secret_remote;
+uintptr_t bitslab_secret;
 
 static _Atomic long chunks_live;
 
@@ -55,8 +55,6 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner)
 	c->cls = (uint16_t)cls;
 	c->nblocks = (uint16_t)sc->nblocks;
 	c->magic = CHUNK_MAGIC;
-	c->bin_off = (uint32_t)(offsetof(struct heap, bins) +
-				cls * sizeof(struct bin));
 	atomic_init(&c->nused, 0);
 	CDS_INIT_LIST_HEAD(&c->node);
 	c->retire.next = NULL;
@@ -87,7 +85,7 @@ static unsigned long lowest_bits(unsigned long w, unsigned int n)
 
 /**
  * chunk_claim() - claim up to @want clear blocks of @c, lowest first, and
- * chain them through word 0 (each marked FREE_LOCAL) from *@first to
+ * chain them through word 0 (each with the owner's local cookie) from *@first to
  * *@last.  Owner only.  Return: how many were claimed (0: none left).
  */
 unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
@@ -96,6 +94,7 @@ unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
 	unsigned int words = (unsigned int)BITS_TO_LONGS(c->nblocks);
 	unsigned int w, got = 0;
 	void **head = NULL, **tail = NULL;
+	uintptr_t cookie = free_cookie_local(READ_ONCE(c->owner));
 
 	/*
 	 * Words below the hint were full when last looked at; only a release
@@ -118,7 +117,7 @@ unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
 			void **p = chunk_block(c, w * BITS_PER_LONG + b);
 
 			mine &= mine - 1;
-			p[1] = (void *)free_cookie_local((uintptr_t)p);
+			p[1] = (void *)cookie;
 			if (tail)
 				tail[0] = p;
 			else

@@ -7,11 +7,14 @@
  * blocks of size bytes.  Block k starts at first + k * size, where first is
  * the address just past the header.
  *
- * Free cookies: word 1 of every free block holds a value derived from the
- * block's address and a per-process secret, so that a second free of the
- * same block finds it there.  FREE_LOCAL marks a block in a bin or released
- * to its bitmap, FREE_REMOTE a block sent towards its owner's inbox and not
- * yet taken.  malloc() zeroes word 1 before handing a block out.
+ * Free cookies: word 1 of a free block that has not gone back to its
+ * bitmap says where it is, so that a second free of the same block finds
+ * it there: the address of the heap whose bin holds it (local), or that
+ * address + 1 for a block sent towards that heap's inbox and not yet taken
+ * (remote).  Heaps are 64-byte aligned allocator-internal memory, so no
+ * user data holds those values by accident, and the free fast path has the
+ * heap in a register already.  A block back in its bitmap is recognised by
+ * its clear bit instead.  malloc() zeroes word 1 before handing a block out.
  */
 #ifndef CORE_CHUNK_H
 #define CORE_CHUNK_H
@@ -21,16 +24,17 @@
 #include "pagemap.h"
 #include "size_class.h"
 
-extern uintptr_t free_secret_local, free_secret_remote;
+/* A per-process random value, for the large blocks' cookies. */
+extern uintptr_t bitslab_secret;
 
-static __always_inline uintptr_t free_cookie_local(uintptr_t a)
+static __always_inline uintptr_t free_cookie_local(const struct heap *bin_heap)
 {
-	return a ^ free_secret_local;
+	return (uintptr_t)bin_heap;
 }
 
-static __always_inline uintptr_t free_cookie_remote(uintptr_t a)
+static __always_inline uintptr_t free_cookie_remote(const struct heap *dest)
 {
-	return a ^ free_secret_remote;
+	return (uintptr_t)dest | 1;
 }
 
 /** chunk_of_head() - the chunk of a pointer in a PM_CHUNK region. */

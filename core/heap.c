@@ -135,7 +135,7 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 		hc->nempty = 0;
 	}
 	h->hot = HOT_NONE;
-	h->secret = free_secret_local;
+	h->hot_bin = NULL;
 	memset(h->lcache, 0, sizeof(h->lcache));
 	h->lcache_bytes = 0;
 	h->out_owner = NULL;
@@ -439,29 +439,29 @@ static void heap_retire_empty(struct heap *h)
  * ------------------------------------------------------------------- */
 
 /*
- * Take one block off a drained inbox list: check it was sent as a remote
- * free and mark it locally free.  A block that is on the list twice (two
- * threads freed it at once) is caught on its second visit, as is a block
- * written to after it was freed.
+ * Take one block off a list sent to heap @dest: check it was sent as a
+ * remote free.  A block that is on the list twice (two threads freed it at
+ * once) is caught on its second visit, which finds the cookie the first
+ * visit left, as is a block written to after it was freed.
  */
-static struct chunk *inbox_block(void **p)
+static struct chunk *inbox_block(struct heap *dest, void **p)
 {
 	struct chunk *c = chunk_lookup((uintptr_t)p);
 
-	if ((uintptr_t)p[1] != free_cookie_remote((uintptr_t)p))
+	if ((uintptr_t)p[1] != free_cookie_remote(dest))
 		report_misuse("double free (or write after free)", p,
 			      c ? c->cls : -1);
-	p[1] = (void *)free_cookie_local((uintptr_t)p);
+	p[1] = NULL;
 	return c;
 }
 
 /*
- * Put every block of @n, a list taken off some heap's inbox, where it
- * belongs: into @me's bins if @me owns its chunk and the bin has room, else
- * back into its chunk's bitmap (the chunk was orphaned since, or @me is not
- * its owner).
+ * Put every block of @n, a list sent to heap @dest, where it belongs: into
+ * @me's bins if @me owns its chunk and the bin has room, else back into its
+ * chunk's bitmap (the chunk was orphaned since, or @me is not its owner).
  */
-static void heap_take_blocks(struct heap *me, struct llist_node *n)
+static void heap_take_blocks(struct heap *me, struct heap *dest,
+			     struct llist_node *n)
 {
 	bool real = me->kind == HEAP_KIND_THREAD || me->kind == HEAP_KIND_GLOBAL;
 	struct release r = { .h = me };
@@ -471,12 +471,13 @@ static void heap_take_blocks(struct heap *me, struct llist_node *n)
 		struct chunk *c;
 
 		n = n->next;
-		c = inbox_block(p);
+		c = inbox_block(dest, p);
 		if (real && READ_ONCE(c->owner) == me) {
 			struct bin *b = &me->bins[c->cls];
 
 			me->stats.remote_taken++;
 			if (b->room > 1) {
+				p[1] = (void *)free_cookie_local(me);
 				p[0] = b->head;
 				b->head = p;
 				b->room--;
@@ -491,7 +492,7 @@ static void heap_take_blocks(struct heap *me, struct llist_node *n)
 /** heap_take_inbox() - take every block other threads sent to @h. */
 static void heap_take_inbox(struct heap *h)
 {
-	heap_take_blocks(h, llist_del_all(&h->inbox));
+	heap_take_blocks(h, h, llist_del_all(&h->inbox));
 }
 
 /*
@@ -501,7 +502,7 @@ static void heap_take_inbox(struct heap *h)
  */
 static void heap_drain_foreign(struct heap *o)
 {
-	heap_take_blocks(bitslab_tls_heap, llist_del_all_mb(&o->inbox));
+	heap_take_blocks(bitslab_tls_heap, o, llist_del_all_mb(&o->inbox));
 }
 
 /*
@@ -526,7 +527,7 @@ static void heap_flush_outbox(struct heap *h)
 	h->out_last->next = NULL;
 	if (h->out_owner == &heap_orphanage) {
 		/* Blocks of chunks nobody owned: back to their bitmaps. */
-		heap_take_blocks(h, h->out_first);
+		heap_take_blocks(h, &heap_orphanage, h->out_first);
 	} else {
 		h->stats.remote_pushes++;
 		heap_push_remote(h->out_owner, (void **)h->out_first,
@@ -537,6 +538,25 @@ static void heap_flush_outbox(struct heap *h)
 	h->out_owner = NULL;
 }
 
+/*
+ * Does word 1 of block @p of @c say the block is free?  Its owner's local
+ * cookie (in the owner's bin), or a remote cookie towards the owner or the
+ * orphanage (on its way back).  A block back in its bitmap carries no
+ * cookie; its clear bit says so when it is released again.
+ */
+static bool block_cookie_free(struct heap *owner, uintptr_t w1)
+{
+	return (owner && w1 == free_cookie_local(owner)) ||
+	       w1 == free_cookie_remote(owner ? owner : &heap_orphanage) ||
+	       w1 == free_cookie_remote(&heap_orphanage);
+}
+
+/** heap_block_is_free() - is block @p of @c free (see block_cookie_free())? */
+bool heap_block_is_free(struct chunk *c, void **p)
+{
+	return block_cookie_free(READ_ONCE(c->owner), (uintptr_t)p[1]);
+}
+
 /**
  * heap_free_remote() - free @ptr, a valid block start of @c, which heap @h
  * does not own.  Checks for a double free first.
@@ -544,25 +564,24 @@ static void heap_flush_outbox(struct heap *h)
 void heap_free_remote(struct heap *h, struct chunk *c, void *ptr)
 {
 	void **p = ptr;
-	uintptr_t a = (uintptr_t)ptr, w1 = (uintptr_t)p[1];
-	struct heap *owner;
+	struct heap *owner = READ_ONCE(c->owner), *dest;
 
-	if (w1 == free_cookie_local(a) || w1 == free_cookie_remote(a))
+	if (block_cookie_free(owner, (uintptr_t)p[1]))
 		report_misuse("double free", ptr, c->cls);
-	p[1] = (void *)free_cookie_remote(a);
+	/* A chunk without owner gets its blocks back through the orphanage:
+	 * in batches, through the outbox; they keep its count up (and it
+	 * alive) meanwhile. */
+	dest = owner ? owner : &heap_orphanage;
+	p[1] = (void *)free_cookie_remote(dest);
 	p[0] = NULL;
-	owner = READ_ONCE(c->owner);
 	if (h->kind != HEAP_KIND_THREAD) {
 		if (owner)
 			heap_push_remote(owner, p, p);
 		else
-			heap_take_blocks(h, (struct llist_node *)p);
+			heap_take_blocks(h, dest, (struct llist_node *)p);
 		return;
 	}
-	/* A chunk without owner gets its blocks back in batches too, through
-	 * the outbox; they keep its count up (and it alive) meanwhile. */
-	if (!owner)
-		owner = &heap_orphanage;
+	owner = dest;
 	h->stats.remote_frees++;
 	if (h->out_owner != owner) {
 		heap_flush_outbox(h);
@@ -609,6 +628,7 @@ void heap_free_chunk(struct chunk *c, void *ptr)
 		return;
 	}
 	h->hot = c;
+	h->hot_bin = &h->bins[c->cls];
 	heap_free_local(h, c, ptr);
 }
 
@@ -798,10 +818,8 @@ static void init_secrets(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	a ^= (uint64_t)ts.tv_nsec * 0xff51afd7ed558ccdULL;
 	b ^= (uint64_t)(uintptr_t)&ts;
-	/* Distinct, and neither can be 0: a zero secret would make a block
-	 * holding its own address in word 1 look free. */
-	free_secret_local = (uintptr_t)(a | 0x10000);
-	free_secret_remote = free_secret_local ^ (uintptr_t)((b | 0x20000) & ~0xffffULL) ^ 0x40000;
+	/* Never 0: a large block's cookie would then be its own address. */
+	bitslab_secret = (uintptr_t)((a ^ (b << 17)) | 0x10000);
 }
 
 static void init_routine(void)

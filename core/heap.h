@@ -41,14 +41,15 @@ static __always_inline void *bin_pop(struct bin *b)
 }
 
 /**
- * heap_free_local() - push block @ptr of @c, owned by @h and already known
- * to be a block start, onto its bin, after checking it is not free already.
+ * heap_free_local() - push block @ptr of @c, the hot chunk of @h and already
+ * known to be a block start, onto its bin, after checking it is not free
+ * already.
  */
 static __always_inline void heap_free_local(struct heap *h, struct chunk *c,
 					    void *ptr)
 {
-	uintptr_t cookie = (uintptr_t)ptr ^ h->secret;
-	struct bin *b = (struct bin *)((char *)h + c->bin_off);
+	uintptr_t cookie = free_cookie_local(h);
+	struct bin *b = h->hot_bin;
 	void **p = ptr;
 
 	if (unlikely((uintptr_t)p[1] == cookie)) {
@@ -67,6 +68,7 @@ void *heap_alloc_slow(size_t size);
 struct heap *heap_ensure(void);
 void *heap_alloc_class(unsigned int cls);
 void heap_free_remote(struct heap *h, struct chunk *c, void *ptr);
+bool heap_block_is_free(struct chunk *c, void **p);
 void heap_free_chunk(struct chunk *c, void *ptr);
 void heap_free_slow(void *ptr);
 void heap_free_cold(struct heap *h, void *ptr);

@@ -60,7 +60,7 @@ static _Atomic unsigned int recent_pos;
 
 static uintptr_t large_cookie(uintptr_t p)
 {
-	return p ^ free_secret_remote ^ 0x6c617267ULL;
+	return p ^ bitslab_secret ^ 0x6c617267ULL;
 }
 
 static struct large *large_hdr(uintptr_t p)

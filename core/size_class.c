@@ -20,9 +20,16 @@ const uint8_t size_class_lookup[SMALL_FAST_MAX / 16 + 1] = {
 	SIZE_CLASS_LOOKUP(CLASS)
 };
 
-/* The same lookup giving the offset of the class's bin in struct heap. */
-const uint16_t size_bin_offset[SMALL_FAST_MAX / 16 + 1] = {
-	SIZE_CLASS_LOOKUP(BIN_OFF)
+/* The same lookup giving the offset of the class's bin in struct heap,
+ * one entry per byte: entry 16 * g + j (j < 16) is granule g's, so that
+ * entry size + 15 is granule (size + 15) / 16's. */
+#define BIN_OFF16(c) BIN_OFF(c), BIN_OFF(c), BIN_OFF(c), BIN_OFF(c),	\
+		     BIN_OFF(c), BIN_OFF(c), BIN_OFF(c), BIN_OFF(c),	\
+		     BIN_OFF(c), BIN_OFF(c), BIN_OFF(c), BIN_OFF(c),	\
+		     BIN_OFF(c), BIN_OFF(c), BIN_OFF(c), BIN_OFF(c)
+
+const uint16_t size_bin_offset[SMALL_FAST_MAX + 16] = {
+	SIZE_CLASS_LOOKUP(BIN_OFF16)
 };
 
 /*

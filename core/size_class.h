@@ -12,7 +12,18 @@
 
 extern const struct size_class size_classes[NR_SIZE_CLASSES];
 extern const uint8_t size_class_lookup[SMALL_FAST_MAX / 16 + 1];
-extern const uint16_t size_bin_offset[SMALL_FAST_MAX / 16 + 1];
+/*
+ * The offset of the bin of a size's class in struct heap, for every size up
+ * to SMALL_FAST_MAX, indexed by size + 15: one load with no arithmetic on
+ * the size (the + 15 goes into the load's displacement).
+ */
+extern const uint16_t size_bin_offset[SMALL_FAST_MAX + 16];
+
+/** size_bin() - the offset of @size's bin in struct heap (size <= 1024). */
+static __always_inline unsigned int size_bin(size_t size)
+{
+	return size_bin_offset[size + 15];
+}
 
 /**
  * size_to_class() - the smallest class whose blocks hold @size bytes.

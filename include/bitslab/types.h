@@ -78,7 +78,6 @@ struct chunk {
 	uint16_t cls;			/* const: size class */
 	uint16_t nblocks;		/* const */
 	uint32_t magic;			/* const: CHUNK_MAGIC */
-	uint32_t bin_off;		/* const: offsetof(struct heap, bins[cls]) */
 	_Atomic long nused;		/* atomic: any; taken bits (+ pins) */
 
 	/* Line 1: bookkeeping of the owner or of the class's shared list. */
@@ -177,7 +176,7 @@ struct heap {
 	 * heap gives the chunk up.
 	 */
 	struct chunk *hot;		/* owner; HOT_NONE if none */
-	uintptr_t secret;		/* const: copy of free_secret_local */
+	struct bin *hot_bin;		/* owner: the bin of hot's class */
 	struct bin bins[NR_SIZE_CLASSES];	/* owner */
 
 	/* Written by other threads: a line of its own. */

@@ -138,13 +138,13 @@ static void free_static_address(void)
 
 static void free_interior_span(void)
 {
-	/* 4096-byte blocks live in 256 KiB spans: a pointer into a later
-	 * 64 KiB region of the span. */
+	/* 8192-byte blocks live in 512 KiB spans: block 19 starts in the
+	 * span's third 64 KiB region; a pointer into it. */
 	char *p[20];
 	int i;
 
 	for (i = 0; i < 20; i++)
-		p[i] = bitslab_malloc(4096);
+		p[i] = bitslab_malloc(8192);
 	bitslab_free(p[19] + 100);
 }
 
@@ -170,6 +170,24 @@ static void double_free_remote(void)
 
 	pthread_create(&t, NULL, remote_double, p);
 	pthread_join(t, NULL);
+}
+
+static void *remote_free(void *arg)
+{
+	bitslab_free(arg);
+	return NULL;
+}
+
+/* Freed by its owner (it sits in the owner's bin), then by another thread. */
+static void double_free_local_then_remote(void)
+{
+	pthread_t t;
+	void *p = bitslab_malloc(80), *keep = bitslab_malloc(80);
+
+	bitslab_free(p);
+	pthread_create(&t, NULL, remote_free, p);
+	pthread_join(t, NULL);
+	bitslab_free(keep);
 }
 
 START_TEST(test_misuse_double_free_small)
@@ -244,6 +262,12 @@ START_TEST(test_misuse_double_free_by_another_thread)
 }
 END_TEST
 
+START_TEST(test_misuse_double_free_local_then_remote)
+{
+	expect_abort(double_free_local_then_remote, "double free");
+}
+END_TEST
+
 START_TEST(test_misuse_report_names_size_class)
 {
 	char out[1024];
@@ -271,6 +295,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_misuse_free_interior_of_span);
 	tcase_add_test(tc, test_misuse_free_inside_chunk_header);
 	tcase_add_test(tc, test_misuse_double_free_by_another_thread);
+	tcase_add_test(tc, test_misuse_double_free_local_then_remote);
 	tcase_add_test(tc, test_misuse_report_names_size_class);
 	suite_add_tcase(s, tc);
 	return s;
