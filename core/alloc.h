@@ -22,16 +22,17 @@
 
 static __always_inline void *bitslab_alloc_fast(size_t size)
 {
-	struct heap *h = bitslab_tls_heap;
-
+	char *h = (char *)bitslab_tls_heap;
+	unsigned int off;
 	void *p;
 
 	if (likely(size <= SMALL_FAST_MAX))
-		p = bin_pop((struct bin *)((char *)h + size_bin(size)));
+		off = size_bin_offset[size + 15];
 	else if (size <= SMALL_MAX)
-		p = bin_pop(&h->bins[size_to_class(size)]);
+		off = size_bin_offset_big[(size + 127) >> 7];
 	else
-		p = NULL;
+		return heap_alloc_slow(size);
+	p = bin_pop((struct bin *)(h + off));
 	if (likely(p != NULL))
 		return p;
 	return heap_alloc_slow(size);

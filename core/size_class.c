@@ -20,6 +20,14 @@ const uint8_t size_class_lookup[SMALL_FAST_MAX / 16 + 1] = {
 	SIZE_CLASS_LOOKUP(CLASS)
 };
 
+const uint8_t size_class_lookup_big[SMALL_MAX / 128 + 1] = {
+	SIZE_CLASS_LOOKUP_BIG(CLASS)
+};
+
+const uint16_t size_bin_offset_big[SMALL_MAX / 128 + 1] = {
+	SIZE_CLASS_LOOKUP_BIG(BIN_OFF)
+};
+
 /* The same lookup giving the offset of the class's bin in struct heap,
  * one entry per byte: entry 16 * g + j (j < 16) is granule g's, so that
  * entry size + 15 is granule (size + 15) / 16's. */

@@ -12,6 +12,7 @@
 
 extern const struct size_class size_classes[NR_SIZE_CLASSES];
 extern const uint8_t size_class_lookup[SMALL_FAST_MAX / 16 + 1];
+extern const uint8_t size_class_lookup_big[SMALL_MAX / 128 + 1];
 /*
  * The offset of the bin of a size's class in struct heap, for every size up
  * to SMALL_FAST_MAX, indexed by size + 15: one load with no arithmetic on
@@ -19,10 +20,18 @@ extern const uint8_t size_class_lookup[SMALL_FAST_MAX / 16 + 1];
  */
 extern const uint16_t size_bin_offset[SMALL_FAST_MAX + 16];
 
-/** size_bin() - the offset of @size's bin in struct heap (size <= 1024). */
+/* The same for sizes up to SMALL_MAX, indexed by (size + 127) / 128. */
+extern const uint16_t size_bin_offset_big[SMALL_MAX / 128 + 1];
+
+/**
+ * size_bin() - the offset of @size's bin in struct heap.  @size must be
+ * at most SMALL_MAX.  (malloc's fast path does the same inline.)
+ */
 static __always_inline unsigned int size_bin(size_t size)
 {
-	return size_bin_offset[size + 15];
+	if (likely(size <= SMALL_FAST_MAX))
+		return size_bin_offset[size + 15];
+	return size_bin_offset_big[(size + 127) >> 7];
 }
 
 /**
@@ -31,16 +40,10 @@ static __always_inline unsigned int size_bin(size_t size)
  */
 static __always_inline unsigned int size_to_class(size_t size)
 {
-	unsigned int lg;
-
 	if (likely(size <= SMALL_FAST_MAX))
 		return size_class_lookup[(size + 15) >> 4];
-	/* SIZE_CLASS_STEPS classes per power of two above 128:
-	 * 2^lg + i * 2^lg / STEPS, i = 1..STEPS. */
-	lg = ilog2(size - 1);
-	return 8 + (lg - 7) * SIZE_CLASS_STEPS +
-	       (unsigned int)((size - 1) >> (lg - ilog2(SIZE_CLASS_STEPS))) -
-	       SIZE_CLASS_STEPS;
+	/* Every class above SMALL_FAST_MAX is a multiple of 128 bytes. */
+	return size_class_lookup_big[(size + 127) >> 7];
 }
 
 /**

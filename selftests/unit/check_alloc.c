@@ -305,8 +305,8 @@ START_TEST(test_alloc_size_classes_waste_under_an_eighth)
 		if (sc->size < SMALL_MAX)
 			ck_assert_uint_eq(size_to_class(sc->size + 1), c + 1);
 	}
-	/* malloc's byte-indexed bin table agrees with the classes. */
-	for (n = 0; n <= SMALL_FAST_MAX; n++)
+	/* malloc's bin tables agree with the classes. */
+	for (n = 0; n <= SMALL_MAX; n++)
 		ck_assert_msg(size_bin(n) == offsetof(struct heap, bins) +
 			      size_to_class(n) * sizeof(struct bin),
 			      "size %zu: bin offset %u", n, size_bin(n));
