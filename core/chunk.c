@@ -57,6 +57,7 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner)
 	c->magic = CHUNK_MAGIC;
 	atomic_init(&c->nused, 0);
 	CDS_INIT_LIST_HEAD(&c->node);
+	CDS_INIT_LIST_HEAD(&c->shared);
 	c->retire.next = NULL;
 	c->span = sc->span;
 	c->hint = 0;
@@ -137,24 +138,3 @@ unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
 	return got;
 }
 
-/**
- * chunk_account_stray() - @k blocks of @c were released by a thread that
- * does not own @c (usually @c is an orphan on a shared list): take them off
- * nused.  If that was the last count of an unowned chunk, retire it.  The
- * decrement and the retirement are one compare-and-swap, so no other thread
- * can adopt a chunk this thread is about to retire, and this thread touches
- * the chunk no more once its own count is gone.
- */
-void chunk_account_stray(struct chunk *c, unsigned int k)
-{
-	long n = READ_ONCE(c->nused), next;
-
-	do {
-		BUG_ON(n < (long)k);
-		next = n - (long)k;
-		if (next == 0 && READ_ONCE(c->owner) == NULL)
-			next = CHUNK_DEAD;
-	} while (!try_cmpxchg(&c->nused, &n, next));
-	if (next == CHUNK_DEAD)
-		chunk_retire(c);
-}

@@ -90,7 +90,6 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner);
 void chunk_forget(struct chunk *c);
 unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
 			 void ***last);
-void chunk_account_stray(struct chunk *c, unsigned int k);
 
 /* Chunks created and not yet destroyed, for statistics. */
 long chunk_live_count(void);

@@ -235,6 +235,17 @@ long chunk_cache_count(void)
 	return READ_ONCE(cache_count);
 }
 
+/** chunk_cache_bytes() - bytes of chunks waiting in the cache now. */
+size_t chunk_cache_bytes(void)
+{
+	size_t bytes;
+
+	pthread_mutex_lock(&cache_lock);
+	bytes = cache_bytes;
+	pthread_mutex_unlock(&cache_lock);
+	return bytes;
+}
+
 void shared_cache_lock(void)
 {
 	pthread_mutex_lock(&cache_lock);

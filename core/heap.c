@@ -25,8 +25,9 @@
  * push are sequentially consistent on both sides (Dekker): either the exiting
  * thread sees the pushed block, or the pusher sees the heap dead.
  *
- * Lock order: pool_lock and global_lock come after the class locks of
- * shared.c and before its cache_lock; they are never held together.
+ * Lock order: global_lock comes before the locks of shared.c (the fallback
+ * heap releases blocks into orphans, which takes class locks); pool_lock is
+ * a leaf, held with no other.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -788,14 +789,21 @@ static void heap_global_ready(void)
 	}
 }
 
+/*
+ * The fallback heap, under its lock.  The thread counts as calling out
+ * meanwhile, so nothing it does there waits for a grace period with the
+ * lock held (heap_may_wait()).
+ */
 static void *heap_alloc_global(unsigned int cls)
 {
+	struct heap *saved = heap_call_out_begin();
 	void *p;
 
 	pthread_mutex_lock(&global_lock);
 	heap_global_ready();
 	p = __heap_alloc(&heap_global, cls);
 	pthread_mutex_unlock(&global_lock);
+	heap_call_out_end(saved);
 	return p;
 }
 
@@ -917,20 +925,6 @@ void *heap_alloc_slow(size_t size)
  * Thread exit
  * ------------------------------------------------------------------- */
 
-/* Undo the pin of heap_exit(); retire the chunk if it was the last count. */
-static void chunk_unpin_orphan(struct chunk *c)
-{
-	long n = READ_ONCE(c->nused), next;
-
-	do {
-		next = n - 1;
-		if (next == 0)
-			next = CHUNK_DEAD;
-	} while (!try_cmpxchg(&c->nused, &n, next));
-	if (next == CHUNK_DEAD)
-		chunk_retire(c);
-}
-
 static void heap_orphan_list(struct cds_list_head *from,
 			     struct cds_list_head *to)
 {
@@ -981,7 +975,9 @@ static void heap_exit(struct heap *h)
 		cds_list_del(&c->node);
 		c->list = CHUNK_LIST_NONE;
 		shared_publish(c);
-		chunk_unpin_orphan(c);
+		/* Undo the pin; retire it if that was its last count and
+		 * nobody adopted it since it was published. */
+		chunk_account_stray(c, 1);
 	}
 	heap_pool_put(h);
 }
@@ -1024,22 +1020,24 @@ bool heap_trim(void)
 	return os_mapped_bytes() < before;
 }
 
+/* fork: every lock, in the documented order (global_lock comes first:
+ * the fallback heap takes class locks while it holds it). */
 static void heap_fork_prepare(void)
 {
-	shared_lock_all();
-	pthread_mutex_lock(&pool_lock);
 	pthread_mutex_lock(&global_lock);
+	shared_lock_all();
 	shared_cache_lock();
+	pthread_mutex_lock(&pool_lock);
 	urcu_bp_before_fork();
 }
 
 static void heap_fork_parent(void)
 {
 	urcu_bp_after_fork_parent();
-	shared_cache_unlock();
-	pthread_mutex_unlock(&global_lock);
 	pthread_mutex_unlock(&pool_lock);
+	shared_cache_unlock();
 	shared_unlock_all();
+	pthread_mutex_unlock(&global_lock);
 }
 
 static void heap_fork_child(void)

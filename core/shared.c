@@ -15,15 +15,17 @@
  *
  * Lock order (see Documentation/design.rst):
  *
- *	reclaim_lock
- *	  class_lock[c]
- *	    (core/heap.c) pool_lock, global_lock
+ *	global_lock (core/heap.c)
+ *	  reclaim_lock
+ *	    class_lock[c % CLASS_LOCKS]
  *	      cache_lock (core/chunk_cache.c)
+ *	pool_lock (core/heap.c): a leaf
  *
  * Never call synchronize_rcu() inside a read-side section, nor with any lock
  * but reclaim_lock held.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <urcu-bp.h>
 #include <urcu/rculist.h>
 
@@ -41,7 +43,15 @@ char tsan_grace_token;
 
 #define RETIRE_BYTES (1UL << 20)
 
-static pthread_mutex_t class_lock[NR_SIZE_CLASSES];
+/*
+ * The shared lists are written rarely (thread exit, adoption, the last
+ * release into an orphan), so classes share CLASS_LOCKS locks, c taking
+ * class_lock[c % CLASS_LOCKS]; no path holds two of them.  This also
+ * keeps the fork handler, which holds them all, under the 64 mutexes a
+ * thread may hold at once under ThreadSanitizer.
+ */
+#define CLASS_LOCKS 16
+static pthread_mutex_t class_lock[CLASS_LOCKS];
 static struct cds_list_head shared_list[NR_SIZE_CLASSES];
 static _Atomic long shared_len[NR_SIZE_CLASSES];	/* for lock-free peeks */
 
@@ -58,20 +68,20 @@ void shared_init(void)
 {
 	unsigned int c;
 
-	for (c = 0; c < NR_SIZE_CLASSES; c++) {
+	for (c = 0; c < CLASS_LOCKS; c++)
 		pthread_mutex_init(&class_lock[c], NULL);
+	for (c = 0; c < NR_SIZE_CLASSES; c++)
 		CDS_INIT_LIST_HEAD(&shared_list[c]);
-	}
 }
 
 static void class_lock_take(unsigned int cls)
 {
-	pthread_mutex_lock(&class_lock[cls]);
+	pthread_mutex_lock(&class_lock[cls % CLASS_LOCKS]);
 }
 
 static void class_lock_drop(unsigned int cls)
 {
-	pthread_mutex_unlock(&class_lock[cls]);
+	pthread_mutex_unlock(&class_lock[cls % CLASS_LOCKS]);
 }
 
 /**
@@ -84,7 +94,7 @@ void shared_publish(struct chunk *c)
 	if (READ_ONCE(c->nused) != CHUNK_DEAD) {
 		c->list = CHUNK_LIST_SHARED;
 		tsan_publish(c);
-		cds_list_add_tail_rcu(&c->node, &shared_list[c->cls]);
+		cds_list_add_tail_rcu(&c->shared, &shared_list[c->cls]);
 		fetch_add_relaxed(&shared_len[c->cls], 1);
 		fetch_add_relaxed(&shared_count, 1);
 	}
@@ -95,7 +105,7 @@ void shared_publish(struct chunk *c)
 static void __shared_unlink(struct chunk *c)
 {
 	if (c->list == CHUNK_LIST_SHARED) {
-		cds_list_del_rcu(&c->node);
+		cds_list_del_rcu(&c->shared);
 		c->list = CHUNK_LIST_NONE;
 		fetch_sub_relaxed(&shared_len[c->cls], 1);
 		fetch_sub_relaxed(&shared_count, 1);
@@ -107,7 +117,7 @@ static void __shared_unlink(struct chunk *c)
  * read-side section.  The owner CAS decides between adopters; the pin on
  * nused (refused once it is CHUNK_DEAD) decides against a thread retiring
  * the chunk, which swings nused from its last count to CHUNK_DEAD in one
- * CAS (chunk_account_stray()).
+ * CAS under the class lock (chunk_account_stray()).
  */
 static bool chunk_try_adopt(struct chunk *c, struct heap *h)
 {
@@ -142,13 +152,18 @@ struct chunk *shared_adopt(struct heap *h, unsigned int cls)
 	/* Walk nodes, not entries: the entry form makes a chunk pointer out
 	 * of the list head at the end, which is undefined behaviour. */
 	cds_list_for_each_rcu(pos, &shared_list[cls]) {
-		struct chunk *c = cds_list_entry(pos, struct chunk, node);
+		struct chunk *c = cds_list_entry(pos, struct chunk, shared);
 
 		tsan_subscribe(c);
+		DEBUG_BUG_ON(c->magic != CHUNK_MAGIC);
 		if (chunk_try_adopt(c, h)) {
 			found = c;
 			break;
 		}
+		/* Debug builds linger on each chunk, so that other threads
+		 * adopt, unlink and reuse chunks under this reader's feet. */
+		if (IS_ENABLED(CONFIG_DEBUG))
+			sched_yield();
 	}
 	tsan_ignore_reads_end();
 	tsan_read_side_end();
@@ -165,24 +180,12 @@ struct chunk *shared_adopt(struct heap *h, unsigned int cls)
 	return found;
 }
 
-/**
- * chunk_retire() - @c is dead (nused == CHUNK_DEAD) and on no owner's list:
- * unlink it from the shared list if needed and queue it for reclaim after a
- * grace period.  Any thread.
- */
-void chunk_retire(struct chunk *c)
+/* Queue dead @c, on no list any more, for reclaim after a grace period. */
+static void chunk_queue_reclaim(struct chunk *c)
 {
 	size_t span;
 	bool full;
 
-	/*
-	 * Whether it is on the shared list is known only under the class lock
-	 * (an adopter that lost to this retirement has set the owner but not
-	 * unlinked it).
-	 */
-	class_lock_take(c->cls);
-	__shared_unlink(c);
-	class_lock_drop(c->cls);
 	/*
 	 * A batch is 32 chunks or 1 MiB, whichever comes first: spans are up
 	 * to 16 chunks, and memory waiting for a grace period is not reused.
@@ -195,6 +198,59 @@ void chunk_retire(struct chunk *c)
 	llist_add(&c->retire, &retire_stack);
 	if (full)
 		shared_reclaim(false);
+}
+
+/**
+ * chunk_retire() - @c is dead (nused == CHUNK_DEAD) and on no owner's list:
+ * unlink it from the shared list if needed and queue it for reclaim after a
+ * grace period.  Any thread.
+ */
+void chunk_retire(struct chunk *c)
+{
+	/*
+	 * Whether it is on the shared list is known only under the class lock
+	 * (an adopter that lost to this retirement has set the owner but not
+	 * unlinked it).
+	 */
+	class_lock_take(c->cls);
+	__shared_unlink(c);
+	class_lock_drop(c->cls);
+	chunk_queue_reclaim(c);
+}
+
+/**
+ * chunk_account_stray() - @k blocks of @c were released (or a pin of @k
+ * dropped) by a thread that does not own @c, usually an orphan on its
+ * class's shared list: take them off nused, and retire @c if that was its
+ * last count and no heap owns it.
+ *
+ * Counts above the last are taken with a plain compare-and-swap.  The last
+ * one is decided under the class lock: an adopter swings the owner and pins
+ * nused outside the lock but unpins only after unlinking the chunk under
+ * it, so while this thread holds the lock the count cannot be pinned and
+ * unpinned back to the value it read (no ABA), and an adopter that pins
+ * first makes the swing to CHUNK_DEAD fail and shows its owner on the retry.
+ */
+void chunk_account_stray(struct chunk *c, unsigned int k)
+{
+	long n = READ_ONCE(c->nused), next;
+
+	while (n > (long)k)
+		if (try_cmpxchg(&c->nused, &n, n - (long)k))
+			return;
+	class_lock_take(c->cls);
+	n = READ_ONCE(c->nused);
+	do {
+		BUG_ON(n < (long)k);
+		next = n - (long)k;
+		if (next == 0 && READ_ONCE(c->owner) == NULL)
+			next = CHUNK_DEAD;
+	} while (!try_cmpxchg(&c->nused, &n, next));
+	if (next == CHUNK_DEAD)
+		__shared_unlink(c);
+	class_lock_drop(c->cls);
+	if (next == CHUNK_DEAD)
+		chunk_queue_reclaim(c);
 }
 
 /**
@@ -244,7 +300,7 @@ void shared_lock_all(void)
 	unsigned int c;
 
 	pthread_mutex_lock(&reclaim_lock);
-	for (c = 0; c < NR_SIZE_CLASSES; c++)
+	for (c = 0; c < CLASS_LOCKS; c++)
 		pthread_mutex_lock(&class_lock[c]);
 }
 
@@ -252,7 +308,7 @@ void shared_unlock_all(void)
 {
 	unsigned int c;
 
-	for (c = NR_SIZE_CLASSES; c-- > 0;)
+	for (c = CLASS_LOCKS; c-- > 0;)
 		pthread_mutex_unlock(&class_lock[c]);
 	pthread_mutex_unlock(&reclaim_lock);
 }
@@ -263,7 +319,7 @@ void shared_reinit_locks(void)
 	unsigned int c;
 
 	pthread_mutex_init(&reclaim_lock, NULL);
-	for (c = 0; c < NR_SIZE_CLASSES; c++)
+	for (c = 0; c < CLASS_LOCKS; c++)
 		pthread_mutex_init(&class_lock[c], NULL);
 }
 

@@ -15,6 +15,7 @@ void shared_init(void);
 void shared_publish(struct chunk *c);
 struct chunk *shared_adopt(struct heap *h, unsigned int cls);
 void chunk_retire(struct chunk *c);
+void chunk_account_stray(struct chunk *c, unsigned int k);
 bool shared_reclaim(bool wait);
 
 struct chunk *chunk_cache_get(size_t span);
@@ -22,6 +23,7 @@ struct chunk *chunk_cache_map(size_t span);
 void chunk_cache_release(struct llist_node *list);
 size_t chunk_cache_drain(void);
 long chunk_cache_count(void);
+size_t chunk_cache_bytes(void);
 void chunk_cache_reinit_lock(void);
 void shared_lock_all(void);
 void shared_unlock_all(void);

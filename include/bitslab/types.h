@@ -82,7 +82,16 @@ struct chunk {
 
 	/* Line 1: bookkeeping of the owner or of the class's shared list. */
 	struct cds_list_head node ____cacheline_aligned;
-					/* owner's list, or class lock */
+					/* owner: its partial/full list;
+					 * cache lock: the chunk cache */
+	/*
+	 * The class's shared list, class lock for writers, RCU for readers,
+	 * and for nothing else: a reader may still stand on a chunk that was
+	 * just unlinked and follow its next pointer, so this node may only
+	 * ever be linked into the same list again (it then leads to the
+	 * list's tail), never into another list before a grace period.
+	 */
+	struct cds_list_head shared;
 	struct llist_node retire;	/* by the thread that retired it */
 	uint64_t stamp;			/* cache lock: when it was cached, ms */
 	uint32_t span;			/* const: bytes mapped */
