@@ -14,7 +14,7 @@
  *
  * Freed mappings are kept in a small per-heap cache (no lock: only the
  * heap's thread touches it) and reused for blocks whose mapping is the same
- * size or up to a quarter smaller, which spares the mmap, the munmap and the
+ * size or up to a third smaller, which spares the mmap, the munmap and the
  * page faults of a workload that frees and reallocates buffers.  The cache
  * holds at most LARGE_CACHE_BYTES and nothing older than LARGE_CACHE_MS, so
  * memory that stays unused still goes back to the system.
@@ -79,6 +79,14 @@ static bool heap_has_cache(struct heap *h)
 	return h->kind == HEAP_KIND_THREAD;
 }
 
+/* Unmap cached mapping @s. */
+static void large_cache_evict(struct heap *h, struct large_slot *s)
+{
+	os_unmap((void *)s->start, s->size);
+	h->lcache_bytes -= s->size;
+	s->start = 0;
+}
+
 /* Unmap cached mappings older than LARGE_CACHE_MS (all if @all). */
 static void large_cache_expire(struct heap *h, bool all)
 {
@@ -88,15 +96,12 @@ static void large_cache_expire(struct heap *h, bool all)
 	for (i = 0; i < LARGE_CACHE_SLOTS; i++) {
 		struct large_slot *s = &h->lcache[i];
 
-		if (s->start && (all || now - s->stamp > LARGE_CACHE_MS)) {
-			os_unmap((void *)s->start, s->size);
-			h->lcache_bytes -= s->size;
-			s->start = 0;
-		}
+		if (s->start && (all || now - s->stamp > LARGE_CACHE_MS))
+			large_cache_evict(h, s);
 	}
 }
 
-/* A cached mapping of @map to @map * 5 / 4 bytes, or 0. */
+/* The smallest cached mapping of @map to @map * 3 / 2 bytes, or 0. */
 static uintptr_t large_cache_get(struct heap *h, size_t map, size_t *got)
 {
 	struct large_slot *best = NULL;
@@ -108,7 +113,7 @@ static uintptr_t large_cache_get(struct heap *h, size_t map, size_t *got)
 	for (i = 0; i < LARGE_CACHE_SLOTS; i++) {
 		struct large_slot *s = &h->lcache[i];
 
-		if (s->start && s->size >= map && s->size <= map + map / 4 &&
+		if (s->start && s->size >= map && s->size <= map + map / 2 &&
 		    (!best || s->size < best->size))
 			best = s;
 	}
@@ -122,33 +127,40 @@ static uintptr_t large_cache_get(struct heap *h, size_t map, size_t *got)
 	return start;
 }
 
+/* A free slot (@oldest: the one cached longest ago instead), or NULL. */
+static struct large_slot *large_cache_slot(struct heap *h, bool oldest)
+{
+	struct large_slot *found = NULL;
+	unsigned int i;
+
+	for (i = 0; i < LARGE_CACHE_SLOTS; i++) {
+		struct large_slot *s = &h->lcache[i];
+
+		if (!oldest && !s->start)
+			return s;
+		if (oldest && s->start && (!found || s->stamp < found->stamp))
+			found = s;
+	}
+	return found;
+}
+
 /* Keep a freed mapping if it fits; return false to have it unmapped. */
 static bool large_cache_put(struct heap *h, uintptr_t start, size_t size)
 {
-	struct large_slot *victim = NULL;
-	unsigned int i;
+	struct large_slot *slot;
 
 	if (!heap_has_cache(h) || size > LARGE_CACHE_BYTES / 2)
 		return false;
 	large_cache_expire(h, false);
-	for (i = 0; i < LARGE_CACHE_SLOTS; i++) {
-		struct large_slot *s = &h->lcache[i];
-
-		if (!s->start) {
-			victim = s;
-			break;
-		}
-		if (!victim || s->stamp < victim->stamp)
-			victim = s;	/* the oldest goes */
-	}
-	if (victim->start) {
-		os_unmap((void *)victim->start, victim->size);
-		h->lcache_bytes -= victim->size;
-		victim->start = 0;
-	}
+	/* The oldest go until it fits, in bytes and in slots. */
 	while (h->lcache_bytes + size > LARGE_CACHE_BYTES)
-		large_cache_expire(h, true);
-	*victim = (struct large_slot){ start, size, os_now_ms() };
+		large_cache_evict(h, large_cache_slot(h, true));
+	slot = large_cache_slot(h, false);
+	if (!slot) {
+		slot = large_cache_slot(h, true);
+		large_cache_evict(h, slot);
+	}
+	*slot = (struct large_slot){ start, size, os_now_ms() };
 	h->lcache_bytes += size;
 	return true;
 }

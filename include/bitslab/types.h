@@ -154,7 +154,7 @@ struct heap_stats {
 };
 
 #define OUTBOX_MAX 64
-#define LARGE_CACHE_SLOTS 8
+#define LARGE_CACHE_SLOTS 32
 
 /** struct large_slot - a freed large mapping kept for reuse.  owner only. */
 struct large_slot {
