@@ -68,10 +68,12 @@ wl ivec "ivec $N_IVEC 4"
 wl vectors "vectors 4 $OPS_VEC 1024"
 wl prodcons "prodcons 4 $ITEMS 512"
 wl larson "larson 4 $OPS_LARSON 10 1000 1024"
-for range in 16:64 64:512 512:4096 4096:32768; do
+wl larson-large "larson 4 $((OPS_LARSON / 50)) 10 200 200000"
+for range in 16:64 64:512 512:4096 4096:32768 32768:262144; do
 	lo=${range%:*} hi=${range#*:}
 	ops=$MICRO_OPS
 	[ "$lo" -ge 4096 ] && ops=$((ops / 4))
+	[ "$lo" -ge 32768 ] && ops=$((ops / 10))
 	for t in 1 2 8; do
 		wl "micro-$lo-$hi-t$t" "micro $lo $hi $t $((ops / t))"
 	done
