@@ -56,7 +56,8 @@ static __always_inline void bitslab_free_fast(void *ptr)
 		heap_free_cold(h, ptr);
 		return;
 	}
-	if (unlikely(!chunk_block_start(c, a))) {
+	if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
+	    unlikely(!chunk_block_start(c, a))) {
 		heap_free_invalid(c, ptr);
 		return;
 	}

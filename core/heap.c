@@ -449,7 +449,8 @@ static struct chunk *inbox_block(struct heap *dest, void **p)
 {
 	struct chunk *c = chunk_lookup((uintptr_t)p);
 
-	if ((uintptr_t)p[1] != free_cookie_remote(dest))
+	if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
+	    (uintptr_t)p[1] != free_cookie_remote(dest))
 		report_misuse("double free (or write after free)", p,
 			      c ? c->cls : -1);
 	p[1] = NULL;
@@ -567,7 +568,8 @@ void heap_free_remote(struct heap *h, struct chunk *c, void *ptr)
 	void **p = ptr;
 	struct heap *owner = READ_ONCE(c->owner), *dest;
 
-	if (block_cookie_free(owner, (uintptr_t)p[1]))
+	if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
+	    block_cookie_free(owner, (uintptr_t)p[1]))
 		report_misuse("double free", ptr, c->cls);
 	/* A chunk without owner gets its blocks back through the orphanage:
 	 * in batches, through the outbox; they keep its count up (and it
@@ -620,7 +622,8 @@ void heap_free_chunk(struct chunk *c, void *ptr)
 {
 	struct heap *h = bitslab_tls_heap;
 
-	if (!chunk_block_start(c, (uintptr_t)ptr)) {
+	if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
+	    !chunk_block_start(c, (uintptr_t)ptr)) {
 		heap_free_invalid(c, ptr);
 		return;
 	}

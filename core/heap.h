@@ -52,7 +52,8 @@ static __always_inline void heap_free_local(struct heap *h, struct chunk *c,
 	struct bin *b = h->hot_bin;
 	void **p = ptr;
 
-	if (unlikely((uintptr_t)p[1] == cookie)) {
+	if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
+	    unlikely((uintptr_t)p[1] == cookie)) {
 		heap_free_double(c, ptr);
 		return;
 	}
