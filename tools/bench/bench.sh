@@ -195,35 +195,33 @@ else
 fi
 
 # ---- tables ----
+
+# table TITLE ARRAY COLUMN: one row per workload, one column per allocator
+# with the median from ARRAY (T or R) and, for the peers, bitslab's ratio
+# from summary.csv's column COLUMN.
+table() {
+	local -n med=$2
+	local w n
+	echo
+	echo "$1"
+	printf '%-22s' workload; printf '%16s' "${names[@]}"; echo
+	for w in "${wl_names[@]}"; do
+		printf '%-22s' "$w"
+		for n in "${names[@]}"; do
+			if [ "$n" = bitslab ]; then
+				printf '%16s' "${med[$w,$n]}"
+			else
+				printf '%16s' "${med[$w,$n]} [$(awk -F, -v w="$w" -v n="$n" -v c="$3" \
+					'$1 == w && $2 == n { print $c }' "$summary")]"
+			fi
+		done
+		echo
+	done
+}
+
 {
-	echo
-	echo "Wall time, median of $REPS runs, seconds; [bitslab's time as a fraction of that allocator's]"
-	printf '%-22s' workload; printf '%16s' "${names[@]}"; echo
-	for w in "${wl_names[@]}"; do
-		printf '%-22s' "$w"
-		for n in "${names[@]}"; do
-			if [ "$n" = bitslab ]; then
-				printf '%16s' "${T[$w,$n]}"
-			else
-				printf '%16s' "${T[$w,$n]} [$(awk -F, -v w="$w" -v n="$n" '$1 == w && $2 == n { print $5 }' "$summary")]"
-			fi
-		done
-		echo
-	done
-	echo
-	echo "Peak RSS, median of $REPS runs, MiB; [bitslab's as a fraction of that allocator's]"
-	printf '%-22s' workload; printf '%16s' "${names[@]}"; echo
-	for w in "${wl_names[@]}"; do
-		printf '%-22s' "$w"
-		for n in "${names[@]}"; do
-			if [ "$n" = bitslab ]; then
-				printf '%16s' "${R[$w,$n]}"
-			else
-				printf '%16s' "${R[$w,$n]} [$(awk -F, -v w="$w" -v n="$n" '$1 == w && $2 == n { print $6 }' "$summary")]"
-			fi
-		done
-		echo
-	done
+	table "Wall time, median of $REPS runs, seconds; [bitslab's time as a fraction of that allocator's]" T 5
+	table "Peak RSS, median of $REPS runs, MiB; [bitslab's as a fraction of that allocator's]" R 6
 	echo
 	echo "Fragmentation test (8 rounds, 9 MiB): smallest RLIMIT_AS headroom that passes, MiB"
 	printf '%-22s' ""; printf '%16s' "${names[@]}"; echo
