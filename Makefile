@@ -287,10 +287,10 @@ selftest: $(libs) $(unit-checks) $(preload-checks) $(embed-checks)
 workload-dir := $(objtree)/selftests/workloads
 workload-progs := $(progs-selftests/workloads)
 
-# make stress [THREADS=16] [SCALE=1] [ITER=3]
+# make stress [THREADS=16] [SCALE=1] [ITER=5]
 THREADS ?= 16
 SCALE ?= 1
-ITER ?= 3
+ITER ?= 5
 # make demo: the Collatz list search on glibc and on bitslab, side by side.
 demo: $(libs) $(workload-progs)
 	@$(srctree)/scripts/demo.sh $(workload-dir)/workload $(preload-lib)
@@ -343,7 +343,7 @@ help:
 	@echo '  all        libbitslab.a (prefixed API) and libbitslab.so (malloc family)'
 	@echo '  selftest   build and run the Check suites; non-zero exit on failure'
 	@echo '  demo       the Collatz list search on glibc and on bitslab, side by side'
-	@echo '  stress     THREADS=16 SCALE=1 ITER=3: the workloads large, API and LD_PRELOAD'
+	@echo '  stress     THREADS=16 SCALE=1 ITER=5: the workloads large, API and LD_PRELOAD'
 	@echo '  bench      [QUICK=1]: against glibc, jemalloc, tcmalloc, mimalloc; bench-results/'
 	@echo '  install    PREFIX=$(PREFIX) DESTDIR= : libraries, header, bitslab.pc, man page'
 	@echo '  clean      remove build products from $(objtree)'

@@ -15,7 +15,7 @@
 set -u
 THREADS=${1:-16}
 SCALE=${2:-1}
-ITER=${3:-3}
+ITER=${3:-5}
 : "${WORKLOAD_DIR:?set WORKLOAD_DIR to the directory of workload and workload-api}"
 PRELOAD_LIB=${PRELOAD_LIB:-}
 here=$(cd "$(dirname "$0")" && pwd)
