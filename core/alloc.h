@@ -6,7 +6,7 @@
  * rest.
  *
  * malloc: pop the calling thread's bin of the size's class; clear the free
- * cookie.  free: the pointer's chunk is the heap's hot chunk (one already
+ * cookie.  free: the pointer's chunk is one of the heap's hot chunks (one already
  * checked through the page map and owned by this heap; anything else takes
  * the slow path, which checks it); the divisibility test says the pointer
  * is a block start; the block has no local free cookie (no double free);
@@ -51,8 +51,9 @@ static __always_inline void bitslab_free_fast(void *ptr)
 	uintptr_t a = (uintptr_t)ptr;
 	struct heap *h = bitslab_tls_heap;
 	struct chunk *c = chunk_of_head(a);
+	struct hot_slot *s = heap_hot_slot(h, a);
 
-	if (unlikely(c != h->hot)) {
+	if (unlikely(c != s->chunk)) {
 		heap_free_cold(h, ptr);
 		return;
 	}
@@ -61,7 +62,7 @@ static __always_inline void bitslab_free_fast(void *ptr)
 		heap_free_invalid(c, ptr);
 		return;
 	}
-	heap_free_local(h, c, ptr);
+	heap_free_local(h, c, s->bin, ptr);
 }
 
 #endif /* CORE_ALLOC_H */

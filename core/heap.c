@@ -46,18 +46,18 @@
 #include "report.h"
 #include "shared.h"
 
-static struct heap heap_boot = { .kind = HEAP_KIND_BOOT, .hot = HOT_NONE };
-static struct heap heap_nested = { .kind = HEAP_KIND_NESTED, .hot = HOT_NONE };
-static struct heap heap_exited = { .kind = HEAP_KIND_EXITED, .hot = HOT_NONE };
+static struct heap heap_boot = { .kind = HEAP_KIND_BOOT, .hot = HOT_SLOTS_NONE };
+static struct heap heap_nested = { .kind = HEAP_KIND_NESTED, .hot = HOT_SLOTS_NONE };
+static struct heap heap_exited = { .kind = HEAP_KIND_EXITED, .hot = HOT_SLOTS_NONE };
 
 /* Outbox destination of frees into chunks that no heap owns. */
-static struct heap heap_orphanage = { .kind = HEAP_KIND_EXITED, .hot = HOT_NONE };
+static struct heap heap_orphanage = { .kind = HEAP_KIND_EXITED, .hot = HOT_SLOTS_NONE };
 
 __thread struct heap *bitslab_tls_heap
 	__attribute__((tls_model("initial-exec"))) = &heap_boot;
 
 /* The fallback heap for threads without a usable heap of their own. */
-static struct heap heap_global = { .kind = HEAP_KIND_GLOBAL, .hot = HOT_NONE };
+static struct heap heap_global = { .kind = HEAP_KIND_GLOBAL, .hot = HOT_SLOTS_NONE };
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool global_ready;			/* global lock */
 
@@ -119,6 +119,15 @@ bool heap_may_wait(void)
  * Heap setup and the pool
  * ------------------------------------------------------------------- */
 
+/* Forget every hot chunk of @h. */
+static void heap_hot_reset(struct heap *h)
+{
+	unsigned int i;
+
+	for (i = 0; i < HOT_SLOTS; i++)
+		h->hot[i] = (struct hot_slot){ HOT_NONE, NULL };
+}
+
 static void heap_setup(struct heap *h, enum heap_kind kind)
 {
 	unsigned int c;
@@ -135,8 +144,7 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 		hc->nchunks = 0;
 		hc->nempty = 0;
 	}
-	h->hot = HOT_NONE;
-	h->hot_bin = NULL;
+	heap_hot_reset(h);
 	memset(h->lcache, 0, sizeof(h->lcache));
 	h->lcache_bytes = 0;
 	h->out_owner = NULL;
@@ -253,8 +261,8 @@ static void heap_chunk_empty(struct heap *h, struct chunk *c)
 	}
 	if (!try_cmpxchg(&c->nused, &zero, CHUNK_DEAD))
 		return;
-	if (h->hot == c)
-		h->hot = HOT_NONE;
+	if (heap_hot_slot(h, (uintptr_t)c)->chunk == c)
+		heap_hot_slot(h, (uintptr_t)c)->chunk = HOT_NONE;
 	if (c->kept_empty)
 		hc->nempty--;
 	cds_list_del(&c->node);
@@ -615,12 +623,13 @@ void heap_free_double(struct chunk *c, void *ptr)
 
 /**
  * heap_free_chunk() - free a block of @c through the generic path (blocks
- * of multi-chunk spans, and frees that missed the hot chunk).  A chunk of
- * this heap becomes the hot chunk.
+ * of multi-chunk spans, and frees that missed the hot chunks).  A chunk of
+ * this heap becomes hot, in the slot its address picks.
  */
 void heap_free_chunk(struct chunk *c, void *ptr)
 {
 	struct heap *h = bitslab_tls_heap;
+	struct hot_slot *s;
 
 	if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
 	    !chunk_block_start(c, (uintptr_t)ptr)) {
@@ -631,13 +640,13 @@ void heap_free_chunk(struct chunk *c, void *ptr)
 		heap_free_remote(h, c, ptr);
 		return;
 	}
-	h->hot = c;
-	h->hot_bin = &h->bins[c->cls];
-	heap_free_local(h, c, ptr);
+	s = heap_hot_slot(h, (uintptr_t)c);
+	*s = (struct hot_slot){ c, &h->bins[c->cls] };
+	heap_free_local(h, c, s->bin, ptr);
 }
 
 /**
- * heap_free_cold() - free of a pointer outside @h's hot chunk: look it up
+ * heap_free_cold() - free of a pointer outside @h's hot chunks: look it up
  * in the page map before touching anything.
  */
 void heap_free_cold(struct heap *h, void *ptr)
@@ -969,7 +978,7 @@ static void heap_exit(struct heap *h)
 		hc->nchunks = hc->nempty = 0;
 	}
 	/* Pairs with heap_push_remote(): HEAP_DEAD, then take the inbox. */
-	h->hot = HOT_NONE;
+	heap_hot_reset(h);
 	store_seq_cst(&h->state, HEAP_DEAD);
 	heap_drain_foreign(h);
 

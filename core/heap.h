@@ -40,16 +40,22 @@ static __always_inline void *bin_pop(struct bin *b)
 	return p;
 }
 
+/** heap_hot_slot() - the hot slot of @h where the chunk @c would be. */
+static __always_inline struct hot_slot *heap_hot_slot(struct heap *h,
+						      uintptr_t c)
+{
+	return &h->hot[(c >> CHUNK_SHIFT) & (HOT_SLOTS - 1)];
+}
+
 /**
- * heap_free_local() - push block @ptr of @c, the hot chunk of @h and already
- * known to be a block start, onto its bin, after checking it is not free
- * already.
+ * heap_free_local() - push block @ptr of @c, a hot chunk of @h whose class
+ * has bin @b, already known to be a block start, onto @b, after checking
+ * it is not free already.
  */
 static __always_inline void heap_free_local(struct heap *h, struct chunk *c,
-					    void *ptr)
+					    struct bin *b, void *ptr)
 {
 	uintptr_t cookie = free_cookie_local(h);
-	struct bin *b = h->hot_bin;
 	void **p = ptr;
 
 	if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&

@@ -167,6 +167,23 @@ struct large_slot {
  * (not even NULL's). */
 #define HOT_NONE ((struct chunk *)(uintptr_t)1)
 
+/*
+ * The free fast path's cache of this heap's chunks: slot
+ * (chunk >> CHUNK_SHIFT) % HOT_SLOTS holds a chunk that a free has already
+ * checked through the page map (so it is ours, live, and owned by this
+ * heap) and the bin of its class.  Neighbouring chunks, which a program
+ * using a few size classes at once frees into by turns, take different
+ * slots.
+ */
+#define HOT_SLOTS 8
+
+struct hot_slot {
+	struct chunk *chunk;	/* HOT_NONE if none */
+	struct bin *bin;	/* the bin of chunk's class */
+};
+
+#define HOT_SLOTS_NONE { [0 ... HOT_SLOTS - 1] = { HOT_NONE, NULL } }
+
 /**
  * struct heap - per-thread allocation state.  Heaps live in a pool that is
  * never unmapped, so a stale pointer to a heap (held by a thread that read
@@ -178,14 +195,9 @@ struct large_slot {
  * batch.  H takes its whole inbox with one exchange when a bin runs dry.
  */
 struct heap {
-	/*
-	 * The free fast path: a chunk of this heap that a free has already
-	 * checked through the page map (so it is ours, live, and owned by
-	 * this heap); frees into it skip that lookup.  Reset whenever this
-	 * heap gives the chunk up.
-	 */
-	struct chunk *hot;		/* owner; HOT_NONE if none */
-	struct bin *hot_bin;		/* owner: the bin of hot's class */
+	/* Frees into these chunks skip the page map (see struct hot_slot).
+	 * A slot is reset whenever this heap gives its chunk up.  owner */
+	struct hot_slot hot[HOT_SLOTS];
 	struct bin bins[NR_SIZE_CLASSES];	/* owner */
 
 	/* Written by other threads: a line of its own. */
