@@ -22,48 +22,79 @@ uintptr_t bitslab_secret;
 
 static _Atomic long chunks_live;
 
+/* Set once a chunk could only be had after giving memory back: from then
+ * on new chunks take the shortest span that holds two blocks. */
+static _Atomic bool vm_tight;
+
 long chunk_live_count(void)
 {
 	return READ_ONCE(chunks_live);
 }
 
+static struct chunk *chunk_get_span(size_t span)
+{
+	struct chunk *c = chunk_cache_get(span);
+
+	return c ? c : chunk_cache_map(span);
+}
+
 /**
  * chunk_create() - a new chunk of class @cls owned by @owner (NULL for
  * none), from the cache of retired chunks or fresh from the system.
+ * @shorter: if the class's span cannot be had, take a shorter one (down to
+ * one that holds a block): under an address-space limit, a class with
+ * big spans would otherwise fail while smaller mappings still fit.  The
+ * block count and the divisibility limit are the chunk's own.
  * Return: the chunk, or NULL with errno = ENOMEM.
  */
-struct chunk *chunk_create(unsigned int cls, struct heap *owner)
+struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 {
 	const struct size_class *sc = &size_classes[cls];
+	size_t span = sc->span;
+	unsigned int nblocks = sc->nblocks;
 	struct chunk *c;
 	uintptr_t first;
 
-	c = chunk_cache_get(sc->span);
-	if (!c)
-		c = chunk_cache_map(sc->span);
+	if (shorter || READ_ONCE(vm_tight)) {
+		/* The shortest span that holds two blocks, or one. */
+		while (span > CHUNK_SIZE &&
+		       span / 2 >= CHUNK_HDR_SIZE + 2 * sc->size)
+			span /= 2;
+	}
+	c = chunk_get_span(span);
+	while (!c && shorter && span > CHUNK_SIZE &&
+	       span / 2 >= CHUNK_HDR_SIZE + sc->size) {
+		span /= 2;
+		c = chunk_get_span(span);
+	}
+	if (c && shorter)
+		WRITE_ONCE(vm_tight, true);
 	if (!c) {
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (span != sc->span)
+		nblocks = (unsigned int)((span - CHUNK_HDR_SIZE) / sc->size);
 	first = (uintptr_t)c + CHUNK_HDR_SIZE;
 	atomic_init(&c->owner, owner);
 	c->div_magic = sc->div_magic;
-	c->div_limit = sc->div_limit;
+	/* div_limit is nblocks times the class's step (see chunk.h). */
+	c->div_limit = sc->div_limit / sc->nblocks * nblocks;
 	c->div_recip = sc->div_recip;
 	c->first_lo = (uint32_t)first;
 	c->size = sc->size;
 	c->cls = (uint16_t)cls;
-	c->nblocks = (uint16_t)sc->nblocks;
+	c->nblocks = (uint16_t)nblocks;
 	c->magic = CHUNK_MAGIC;
 	atomic_init(&c->nused, 0);
 	CDS_INIT_LIST_HEAD(&c->node);
 	CDS_INIT_LIST_HEAD(&c->shared);
 	c->retire.next = NULL;
-	c->span = sc->span;
+	c->span = (uint32_t)span;
 	c->hint = 0;
 	c->list = CHUNK_LIST_NONE;
 	c->kept_empty = false;
-	bitmap_init(c->used, sc->nblocks, CHUNK_MAX_BLOCKS);
+	bitmap_init(c->used, nblocks, CHUNK_MAX_BLOCKS);
 	fetch_add_relaxed(&chunks_live, 1);
 	return c;
 }

@@ -86,7 +86,7 @@ static __always_inline void **chunk_block(struct chunk *c, unsigned long idx)
 	return (void **)((char *)c + CHUNK_HDR_SIZE + idx * c->size);
 }
 
-struct chunk *chunk_create(unsigned int cls, struct heap *owner);
+struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter);
 void chunk_forget(struct chunk *c);
 unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
 			 void ***last);

@@ -728,12 +728,12 @@ static struct chunk *heap_next_chunk(struct heap *h, unsigned int cls)
 			return hc->cur = c;
 		}
 	}
-	c = chunk_create(cls, h);
+	c = chunk_create(cls, h, false);
 	if (!c) {
 		heap_recover(h);
 		if (!cds_list_empty(&hc->partial))
 			return heap_next_chunk(h, cls);
-		c = chunk_create(cls, h);
+		c = chunk_create(cls, h, true);
 		if (!c)
 			return NULL;
 	}

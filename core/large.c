@@ -309,17 +309,37 @@ void large_free(void *ptr)
 		os_unmap((void *)start, map);
 }
 
+/* Does @h's cache hold a mapping that large_alloc() of @map bytes takes? */
+static bool large_cache_fits(struct heap *h, size_t map)
+{
+	unsigned int i;
+
+	for (i = 0; i < LARGE_CACHE_SLOTS && h->lcache_bytes; i++) {
+		struct large_slot *s = &h->lcache[i];
+
+		if (s->start && s->size >= map && s->size <= map + map / 2)
+			return true;
+	}
+	return false;
+}
+
+#define SHRINK_KEEP (1UL << 20)
+
 /**
  * large_realloc() - resize large block @ptr to @size bytes (more than
- * SMALL_MAX): in place when the mapping can shrink or grow where it is,
- * else by moving its pages with mremap() onto a fresh aligned reservation
- * (no copy).  NULL with errno = ENOMEM leaves @ptr intact.
+ * SMALL_MAX).  A block shrinking by at most SHRINK_KEEP keeps its mapping
+ * (no munmap, no TLB shootdown; the tail stays usable).  A growing block
+ * moves into a mapping the thread has cached if there is one (a copy, but
+ * no system call and no page faults); else it grows in place if the
+ * mapping can, else its pages move with mremap() onto a fresh aligned
+ * reservation (no copy).  NULL with errno = ENOMEM leaves @ptr intact.
  */
 void *large_realloc(void *ptr, size_t size)
 {
 	uintptr_t p = (uintptr_t)ptr, np;
 	struct large *l = large_lookup(ptr, "realloc");
 	size_t off = p - l->map_start, map, old = l->map_size;
+	struct heap *h = bitslab_tls_heap;
 	void *target, *moved;
 	unsigned int kind;
 
@@ -328,8 +348,18 @@ void *large_realloc(void *ptr, size_t size)
 		return NULL;
 	}
 	map = ALIGN_UP(off + size, CHUNK_SIZE);
-	if (map == old)
+	if (map <= old && old - map <= SHRINK_KEEP)
 		return ptr;
+	if (map > old && off == LARGE_HDR && heap_has_cache(h) &&
+	    large_cache_fits(h, map)) {
+		void *q = large_alloc(size, 0, false);
+
+		if (q) {
+			memcpy(q, ptr, l->usable);
+			large_free(ptr);
+			return q;
+		}
+	}
 	if (map < old) {
 		os_unmap((void *)(l->map_start + map), old - map);
 	} else if (!os_grow_in_place((void *)l->map_start, old, map)) {
