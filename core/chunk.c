@@ -94,6 +94,7 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 	c->hint = 0;
 	c->list = CHUNK_LIST_NONE;
 	c->kept_empty = false;
+	c->was_shared = false;
 	bitmap_init(c->used, nblocks, CHUNK_MAX_BLOCKS);
 	fetch_add_relaxed(&chunks_live, 1);
 	return c;

@@ -18,6 +18,7 @@
  *
  * Lock order: cache_lock is taken last (see Documentation/design.rst).
  */
+#define _GNU_SOURCE
 #include <pthread.h>
 
 #include "chunk.h"
@@ -28,7 +29,9 @@
 #define CACHE_MS	1000
 #define SPAN_KINDS	5	/* spans of 1, 2, 4, 8, 16 chunks */
 
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Adaptive: held for a few list operations, by threads creating and
+ * retiring chunks at once; spinning briefly beats sleeping in the kernel. */
+static pthread_mutex_t cache_lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 static struct cds_list_head cache[SPAN_KINDS] = {
 	{ &cache[0], &cache[0] }, { &cache[1], &cache[1] },
 	{ &cache[2], &cache[2] }, { &cache[3], &cache[3] },
@@ -258,5 +261,7 @@ void shared_cache_unlock(void)
 
 void chunk_cache_reinit_lock(void)
 {
-	pthread_mutex_init(&cache_lock, NULL);
+	static const pthread_mutex_t fresh = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
+
+	cache_lock = fresh;
 }

@@ -152,6 +152,8 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 	h->out_count = 0;
 	h->kind = (uint8_t)kind;
 	h->empty_keep = (uint8_t)opt_empty_keep;
+	h->dead = NULL;
+	h->ndead = 0;
 	memset(&h->stats, 0, sizeof(h->stats));
 }
 
@@ -248,6 +250,38 @@ void heap_sum_stats(struct heap_stats *sum, long *threads)
  * Releasing blocks to the bitmaps (owner side)
  * ------------------------------------------------------------------- */
 
+#define DEAD_BATCH 32
+
+/* Hand @h's batch of dead never-shared chunks to the chunk cache. */
+static void heap_dead_flush(struct heap *h)
+{
+	if (h->dead) {
+		chunk_reclaim_unshared(h->dead);
+		h->dead = NULL;
+		h->ndead = 0;
+	}
+}
+
+/*
+ * @c, owned by @h, is dead and on no list.  One that was never on a shared
+ * list needs no grace period; it waits in @h's batch, so that the cache
+ * takes (and, past its budget, unmaps in runs of neighbours) DEAD_BATCH
+ * chunks at a time: a thread freeing everything at once makes one munmap
+ * per run instead of one per chunk, which the other threads' page faults
+ * would queue behind.
+ */
+static void heap_chunk_dead(struct heap *h, struct chunk *c)
+{
+	if (c->was_shared) {
+		chunk_retire(c);
+		return;
+	}
+	c->retire.next = h->dead;
+	h->dead = &c->retire;
+	if (++h->ndead >= DEAD_BATCH)
+		heap_dead_flush(h);
+}
+
 /* An owned, non-current chunk became empty: keep it or retire it. */
 static void heap_chunk_empty(struct heap *h, struct chunk *c)
 {
@@ -269,7 +303,7 @@ static void heap_chunk_empty(struct heap *h, struct chunk *c)
 	c->list = CHUNK_LIST_NONE;
 	hc->nchunks--;
 	h->stats.chunks_retired++;
-	chunk_retire(c);
+	heap_chunk_dead(h, c);
 }
 
 /* @k blocks of @c (owned by @h) went back to its bitmap. */
@@ -636,6 +670,14 @@ void heap_free_chunk(struct chunk *c, void *ptr)
 		heap_free_invalid(c, ptr);
 		return;
 	}
+	/*
+	 * A thread that frees before it ever allocated (a consumer of blocks
+	 * made by others) gets its heap now: its remote frees then go out in
+	 * batches, and it may reclaim retired chunks, which a thread without
+	 * a heap may not.
+	 */
+	if (unlikely(h->kind == HEAP_KIND_BOOT))
+		h = heap_ensure();
 	if (READ_ONCE(c->owner) != h) {
 		heap_free_remote(h, c, ptr);
 		return;
@@ -691,6 +733,7 @@ static void heap_recover(struct heap *h)
 	if (h->kind == HEAP_KIND_THREAD || h->kind == HEAP_KIND_GLOBAL) {
 		heap_release_bins(h);
 		heap_retire_empty(h);
+		heap_dead_flush(h);
 		large_cache_drain(h);
 	}
 	shared_reclaim(true);
@@ -728,6 +771,7 @@ static struct chunk *heap_next_chunk(struct heap *h, unsigned int cls)
 			return hc->cur = c;
 		}
 	}
+	heap_dead_flush(h);	/* they may be what chunk_create() reuses */
 	c = chunk_create(cls, h, false);
 	if (!c) {
 		heap_recover(h);
@@ -983,14 +1027,23 @@ static void heap_exit(struct heap *h)
 	heap_drain_foreign(h);
 
 	cds_list_for_each_safe(pos, tmp, &orphans) {
+		long pin_only = 1;
+
 		c = cds_list_entry(pos, struct chunk, node);
 		cds_list_del(&c->node);
 		c->list = CHUNK_LIST_NONE;
+		/* Empty but for the pin, and on no list: nobody can adopt it
+		 * or release into it, so it is retired without publishing. */
+		if (try_cmpxchg(&c->nused, &pin_only, CHUNK_DEAD)) {
+			heap_chunk_dead(h, c);
+			continue;
+		}
 		shared_publish(c);
 		/* Undo the pin; retire it if that was its last count and
 		 * nobody adopted it since it was published. */
 		chunk_account_stray(c, 1);
 	}
+	heap_dead_flush(h);
 	heap_pool_put(h);
 }
 
@@ -1025,6 +1078,7 @@ bool heap_trim(void)
 		heap_take_inbox(h);
 		heap_release_bins(h);
 		heap_retire_empty(h);
+		heap_dead_flush(h);
 		large_cache_drain(h);
 	}
 	shared_reclaim(true);

@@ -93,6 +93,7 @@ void shared_publish(struct chunk *c)
 	class_lock_take(c->cls);
 	if (READ_ONCE(c->nused) != CHUNK_DEAD) {
 		c->list = CHUNK_LIST_SHARED;
+		c->was_shared = true;
 		tsan_publish(c);
 		cds_list_add_tail_rcu(&c->shared, &shared_list[c->cls]);
 		fetch_add_relaxed(&shared_len[c->cls], 1);
@@ -180,12 +181,42 @@ struct chunk *shared_adopt(struct heap *h, unsigned int cls)
 	return found;
 }
 
+/**
+ * chunk_reclaim_unshared() - dead chunks on @list (linked by ->retire),
+ * none of which was on a shared list since it was set up: no reader can
+ * hold them, so they go to the chunk cache (or back to the system) now.
+ */
+void chunk_reclaim_unshared(struct llist_node *list)
+{
+	struct llist_node *p;
+
+	for (p = list; p; p = p->next) {
+		DEBUG_BUG_ON(container_of(p, struct chunk, retire)->was_shared);
+		chunk_forget(container_of(p, struct chunk, retire));
+		fetch_add_relaxed(&reclaimed, 1);
+	}
+	chunk_cache_release(list);
+}
+
 /* Queue dead @c, on no list any more, for reclaim after a grace period. */
 static void chunk_queue_reclaim(struct chunk *c)
 {
 	size_t span;
 	bool full;
 
+	/*
+	 * Only walkers of a shared list can still hold a dead chunk (a free
+	 * holds a live block, so its chunk is not dead).  A chunk that was
+	 * never on a shared list since it was last set up has none: it goes
+	 * to the chunk cache at once, with no grace period.  A thread
+	 * allocating and freeing without other threads exiting never waits
+	 * for one.
+	 */
+	if (!c->was_shared) {
+		c->retire.next = NULL;
+		chunk_reclaim_unshared(&c->retire);
+		return;
+	}
 	/*
 	 * A batch is 32 chunks or 1 MiB, whichever comes first: spans are up
 	 * to 16 chunks, and memory waiting for a grace period is not reused.

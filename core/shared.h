@@ -16,6 +16,7 @@ void shared_publish(struct chunk *c);
 struct chunk *shared_adopt(struct heap *h, unsigned int cls);
 void chunk_retire(struct chunk *c);
 void chunk_account_stray(struct chunk *c, unsigned int k);
+void chunk_reclaim_unshared(struct llist_node *list);
 bool shared_reclaim(bool wait);
 
 struct chunk *chunk_cache_get(size_t span);

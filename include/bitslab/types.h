@@ -98,6 +98,9 @@ struct chunk {
 	uint32_t hint;			/* owner: first word with clear bits */
 	uint8_t list;			/* owner, or class lock: chunk_list */
 	bool kept_empty;		/* owner: counted in heap_class.nempty */
+	bool was_shared;		/* class lock: set when published; a
+					 * retirement then waits for a grace
+					 * period.  Cleared by chunk_create. */
 
 	/* Lines 2..9: one bit per block, set = taken.  atomic: any. */
 	_Atomic unsigned long used[CHUNK_MAX_BLOCKS / 64] ____cacheline_aligned;
@@ -215,6 +218,10 @@ struct heap {
 	struct heap_stats stats;	/* owner */
 	struct large_slot lcache[LARGE_CACHE_SLOTS];	/* owner */
 	size_t lcache_bytes;		/* owner */
+	/* Dead chunks of this heap that were never shared, on their way to
+	 * the chunk cache in batches (linked by ->retire).  owner */
+	struct llist_node *dead;
+	unsigned int ndead;
 	struct heap *pool_next;		/* pool lock: free heaps */
 	struct heap *all_next;		/* pool lock: every heap ever made */
 };
