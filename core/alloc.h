@@ -6,10 +6,11 @@
  * rest.
  *
  * malloc: pop the calling thread's bin of the size's class; clear the free
- * cookie.  free: the pointer's chunk is one of the heap's hot chunks (one already
- * checked through the page map and owned by this heap; anything else takes
- * the slow path, which checks it); the divisibility test says the pointer
- * is a block start; the block has no local free cookie (no double free);
+ * cookie.  free: the pointer's chunk is in the heap's hot slot for its
+ * address (chunks already checked through the page map and owned by this
+ * heap; anything else takes the slow path, which checks it); the
+ * divisibility test says the pointer is a block start; the block has no
+ * local free cookie (no double free);
  * push it on its bin.  No atomic read-modify-write on either path.
  */
 #ifndef CORE_ALLOC_H

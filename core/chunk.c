@@ -118,8 +118,8 @@ static unsigned long lowest_bits(unsigned long w, unsigned int n)
 
 /**
  * chunk_claim() - claim up to @want clear blocks of @c, lowest first, and
- * chain them through word 0 (each with the owner's local cookie) from *@first to
- * *@last.  Owner only.  Return: how many were claimed (0: none left).
+ * chain them through word 0 (each with the owner's local cookie) from
+ * *@first to *@last.  Owner only.  Return: how many were claimed (0: none left).
  */
 unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
 			 void ***last)

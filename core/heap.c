@@ -46,18 +46,28 @@
 #include "report.h"
 #include "shared.h"
 
-static struct heap heap_boot = { .kind = HEAP_KIND_BOOT, .hot = HOT_SLOTS_NONE };
-static struct heap heap_nested = { .kind = HEAP_KIND_NESTED, .hot = HOT_SLOTS_NONE };
-static struct heap heap_exited = { .kind = HEAP_KIND_EXITED, .hot = HOT_SLOTS_NONE };
+static struct heap heap_boot = {
+	.kind = HEAP_KIND_BOOT, .hot = HOT_SLOTS_NONE
+};
+static struct heap heap_nested = {
+	.kind = HEAP_KIND_NESTED, .hot = HOT_SLOTS_NONE
+};
+static struct heap heap_exited = {
+	.kind = HEAP_KIND_EXITED, .hot = HOT_SLOTS_NONE
+};
 
 /* Outbox destination of frees into chunks that no heap owns. */
-static struct heap heap_orphanage = { .kind = HEAP_KIND_EXITED, .hot = HOT_SLOTS_NONE };
+static struct heap heap_orphanage = {
+	.kind = HEAP_KIND_EXITED, .hot = HOT_SLOTS_NONE
+};
 
 __thread struct heap *bitslab_tls_heap
 	__attribute__((tls_model("initial-exec"))) = &heap_boot;
 
 /* The fallback heap for threads without a usable heap of their own. */
-static struct heap heap_global = { .kind = HEAP_KIND_GLOBAL, .hot = HOT_SLOTS_NONE };
+static struct heap heap_global = {
+	.kind = HEAP_KIND_GLOBAL, .hot = HOT_SLOTS_NONE
+};
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool global_ready;			/* global lock */
 
