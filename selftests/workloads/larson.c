@@ -62,13 +62,13 @@ static void *larson_thread(void *arg)
 {
 	struct lineage *ln = arg;
 	struct larson *L = ln->L;
-	uint64_t made = 0;
+	uint64_t made = 0, seed = ln->seed;	/* a local: no false sharing */
 	pthread_attr_t attr;
 	pthread_t t;
 	long i;
 
 	for (i = 0; i < L->ops && !L->failed; i++) {
-		uint64_t x = wl_rand(&ln->seed);
+		uint64_t x = wl_rand(&seed);
 		struct lslot *s = &ln->slot[x % (uint64_t)L->slots];
 
 		if (!slot_release(L, s)) {
@@ -85,6 +85,7 @@ static void *larson_thread(void *arg)
 		wl_fill(s->p, s->size, (uintptr_t)s->p ^ s->size);
 	}
 	atomic_fetch_add_explicit(&L->allocs, made, memory_order_relaxed);
+	ln->seed = seed;
 	if (++ln->gen < L->generations && !L->failed) {
 		int err;
 

@@ -69,6 +69,7 @@ static bool ring_get(struct ring *q, struct item *it)
 static void *pc_worker(void *arg)
 {
 	struct pc_worker *w = arg;
+	uint64_t seed = w->seed, checked = 0;	/* locals: no false sharing */
 	long made = 0, taken = 0;
 	bool have = false;
 	struct item next = { NULL, 0 };
@@ -78,7 +79,7 @@ static void *pc_worker(void *arg)
 		struct item it;
 
 		if (made < w->items && !have) {
-			next.size = 1 + wl_rand(&w->seed) % w->max_size;
+			next.size = 1 + wl_rand(&seed) % w->max_size;
 			next.p = w->a->malloc(next.size);
 			if (!next.p) {
 				w->why = "out of memory";
@@ -96,13 +97,14 @@ static void *pc_worker(void *arg)
 			if (!wl_check(it.p, it.size, (uintptr_t)it.p ^ it.size))
 				w->why = "a handed-over block lost its contents";
 			w->a->free(it.p);
-			w->checked++;
+			checked++;
 			taken++;
 			progress = true;
 		}
 		if (!progress)
 			sched_yield();
 	}
+	w->checked = checked;
 	if (w->why)
 		*w->stop = true;
 	return NULL;

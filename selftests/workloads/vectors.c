@@ -148,10 +148,11 @@ static void *vectors_worker(void *arg)
 {
 	struct vworker *w = arg;
 	struct vectors *vs = w->vs;
+	uint64_t seed = w->seed;	/* a local: no false sharing */
 	long op;
 
 	for (op = 0; op < vs->ops && !vs->failed; op++) {
-		uint64_t x = wl_rand(&w->seed);
+		uint64_t x = wl_rand(&seed);
 		long idx = (long)(x % (uint64_t)vs->nvec);
 		unsigned int kind = (unsigned int)(x >> 32) % 100;
 		size_t k = (size_t)(x >> 48);
