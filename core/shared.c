@@ -11,7 +11,8 @@
  * cds_list_del_rcu(); the memory is reused or unmapped only after a grace
  * period, so a walker that found the chunk a moment before can keep reading
  * its header.  Nothing else protects a walker: no try-lock, no reference
- * count, no "don't delete me" flag.
+ * count, no "don't delete me" flag.  A chunk that was never published since
+ * it was set up has no walkers, so it is reused at once when it dies.
  *
  * Lock order (see Documentation/design.rst):
  *
