@@ -296,6 +296,7 @@ static void heap_chunk_dead(struct heap *h, struct chunk *c)
 static void heap_chunk_empty(struct heap *h, struct chunk *c)
 {
 	struct heap_class *hc = &h->cls[c->cls];
+	struct hot_slot *s = heap_hot_slot(h, (uintptr_t)c);
 	long zero = 0;
 
 	if (!c->kept_empty && hc->nempty < h->empty_keep) {
@@ -305,8 +306,8 @@ static void heap_chunk_empty(struct heap *h, struct chunk *c)
 	}
 	if (!try_cmpxchg(&c->nused, &zero, CHUNK_DEAD))
 		return;
-	if (heap_hot_slot(h, (uintptr_t)c)->chunk == c)
-		heap_hot_slot(h, (uintptr_t)c)->chunk = HOT_NONE;
+	if (s->chunk == c)
+		s->chunk = HOT_NONE;
 	if (c->kept_empty)
 		hc->nempty--;
 	cds_list_del(&c->node);

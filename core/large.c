@@ -101,15 +101,14 @@ static void large_cache_expire(struct heap *h, bool all)
 	}
 }
 
-/* The smallest cached mapping of @map to @map * 3 / 2 bytes, or 0. */
-static uintptr_t large_cache_get(struct heap *h, size_t map, size_t *got)
+/* The slot of the smallest cached mapping of @map to @map * 3 / 2 bytes. */
+static struct large_slot *large_cache_find(struct heap *h, size_t map)
 {
 	struct large_slot *best = NULL;
 	unsigned int i;
-	uintptr_t start;
 
 	if (!h->lcache_bytes)
-		return 0;
+		return NULL;
 	for (i = 0; i < LARGE_CACHE_SLOTS; i++) {
 		struct large_slot *s = &h->lcache[i];
 
@@ -117,6 +116,15 @@ static uintptr_t large_cache_get(struct heap *h, size_t map, size_t *got)
 		    (!best || s->size < best->size))
 			best = s;
 	}
+	return best;
+}
+
+/* Take the mapping large_cache_find() picks; its start, or 0. */
+static uintptr_t large_cache_get(struct heap *h, size_t map, size_t *got)
+{
+	struct large_slot *best = large_cache_find(h, map);
+	uintptr_t start;
+
 	if (!best)
 		return 0;
 	start = best->start;
@@ -309,20 +317,6 @@ void large_free(void *ptr)
 		os_unmap((void *)start, map);
 }
 
-/* Does @h's cache hold a mapping that large_alloc() of @map bytes takes? */
-static bool large_cache_fits(struct heap *h, size_t map)
-{
-	unsigned int i;
-
-	for (i = 0; i < LARGE_CACHE_SLOTS && h->lcache_bytes; i++) {
-		struct large_slot *s = &h->lcache[i];
-
-		if (s->start && s->size >= map && s->size <= map + map / 2)
-			return true;
-	}
-	return false;
-}
-
 #define SHRINK_KEEP (1UL << 20)
 
 /**
@@ -351,7 +345,7 @@ void *large_realloc(void *ptr, size_t size)
 	if (map <= old && old - map <= SHRINK_KEEP)
 		return ptr;
 	if (map > old && off == LARGE_HDR && heap_has_cache(h) &&
-	    large_cache_fits(h, map)) {
+	    large_cache_find(h, map)) {
 		void *q = large_alloc(size, 0, false);
 
 		if (q) {

@@ -142,7 +142,6 @@ int frag_run(const struct wl_alloc *a, long limit_mib, int rounds,
 		wl_fail(r, "setrlimit(RLIMIT_AS) failed");
 		return -1;
 	}
-	r->passed_limit = limit_mib;
 	seed = seed ? seed : 1;
 	for (i = 0; i < rounds; i++)
 		if (frag_round(a, i, &seed, r))

@@ -32,7 +32,6 @@ struct wl_result {
 	long best_steps;	/* collatz: its number of steps */
 	uint64_t ops;		/* allocations made */
 	uint64_t checked;	/* blocks whose contents were verified on free */
-	long passed_limit;	/* frag: the limit it ran under, MiB */
 	char why[160];		/* first problem seen, or "" */
 };
 
