@@ -51,13 +51,10 @@ static struct chunk *block_check(void *ptr, const char *op)
 	struct chunk *c = chunk_lookup(a);
 
 	if (!chunk_block_start(c, a))
-		report_misuse(op[0] == 'r' ?
-			      "realloc of invalid pointer (not the start of a block)" :
-			      "invalid pointer (not the start of a block)",
-			      ptr, c->cls);
+		report_misuse_op(op, "invalid pointer (not the start of a block)",
+				 ptr, c->cls);
 	if (heap_block_is_free(c, ptr))
-		report_misuse(op[0] == 'r' ? "realloc of freed block" :
-			      "use of freed block", ptr, c->cls);
+		report_misuse_op(op, "freed block", ptr, c->cls);
 	return c;
 }
 
@@ -126,7 +123,11 @@ void *bitslab_aligned_alloc(size_t align, size_t size)
 	return bitslab_alloc_aligned(align, size);
 }
 
-size_t bitslab_usable_size(void *ptr)
+/**
+ * bitslab_usable_size_op() - usable size of @ptr; misuse is reported as
+ * misuse of @op, the call that was made.
+ */
+size_t bitslab_usable_size_op(void *ptr, const char *op)
 {
 	unsigned int kind;
 
@@ -134,8 +135,13 @@ size_t bitslab_usable_size(void *ptr)
 		return 0;
 	kind = pagemap_kind((uintptr_t)ptr);
 	if (kind == PM_CHUNK || (kind & PM_TAIL))
-		return block_check(ptr, "usable size")->size;
-	return large_usable(ptr, "malloc_usable_size");
+		return block_check(ptr, op)->size;
+	return large_usable(ptr, op);
+}
+
+size_t bitslab_usable_size(void *ptr)
+{
+	return bitslab_usable_size_op(ptr, "bitslab_usable_size");
 }
 
 int bitslab_trim(void)

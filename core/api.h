@@ -9,5 +9,6 @@
 #include <stddef.h>
 
 void *bitslab_alloc_aligned(size_t align, size_t size);
+size_t bitslab_usable_size_op(void *ptr, const char *op);
 
 #endif /* CORE_API_H */

@@ -130,13 +130,17 @@ unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
 	uintptr_t cookie = free_cookie_local(READ_ONCE(c->owner));
 
 	/*
-	 * Words below the hint were full when last looked at; only a release
-	 * by another thread (which does not move the hint) can have cleared a
-	 * bit there, so look again from 0 before calling the chunk full.
+	 * Words below the hint were full when last looked at, but a release
+	 * may have cleared bits there since (the owner lowers the hint when
+	 * it releases; a late release through another path may not).  So a
+	 * scan from the hint that finds nothing looks again from word 0
+	 * before the chunk is called full.
 	 */
-	if (c->hint && c->hint >= words)
+	if (c->hint >= words)
 		c->hint = 0;
-	for (w = c->hint; w < words && got < want; w++) {
+	w = c->hint;
+again:
+	for (; w < words && got < want; w++) {
 		unsigned long clear = ~READ_ONCE(c->used[w]), mine;
 
 		if (!clear)
@@ -160,6 +164,13 @@ unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
 		if (~READ_ONCE(c->used[w]))
 			break;	/* this word still has clear bits */
 	}
+	if (!got && c->hint) {
+		c->hint = 0;
+		w = 0;
+		goto again;
+	}
+	if (w >= words)
+		w = 0;
 	c->hint = w;
 	if (!got)
 		return 0;

@@ -207,7 +207,14 @@ void *large_alloc(size_t size, size_t align, bool zero)
 		errno = ENOMEM;
 		return NULL;
 	}
-	map = ALIGN_UP(off + size, CHUNK_SIZE);
+	/*
+	 * A block of 0 bytes is still a block: at least one byte must lie in
+	 * the mapping, or an offset that is a multiple of CHUNK_SIZE (any
+	 * alignment of CHUNK_SIZE or more) would put the user pointer, and
+	 * the page-map mark, one past the end of the mapping, on whatever
+	 * region comes next.
+	 */
+	map = ALIGN_UP(off + (size ? size : 1), CHUNK_SIZE);
 	if (!lead && heap_has_cache(h))
 		start = large_cache_get(h, map, &map);
 	if (start) {
@@ -259,23 +266,22 @@ static bool recently_freed(uintptr_t p)
 }
 
 /**
- * large_report_unknown() - @ptr is in no region of ours (or is not a large
- * block's pointer): a double free if we unmapped it lately, else a pointer
- * we never handed out.
+ * large_report_unknown() - @ptr, passed to @op ("free", "realloc",
+ * "malloc_usable_size"...), is in no region of ours (or is not a large
+ * block's pointer): a block freed twice if we unmapped it lately, else a
+ * pointer we never handed out.
  */
 void large_report_unknown(const char *op, void *ptr)
 {
-	bool again = recently_freed((uintptr_t)ptr);
-
-	if (op[0] == 'f')
-		report_misuse(again ? "double free" : "free of invalid pointer",
-			      ptr, again ? -2 : -1);
-	report_misuse(again ? "realloc of freed block"
-			    : "realloc of invalid pointer",
-		      ptr, again ? -2 : -1);
+	if (recently_freed((uintptr_t)ptr)) {
+		if (!strcmp(op, "free"))
+			report_misuse("double free", ptr, REPORT_LARGE);
+		report_misuse_op(op, "freed block", ptr, REPORT_LARGE);
+	}
+	report_misuse_op(op, "invalid pointer", ptr, REPORT_FOREIGN);
 }
 
-/* The header of large block @ptr, or a report if it is not one. */
+/* The header of large block @ptr, or a report naming @op if it is not one. */
 static struct large *large_lookup(void *ptr, const char *op)
 {
 	uintptr_t p = (uintptr_t)ptr, off = p & CHUNK_MASK;
@@ -289,9 +295,8 @@ static struct large *large_lookup(void *ptr, const char *op)
 			return l;
 	}
 	if (kind == PM_LARGE || kind == PM_LARGE0)
-		report_misuse(op[0] == 'f' ? "free of invalid pointer (inside a large block)"
-					   : "realloc of invalid pointer (inside a large block)",
-			      ptr, -2);
+		report_misuse_op(op, "invalid pointer", ptr,
+				 REPORT_INSIDE_LARGE);
 	large_report_unknown(op, ptr);
 }
 
@@ -308,7 +313,7 @@ void large_free(void *ptr)
 	uintptr_t start = l->map_start;
 
 	if (xchg(&l->cookie, 0) != large_cookie(p))
-		report_misuse("double free", ptr, -2);
+		report_misuse("double free", ptr, REPORT_LARGE);
 	WRITE_ONCE(recent[fetch_add_relaxed(&recent_pos, 1) % RECENT], p);
 	pagemap_clear(p, 1);
 	fetch_sub_relaxed(&live_blocks, 1);

@@ -97,7 +97,7 @@ EXPORT void *pvalloc(size_t size)
 
 EXPORT size_t malloc_usable_size(void *ptr)
 {
-	return bitslab_usable_size(ptr);
+	return bitslab_usable_size_op(ptr, "malloc_usable_size");
 }
 
 /* C23 sized frees: the size is only a hint here. */

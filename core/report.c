@@ -53,6 +53,21 @@ static __noreturn void emit(struct line *l)
 	abort();
 }
 
+static void put_where(struct line *l, int cls)
+{
+	if (cls >= 0 && cls < NR_SIZE_CLASSES) {
+		put(l, " (size class ");
+		put_num(l, size_classes[cls].size, 10);
+		put(l, ")");
+	} else if (cls == REPORT_FOREIGN) {
+		put(l, " (not allocated by bitslab)");
+	} else if (cls == REPORT_LARGE) {
+		put(l, " (large block)");
+	} else if (cls == REPORT_INSIDE_LARGE) {
+		put(l, " (inside a large block)");
+	}
+}
+
 void report_misuse(const char *what, const void *ptr, int cls)
 {
 	struct line l = { .len = 0 };
@@ -61,15 +76,22 @@ void report_misuse(const char *what, const void *ptr, int cls)
 	put(&l, what);
 	put(&l, " of ");
 	put_num(&l, (uintptr_t)ptr, 16);
-	if (cls >= 0 && cls < NR_SIZE_CLASSES) {
-		put(&l, " (size class ");
-		put_num(&l, size_classes[cls].size, 10);
-		put(&l, ")");
-	} else if (cls == -1) {
-		put(&l, " (not allocated by bitslab)");
-	} else if (cls == -2) {
-		put(&l, " (large block)");
-	}
+	put_where(&l, cls);
+	emit(&l);
+}
+
+void report_misuse_op(const char *op, const char *what, const void *ptr,
+		      int cls)
+{
+	struct line l = { .len = 0 };
+
+	put(&l, "bitslab: ");
+	put(&l, op);
+	put(&l, " of ");
+	put(&l, what);
+	put(&l, " of ");
+	put_num(&l, (uintptr_t)ptr, 16);
+	put_where(&l, cls);
 	emit(&l);
 }
 

@@ -190,6 +190,28 @@ static void double_free_local_then_remote(void)
 	bitslab_free(keep);
 }
 
+static void usable_size_interior_large(void)
+{
+	char *p = bitslab_malloc(1 << 20);
+
+	(void)bitslab_usable_size(p + 4096);
+}
+
+static void realloc_interior_large(void)
+{
+	char *p = bitslab_malloc(1 << 20), *q;
+
+	q = bitslab_realloc(p + 4096, 10);
+	bitslab_free(q);
+}
+
+static void usable_size_interior_small(void)
+{
+	char *p = bitslab_malloc(64);
+
+	(void)bitslab_usable_size(p + 16);
+}
+
 START_TEST(test_misuse_double_free_small)
 {
 	expect_abort(double_free_small, "double free");
@@ -268,6 +290,18 @@ START_TEST(test_misuse_double_free_local_then_remote)
 }
 END_TEST
 
+/* The report names the call that was made, not a guess from its name. */
+START_TEST(test_misuse_report_names_the_call)
+{
+	expect_abort(usable_size_interior_large,
+		     "bitslab_usable_size of invalid pointer");
+	expect_abort(usable_size_interior_small,
+		     "bitslab_usable_size of invalid pointer");
+	expect_abort(realloc_interior_large, "realloc of invalid pointer");
+	expect_abort(free_interior_large, "free of invalid pointer");
+}
+END_TEST
+
 START_TEST(test_misuse_report_names_size_class)
 {
 	char out[1024];
@@ -297,6 +331,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_misuse_double_free_by_another_thread);
 	tcase_add_test(tc, test_misuse_double_free_local_then_remote);
 	tcase_add_test(tc, test_misuse_report_names_size_class);
+	tcase_add_test(tc, test_misuse_report_names_the_call);
 	suite_add_tcase(s, tc);
 	return s;
 }
