@@ -160,7 +160,8 @@ $(foreach d,$(lib-dirs),$(eval $(call kbuild-lib-dir,$(d))))
 # CFLAGS_<file>.o as in the library directories.
 # ---------------------------------------------------------------------------
 prog-dirs := $(patsubst $(srctree)/%/Kbuild,%,$(wildcard $(patsubst %,$(srctree)/%/Kbuild,\
-	     selftests/unit selftests/preload selftests/embed selftests/workloads \
+	     selftests/unit selftests/preload selftests/embed selftests/host \
+	     selftests/workloads \
 	     tools/bench)))
 
 define kbuild-prog-dir
@@ -266,19 +267,25 @@ preload-checks := $(checks-selftests/preload)
 preload-lib := $(objtree)/libbitslab.so
 
 embed-checks := $(checks-selftests/embed)
+# The liburcu host suites: one preloaded, one embedding libbitslab.a.
+host-preload-checks := $(filter %/check_host,$(checks-selftests/host))
+host-embed-checks := $(filter %/check_host_embed,$(checks-selftests/host))
 
 # Sanitizer runtimes replace malloc themselves: the LD_PRELOAD suites and
 # the embedding suite (which checks the host keeps glibc's malloc) are
 # reported as skipped in those builds, not run and not counted as passed.
 ifdef SANITIZE
-preload-runs := $(addprefix skip:SANITIZE=$(SANITIZE):,$(embed-checks) $(preload-checks)) \
+preload-runs := $(addprefix skip:SANITIZE=$(SANITIZE):,$(embed-checks) $(preload-checks) \
+		  $(host-embed-checks) $(host-preload-checks)) \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/programs.sh
 else
-preload-runs := $(embed-checks) $(addprefix preload:,$(preload-checks)) \
+preload-runs := $(embed-checks) $(host-embed-checks) \
+		$(addprefix preload:,$(preload-checks) $(host-preload-checks)) \
 		$(srctree)/selftests/preload/programs.sh
 endif
 
-selftest: $(libs) $(unit-checks) $(preload-checks) $(embed-checks)
+selftest: $(libs) $(unit-checks) $(preload-checks) $(embed-checks) \
+	  $(checks-selftests/host)
 	@PRELOAD_LIB=$(preload-lib) $(srctree)/scripts/run-suites.sh \
 		$(unit-checks) $(preload-runs)
 

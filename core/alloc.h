@@ -2,23 +2,25 @@
 /*
  * alloc.h - the fast paths of malloc and free, inlined into the exported
  * entry points of api.c and malloc.c.  Each has one unlikely() exit into an
- * out-of-line slow path in heap.c, which refills or flushes and does the
- * rest.
+ * out-of-line slow path (refill.c, free.c), which does the rest.
  *
  * malloc: pop the calling thread's bin of the size's class; clear the free
  * cookie.  free: the pointer's chunk is in the heap's hot slot for its
  * address (chunks already checked through the page map and owned by this
  * heap; anything else takes the slow path, which checks it); the
- * divisibility test says the pointer is a block start; the block has no
- * local free cookie (no double free);
- * push it on its bin.  No atomic read-modify-write on either path.
+ * divisibility test says the pointer is a block start; its bit says it is
+ * taken (not back in its bitmap, not a block never handed out); the block
+ * has no local free cookie (not in the bin already); push it on its bin.
+ * No atomic read-modify-write on either path.
  */
 #ifndef CORE_ALLOC_H
 #define CORE_ALLOC_H
 
 #include "chunk.h"
+#include "free.h"
 #include "heap.h"
 #include "pagemap.h"
+#include "refill.h"
 #include "size_class.h"
 
 static __always_inline void *bitslab_alloc_fast(size_t size)
@@ -58,10 +60,15 @@ static __always_inline void bitslab_free_fast(void *ptr)
 		heap_free_cold(h, ptr);
 		return;
 	}
-	if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
-	    unlikely(!chunk_block_start(c, a))) {
-		heap_free_invalid(c, ptr);
-		return;
+	if (IS_ENABLED(CONFIG_MISUSE_CHECKS)) {
+		if (unlikely(!chunk_block_start(c, a))) {
+			heap_free_invalid(c, ptr);
+			return;
+		}
+		if (unlikely(!chunk_block_taken(c, a))) {
+			heap_free_untaken(c, ptr);
+			return;
+		}
 	}
 	heap_free_local(h, c, s->bin, ptr);
 }

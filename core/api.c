@@ -34,7 +34,7 @@ void *bitslab_calloc(size_t n, size_t size)
 		return NULL;
 	}
 	if (bytes > SMALL_MAX)
-		return large_alloc(bytes, 0, true);
+		return heap_alloc_large(bytes, 0, true);
 	p = bitslab_alloc_fast(bytes);
 	if (p)
 		memset(p, 0, bytes);
@@ -111,7 +111,7 @@ void *bitslab_alloc_aligned(size_t align, size_t size)
 	cls = size_class_aligned(size, align);
 	if (cls < NR_SIZE_CLASSES)
 		return heap_alloc_class(cls);
-	return large_alloc(size, align, false);
+	return heap_alloc_large(size, align, false);
 }
 
 void *bitslab_aligned_alloc(size_t align, size_t size)

@@ -5,18 +5,17 @@
  *
  * Claims: only the chunk's owner claims, one bitmap word at a time with
  * bitmap_claim_mask() (fetch_or), and counts what it got in nused.
- * Releases: any thread, one bit at a time with bitmap_release_mask()
- * (fetch_and), which reports a bit that was already clear.  nused is
- * decremented after the bit is cleared, so it never undercounts the bits
- * that are set; a chunk is dead once nused was swung from 0 to CHUNK_DEAD,
- * which no claim can undo.
+ * Releases (release.c, shared.c): the owner, or a class lock holder while
+ * the chunk is shared, with bitmap_release_mask() (fetch_and), which
+ * reports a bit that was already clear.  Who may do what when is the
+ * ownership protocol at the top of chunk.h.
  */
 #include <errno.h>
 
 #include "chunk.h"
 #include "os.h"
 #include "report.h"
-#include "shared.h"
+#include "chunk_cache.h"
 
 uintptr_t bitslab_secret;
 
@@ -175,7 +174,7 @@ again:
 	if (!got)
 		return 0;
 	tail[0] = NULL;
-	fetch_add_relaxed(&c->nused, got);
+	WRITE_ONCE(c->nused, READ_ONCE(c->nused) + got);	/* owner only */
 	*first = head;
 	*last = tail;
 	return got;

@@ -1,11 +1,64 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * chunk.h - chunk geometry and the per-block checks used by every free.
+ * chunk.h - chunk geometry, the per-block checks used by every free, and
+ * the ownership protocol every file that touches a chunk follows.
  *
  * A chunk of class c is size_classes[c].span bytes at a CHUNK_SIZE-aligned
  * address: the struct chunk header (CHUNK_HDR_SIZE bytes), then nblocks
  * blocks of size bytes.  Block k starts at first + k * size, where first is
  * the address just past the header.
+ *
+ * Ownership protocol
+ * ------------------
+ * A chunk is in one of three states:
+ *
+ *   owned   owner == H, a heap that is not dead.  list is NONE (H's
+ *           current chunk of the class), PARTIAL or FULL (H's private
+ *           lists, through ->node).
+ *   shared  owner == NULL, list == SHARED: on its class's shared list
+ *           (through ->shared), read by walkers under RCU.  The chunks of
+ *           threads that exited, with blocks still taken.
+ *   dead    list == DEAD, nothing taken, on no list but a retire queue
+ *           (core/reclaim.c) or the chunk cache.
+ *
+ * Who may write what:
+ *
+ *   field           owned by H           shared                 dead
+ *   --------------  -------------------  ---------------------  ---------
+ *   owner           H -> NULL: H, under  NULL -> H2: adopter,   -
+ *                   the class lock       under the class lock
+ *   bits: set       H (claim)            nobody                 -
+ *   bits: clear,    H (bin flush, inbox  class lock holder      -
+ *   nused           blocks)              (orphan release)
+ *   list            H                    class lock holder      retirer
+ *   node, hint      H                    -                      cache lock
+ *   shared          -                    class lock (writers);  -
+ *                                        RCU (readers)
+ *
+ * and the transitions, each decided by re-checking the state under the
+ * class lock, then acting:
+ *
+ *   owned -> shared   H exits: publishes each chunk with blocks taken
+ *                     (shared_publish()); empty ones it retires itself.
+ *   shared -> owned   a heap needing a chunk walks the shared list under
+ *                     RCU alone; for a candidate it takes the class lock
+ *                     (still inside the read-side section, so the chunk
+ *                     cannot be reused under it), checks list == SHARED
+ *                     and clear bits, and adopts (shared_adopt()).
+ *   shared -> dead    the release of a shared chunk's last taken block,
+ *                     under the class lock (shared_release()).
+ *   owned -> dead     H alone, when its own release empties a chunk it
+ *                     does not keep.
+ *
+ * A thread freeing a block of a chunk it does not own never touches the
+ * chunk's count or bits: it sends the block to the owner's inbox (owned),
+ * or releases it under the class lock after checking that the chunk is
+ * still shared; a chunk adopted in between gets the block forwarded to its
+ * new owner.  A chunk is never freed under a thread holding one of its
+ * blocks: a taken block keeps nused above 0.  Nothing else keeps a chunk
+ * alive: no pins, no reference counts, no "don't delete me" flags.  A dead
+ * chunk that was ever shared is reused only after a grace period, because
+ * a walker may still be reading its header (core/reclaim.c).
  *
  * Free cookies: word 1 of a free block that has not gone back to its
  * bitmap says where it is, so that a second free of the same block finds
@@ -14,7 +67,10 @@
  * (remote).  Heaps are 64-byte aligned allocator-internal memory, so no
  * user data holds those values by accident, and the free fast path has the
  * heap in a register already.  A block back in its bitmap is recognised by
- * its clear bit instead.  malloc() zeroes word 1 before handing a block out.
+ * its clear bit instead, which every free tests first: a block is handed
+ * out only while its bit is set, so a free of a block whose bit is clear is
+ * a double free or the free of a block never handed out.  malloc() zeroes
+ * word 1 before handing a block out.
  */
 #ifndef CORE_CHUNK_H
 #define CORE_CHUNK_H
@@ -78,6 +134,20 @@ static __always_inline unsigned long chunk_block_index(struct chunk *c,
 	uint32_t off = (uint32_t)a - c->first_lo;
 
 	return (unsigned long)(((uint64_t)off * c->div_recip) >> 40);
+}
+
+/**
+ * chunk_block_taken() - is the bit of block @a of @c set?  Every block
+ * handed out, or on its way back to its chunk, has its bit set.  Any
+ * thread, on a chunk it holds a block of (relaxed: the bit of a block this
+ * thread may free was set before the block reached it).
+ */
+static __always_inline bool chunk_block_taken(struct chunk *c, uintptr_t a)
+{
+	unsigned long idx = chunk_block_index(c, a);
+
+	return (atomic_load_explicit(&c->used[BIT_WORD(idx)],
+				     memory_order_relaxed) >> (idx % BITS_PER_LONG)) & 1;
 }
 
 /** chunk_block() - address of block @idx of @c. */

@@ -13,8 +13,8 @@
  * Bounded twice: at most opt_chunk_cache times 64 KiB, and nothing stays
  * longer than CACHE_MS unused; older chunks are unmapped whenever the cache
  * is touched, and malloc_trim() or a refused mmap empties it.  A cached
- * chunk keeps its page-map entries and its dead header (nused ==
- * CHUNK_DEAD), so a stale free into it is still recognised.
+ * chunk keeps its page-map entries and its dead header (list DEAD, every
+ * block's bit clear), so a stale free into it is still recognised.
  *
  * Lock order: cache_lock is taken last (see Documentation/design.rst).
  */
@@ -22,9 +22,9 @@
 #include <pthread.h>
 
 #include "chunk.h"
+#include "chunk_cache.h"
 #include "options.h"
 #include "os.h"
-#include "shared.h"
 
 #define CACHE_MS	1000
 #define SPAN_KINDS	5	/* spans of 1, 2, 4, 8, 16 chunks */
@@ -129,7 +129,7 @@ static size_t cache_unmap(struct cds_list_head *list)
 static void __cache_add(struct chunk *c, uint64_t now)
 {
 	atomic_init(&c->owner, NULL);
-	atomic_init(&c->nused, CHUNK_DEAD);
+	c->list = CHUNK_LIST_DEAD;
 	c->stamp = now;
 	cds_list_add(&c->node, &cache[span_kind(c->span)]);
 	cache_bytes += c->span;
@@ -249,19 +249,18 @@ size_t chunk_cache_bytes(void)
 	return bytes;
 }
 
-void shared_cache_lock(void)
+/* fork: cache_lock is the last lock taken (see Documentation/design.rst). */
+void chunk_cache_fork_prepare(void)
 {
 	pthread_mutex_lock(&cache_lock);
 }
 
-void shared_cache_unlock(void)
+void chunk_cache_fork_parent(void)
 {
 	pthread_mutex_unlock(&cache_lock);
 }
 
-void chunk_cache_reinit_lock(void)
+void chunk_cache_fork_child(void)
 {
-	static const pthread_mutex_t fresh = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
-
-	cache_lock = fresh;
+	pthread_mutex_unlock(&cache_lock);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * heap.h - per-thread heaps: the slow paths behind the inline fast paths of
- * alloc.h, remote frees, thread start and exit.
+ * heap.h - per-thread heaps: the calling thread's heap, the sentinel heaps
+ * of threads that may not use their own, the fallback heap, the pool heaps
+ * live in, and the bin operations the inline fast paths of alloc.h use.
  */
 #ifndef CORE_HEAP_H
 #define CORE_HEAP_H
@@ -18,11 +19,17 @@
 extern __thread struct heap *bitslab_tls_heap
 	__attribute__((tls_model("initial-exec")));
 
-void bitslab_init(void);
-void heap_flush_bin(struct heap *h, unsigned int cls);
-/* Report and abort().  Not declared noreturn on purpose: callers tail-call
- * them, which spares the fast path a stack frame. */
-__cold void heap_free_double(struct chunk *c, void *ptr);
+/* Sentinels (see enum heap_kind) and the locked fallback heap. */
+extern struct heap heap_boot, heap_exited;
+/* Destination of frees into shared chunks (no owner): see remote.c. */
+extern struct heap heap_orphanage;
+extern struct heap heap_global;
+
+/** heap_is_real() - does @h own chunks (a thread's heap, or the global)? */
+static __always_inline bool heap_is_real(const struct heap *h)
+{
+	return h->kind == HEAP_KIND_THREAD || h->kind == HEAP_KIND_GLOBAL;
+}
 
 /**
  * bin_pop() - take the most recently freed block off bin @b and clear its
@@ -47,45 +54,22 @@ static __always_inline struct hot_slot *heap_hot_slot(struct heap *h,
 	return &h->hot[(c >> CHUNK_SHIFT) & (HOT_SLOTS - 1)];
 }
 
-/**
- * heap_free_local() - push block @ptr of @c, a hot chunk of @h whose class
- * has bin @b, already known to be a block start, onto @b, after checking
- * it is not free already.
- */
-static __always_inline void heap_free_local(struct heap *h, struct chunk *c,
-					    struct bin *b, void *ptr)
-{
-	uintptr_t cookie = free_cookie_local(h);
-	void **p = ptr;
-
-	if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
-	    unlikely((uintptr_t)p[1] == cookie)) {
-		heap_free_double(c, ptr);
-		return;
-	}
-	p[1] = (void *)cookie;
-	p[0] = b->head;
-	b->head = p;
-	/* room is at least 1 here: every path that fills a bin leaves one. */
-	if (unlikely(--b->room == 0))
-		heap_flush_bin(h, c->cls);
-}
-
-void *heap_alloc_slow(size_t size);
-struct heap *heap_ensure(void);
-void *heap_alloc_class(unsigned int cls);
-void heap_free_remote(struct heap *h, struct chunk *c, void *ptr);
-bool heap_block_is_free(struct chunk *c, void **p);
-void heap_free_chunk(struct chunk *c, void *ptr);
-void heap_free_slow(void *ptr);
-void heap_free_cold(struct heap *h, void *ptr);
-__cold void heap_free_invalid(struct chunk *c, void *ptr);
-
-bool heap_may_wait(void);
 struct heap *heap_call_out_begin(void);
 void heap_call_out_end(struct heap *saved);
-bool heap_trim(void);
-void heap_recover_memory(void);
+bool heap_may_wait(void);
+
+void heap_setup(struct heap *h, enum heap_kind kind);
+void heap_hot_reset(struct heap *h);
+struct heap *heap_pool_get(void);
+void heap_pool_put(struct heap *h);
+void heap_global_lock(void);
+void heap_global_unlock(void);
+
+void heap_fork_prepare(void);
+void heap_fork_prepare_pool(void);
+void heap_fork_parent(void);
+void heap_forget(struct heap *h);
+void heap_fork_child(struct heap *survivor, void (*dead)(struct heap *h));
 
 struct heap_stats;
 void heap_sum_stats(struct heap_stats *sum, long *threads);

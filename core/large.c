@@ -182,14 +182,13 @@ void large_cache_drain(struct heap *h)
 
 /**
  * large_alloc() - a block of @size bytes aligned at @align (0: 64 bytes),
- * zero-filled if @zero (fresh mappings always are).  NULL with errno =
- * ENOMEM if it cannot be mapped.
+ * zero-filled if @zero (fresh mappings always are), for the thread whose
+ * heap is @h (which caches freed mappings).  The allocator must be set up
+ * (the free cookie secrets).  NULL with errno = ENOMEM if it cannot be
+ * mapped; the caller may give memory back and try again.
  */
-void *large_alloc(size_t size, size_t align, bool zero)
+void *large_alloc(struct heap *h, size_t size, size_t align, bool zero)
 {
-	/* The first allocation of the process may be a large one: the free
-	 * cookie secrets must be set before a header is written. */
-	struct heap *h = heap_ensure();
 	size_t off, map, lead = 0, map_align = CHUNK_SIZE;
 	uintptr_t start = 0, p;
 	struct large *l;
@@ -224,10 +223,6 @@ void *large_alloc(size_t size, size_t align, bool zero)
 		goto mark;
 	}
 	start = (uintptr_t)os_map_aligned(map, map_align);
-	if (!start) {
-		heap_recover_memory();
-		start = (uintptr_t)os_map_aligned(map, map_align);
-	}
 	if (!start) {
 		errno = ENOMEM;
 		return NULL;
@@ -351,7 +346,7 @@ void *large_realloc(void *ptr, size_t size)
 		return ptr;
 	if (map > old && off == LARGE_HDR && heap_has_cache(h) &&
 	    large_cache_find(h, map)) {
-		void *q = large_alloc(size, 0, false);
+		void *q = large_alloc(h, size, 0, false);
 
 		if (q) {
 			memcpy(q, ptr, l->usable);

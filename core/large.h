@@ -10,7 +10,7 @@
 
 struct heap;
 
-void *large_alloc(size_t size, size_t align, bool zero);
+void *large_alloc(struct heap *h, size_t size, size_t align, bool zero);
 void large_cache_drain(struct heap *h);
 void large_free(void *ptr);
 void *large_realloc(void *ptr, size_t size);

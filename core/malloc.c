@@ -18,7 +18,7 @@
 #include "alloc.h"
 #include "api.h"
 #include "os.h"
-#include "shared.h"
+#include "chunk_cache.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -124,12 +124,10 @@ EXPORT void malloc_stats(void)
 EXPORT struct mallinfo2 mallinfo2(void)
 {
 	struct mallinfo2 mi = { 0 };
-	struct shared_stats st;
 
-	shared_get_stats(&st);
 	mi.arena = os_mapped_bytes();
 	mi.hblkhd = 0;
-	mi.fordblks = (size_t)st.cached_chunks * CHUNK_SIZE;
+	mi.fordblks = chunk_cache_bytes();
 	mi.uordblks = mi.arena - mi.fordblks;
 	mi.usmblks = os_mapped_peak();
 	mi.keepcost = mi.fordblks;

@@ -1,29 +1,27 @@
 // SPDX-License-Identifier: MIT
 /*
- * shared.c - per-class lists of unowned chunks, protected by RCU, and the
- * retirement of dead chunks.
+ * shared.c - per-class lists of chunks no heap owns, protected by RCU.
  *
- * A chunk is on its class's shared list while no heap owns it: the partly
- * used chunks of exited threads.  Threads looking for a chunk walk the list
- * in an RCU read-side section without any lock and adopt a chunk by swinging
- * its owner from NULL to themselves.  Unlinking (by the adopter, or by the
- * thread that released an orphan's last block) takes the class lock and uses
- * cds_list_del_rcu(); the memory is reused or unmapped only after a grace
- * period, so a walker that found the chunk a moment before can keep reading
- * its header.  Nothing else protects a walker: no try-lock, no reference
- * count, no "don't delete me" flag.  A chunk that was never published since
- * it was set up has no walkers, so it is reused at once when it dies.
+ * A chunk is on its class's shared list while no heap owns it: the chunks
+ * of exited threads that still have blocks taken.  This file makes the
+ * three decisions of the ownership protocol (core/chunk.h) that concern
+ * them, each under the class lock, after re-checking the chunk's state:
  *
- * Lock order (see Documentation/design.rst):
+ *   shared_publish()  owned -> shared   (the owner exits)
+ *   shared_adopt()    shared -> owned   (a heap needs a chunk)
+ *   shared_release()  shared -> dead    (its last taken block comes back)
  *
- *	global_lock (core/heap.c)
- *	  reclaim_lock
- *	    class_lock[c % CLASS_LOCKS]
- *	      cache_lock (core/chunk_cache.c)
- *	pool_lock (core/heap.c): a leaf
+ * Walkers (shared_adopt()) traverse the list inside an RCU read-side
+ * section with no lock; a candidate is re-checked and adopted under the
+ * class lock, taken inside the section so that the chunk cannot be reused
+ * meanwhile.  Unlinking uses cds_list_del_rcu(), and a chunk that was ever
+ * on a shared list is reused only after a grace period (core/reclaim.c).
+ * Nothing else protects a walker: no try-lock, no reference count, no pin.
  *
- * Never call synchronize_rcu() inside a read-side section, nor with any lock
- * but reclaim_lock held.
+ * Lock order (the whole allocator's is in Documentation/design.rst):
+ * rcu_read_lock() may come before a class lock, never the other way round
+ * while waiting for a grace period; no path holds two class locks except
+ * the fork handlers, which take them all in index order.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -31,38 +29,23 @@
 #include <urcu/rculist.h>
 
 #include "chunk.h"
-#include "heap.h"
-#include "options.h"
-#include "os.h"
+#include "reclaim.h"
 #include "report.h"
 #include "shared.h"
 #include "tsan.h"
 
-#if defined(__SANITIZE_THREAD__)
-char tsan_grace_token;
-#endif
-
-#define RETIRE_BYTES (1UL << 20)
-
 /*
  * The shared lists are written rarely (thread exit, adoption, the last
- * release into an orphan), so classes share CLASS_LOCKS locks, c taking
- * class_lock[c % CLASS_LOCKS]; no path holds two of them.  This also
- * keeps the fork handler, which holds them all, under the 64 mutexes a
- * thread may hold at once under ThreadSanitizer.
+ * release into a shared chunk), so classes share CLASS_LOCKS locks, c
+ * taking class_lock[c % CLASS_LOCKS].  This also keeps the fork handler,
+ * which holds them all, under the 64 mutexes a thread may hold at once
+ * under ThreadSanitizer.
  */
 #define CLASS_LOCKS 16
 static pthread_mutex_t class_lock[CLASS_LOCKS];
-static struct cds_list_head shared_list[NR_SIZE_CLASSES];
+static struct cds_list_head shared_list[NR_SIZE_CLASSES];	/* class lock */
 static _Atomic long shared_len[NR_SIZE_CLASSES];	/* for lock-free peeks */
-
-static pthread_mutex_t reclaim_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct llist_head retire_stack = LLIST_HEAD_INIT;
-static _Atomic long retired_pending;
-static _Atomic size_t retired_bytes;
-
-
-static _Atomic long shared_count, grace_periods, reclaimed;
+static _Atomic long shared_count;
 
 /** shared_init() - set up the class locks and lists; from global init. */
 void shared_init(void)
@@ -86,15 +69,38 @@ static void class_lock_drop(unsigned int cls)
 }
 
 /**
- * shared_publish() - put an orphaned chunk (owner already NULL) on its
- * class's shared list, unless a stray release retired it meanwhile.
+ * shared_publish() - owned -> shared: the owner of @c, which has blocks
+ * taken, gives it up (thread exit).  From here on only class lock holders
+ * change its count and bits.
  */
 void shared_publish(struct chunk *c)
 {
+	DEBUG_BUG_ON(READ_ONCE(c->nused) <= 0);
 	class_lock_take(c->cls);
-	if (READ_ONCE(c->nused) != CHUNK_DEAD) {
+	c->list = CHUNK_LIST_SHARED;
+	c->was_shared = true;
+	store_release(&c->owner, NULL);
+	tsan_publish(c);
+	cds_list_add_tail_rcu(&c->shared, &shared_list[c->cls]);
+	fetch_add_relaxed(&shared_len[c->cls], 1);
+	fetch_add_relaxed(&shared_count, 1);
+	class_lock_drop(c->cls);
+}
+
+/**
+ * shared_publish_dead() - @c's owner @dead is a heap whose thread did not
+ * survive a fork (it owns chunks but will never run): publish @c for it,
+ * so that its blocks can come back and the chunk be adopted.  Nothing is
+ * done if @c has changed hands meanwhile.
+ */
+void shared_publish_dead(struct chunk *c, struct heap *dead)
+{
+	class_lock_take(c->cls);
+	if (READ_ONCE(c->owner) == dead) {
 		c->list = CHUNK_LIST_SHARED;
 		c->was_shared = true;
+		c->kept_empty = false;
+		store_release(&c->owner, NULL);
 		tsan_publish(c);
 		cds_list_add_tail_rcu(&c->shared, &shared_list[c->cls]);
 		fetch_add_relaxed(&shared_len[c->cls], 1);
@@ -103,44 +109,40 @@ void shared_publish(struct chunk *c)
 	class_lock_drop(c->cls);
 }
 
-/* Unlink @c from its shared list if it is still there.  Class lock held. */
+/* Unlink shared @c from its list.  Class lock held. */
 static void __shared_unlink(struct chunk *c)
 {
-	if (c->list == CHUNK_LIST_SHARED) {
-		cds_list_del_rcu(&c->shared);
-		c->list = CHUNK_LIST_NONE;
-		fetch_sub_relaxed(&shared_len[c->cls], 1);
-		fetch_sub_relaxed(&shared_count, 1);
-	}
+	DEBUG_BUG_ON(c->list != CHUNK_LIST_SHARED);
+	cds_list_del_rcu(&c->shared);
+	c->list = CHUNK_LIST_NONE;
+	fetch_sub_relaxed(&shared_len[c->cls], 1);
+	fetch_sub_relaxed(&shared_count, 1);
 }
 
 /*
- * Try to make @h the owner of @c, found on a shared list.  Inside a
- * read-side section.  The owner CAS decides between adopters; the pin on
- * nused (refused once it is CHUNK_DEAD) decides against a thread retiring
- * the chunk, which swings nused from its last count to CHUNK_DEAD in one
- * CAS under the class lock (chunk_account_stray()).
+ * Adopt @c, found on a shared list, for @h if it is still shared and has a
+ * clear bit.  Inside a read-side section; takes the class lock.
  */
-static bool chunk_try_adopt(struct chunk *c, struct heap *h)
+static bool shared_try_adopt(struct chunk *c, struct heap *h)
 {
-	struct heap *none = NULL;
-	long n = READ_ONCE(c->nused);
+	bool won = false;
 
-	if (n == CHUNK_DEAD || n >= c->nblocks || READ_ONCE(c->owner))
-		return false;
-	if (!try_cmpxchg(&c->owner, &none, h))
-		return false;
-	n = READ_ONCE(c->nused);
-	do {
-		if (n == CHUNK_DEAD)
-			return false;	/* its retirer owns it now */
-	} while (!try_cmpxchg(&c->nused, &n, n + 1));
-	return true;
+	if (READ_ONCE(c->nused) >= c->nblocks)
+		return false;	/* a peek: full chunks are not worth the lock */
+	class_lock_take(c->cls);
+	if (c->list == CHUNK_LIST_SHARED && READ_ONCE(c->nused) < c->nblocks) {
+		__shared_unlink(c);
+		store_release(&c->owner, h);
+		won = true;
+	}
+	class_lock_drop(c->cls);
+	return won;
 }
 
 /**
- * shared_adopt() - find a chunk of class @cls with clear bits on the shared
- * list and make @h its owner.  Return: the chunk, off every list, or NULL.
+ * shared_adopt() - shared -> owned: find a chunk of class @cls with clear
+ * bits on the shared list and make @h its owner.
+ * Return: the chunk, off every list (list NONE), or NULL.
  */
 struct chunk *shared_adopt(struct heap *h, unsigned int cls)
 {
@@ -158,7 +160,7 @@ struct chunk *shared_adopt(struct heap *h, unsigned int cls)
 
 		tsan_subscribe(c);
 		DEBUG_BUG_ON(c->magic != CHUNK_MAGIC);
-		if (chunk_try_adopt(c, h)) {
+		if (shared_try_adopt(c, h)) {
 			found = c;
 			break;
 		}
@@ -170,196 +172,76 @@ struct chunk *shared_adopt(struct heap *h, unsigned int cls)
 	tsan_ignore_reads_end();
 	tsan_read_side_end();
 	rcu_read_unlock();
-	if (!found)
-		return NULL;
-	/* Pinned: nobody retires it now, so it is safe outside the section. */
-	class_lock_take(cls);
-	__shared_unlink(found);
-	class_lock_drop(cls);
-	fetch_sub(&found->nused, 1);	/* unpin; the owner counts from here */
-	found->hint = 0;
-	found->kept_empty = false;
+	if (found) {
+		found->hint = 0;
+		found->kept_empty = false;
+	}
 	return found;
 }
 
 /**
- * chunk_reclaim_unshared() - dead chunks on @list (linked by ->retire),
- * none of which was on a shared list since it was set up: no reader can
- * hold them, so they go to the chunk cache (or back to the system) now.
+ * shared_release() - give back @n blocks of @c, chained through word 0 from
+ * @list, which the caller holds (so @c is alive) and does not own.  If @c
+ * is still shared, their bits are cleared and its count lowered under the
+ * class lock, and the chunk is retired if that was its last count.  If a
+ * heap adopted it meanwhile, nothing is touched.
+ * Return: NULL if released, else the owner the blocks must go to.
  */
-void chunk_reclaim_unshared(struct llist_node *list)
+struct heap *shared_release(struct chunk *c, void **list, unsigned int n)
 {
-	struct llist_node *p;
+	struct heap *owner;
+	long left;
 
-	for (p = list; p; p = p->next) {
-		DEBUG_BUG_ON(container_of(p, struct chunk, retire)->was_shared);
-		chunk_forget(container_of(p, struct chunk, retire));
-		fetch_add_relaxed(&reclaimed, 1);
-	}
-	chunk_cache_release(list);
-}
-
-/* Queue dead @c, on no list any more, for reclaim after a grace period. */
-static void chunk_queue_reclaim(struct chunk *c)
-{
-	size_t span;
-	bool full;
-
-	/*
-	 * Only walkers of a shared list can still hold a dead chunk (a free
-	 * holds a live block, so its chunk is not dead).  A chunk that was
-	 * never on a shared list since it was last set up has none: it goes
-	 * to the chunk cache at once, with no grace period.  A thread
-	 * allocating and freeing without other threads exiting never waits
-	 * for one.
-	 */
-	if (!c->was_shared) {
-		c->retire.next = NULL;
-		chunk_reclaim_unshared(&c->retire);
-		return;
-	}
-	/*
-	 * A batch is 32 chunks or 1 MiB, whichever comes first: spans are up
-	 * to 16 chunks, and memory waiting for a grace period is not reused.
-	 * Count before pushing: once on the stack, another thread may reclaim
-	 * the chunk at any moment, so this one must not touch it again.
-	 */
-	span = c->span;
-	full = fetch_add_relaxed(&retired_pending, 1) + 1 >= opt_retire_batch;
-	full |= fetch_add_relaxed(&retired_bytes, span) + span >= RETIRE_BYTES;
-	llist_add(&c->retire, &retire_stack);
-	if (full)
-		shared_reclaim(false);
-}
-
-/**
- * chunk_retire() - @c is dead (nused == CHUNK_DEAD) and on no owner's list:
- * unlink it from the shared list if needed and queue it for reclaim after a
- * grace period.  Any thread.
- */
-void chunk_retire(struct chunk *c)
-{
-	/*
-	 * Whether it is on the shared list is known only under the class lock
-	 * (an adopter that lost to this retirement has set the owner but not
-	 * unlinked it).
-	 */
 	class_lock_take(c->cls);
-	__shared_unlink(c);
-	class_lock_drop(c->cls);
-	chunk_queue_reclaim(c);
-}
+	owner = READ_ONCE(c->owner);
+	if (owner) {
+		class_lock_drop(c->cls);
+		return owner;
+	}
+	DEBUG_BUG_ON(c->list != CHUNK_LIST_SHARED);
+	for (; list; list = list[0]) {
+		unsigned long idx = chunk_block_index(c, (uintptr_t)list);
 
-/**
- * chunk_account_stray() - @k blocks of @c were released (or a pin of @k
- * dropped) by a thread that does not own @c, usually an orphan on its
- * class's shared list: take them off nused, and retire @c if that was its
- * last count and no heap owns it.
- *
- * Counts above the last are taken with a plain compare-and-swap.  The last
- * one is decided under the class lock: an adopter swings the owner and pins
- * nused outside the lock but unpins only after unlinking the chunk under
- * it, so while this thread holds the lock the count cannot be pinned and
- * unpinned back to the value it read (no ABA), and an adopter that pins
- * first makes the swing to CHUNK_DEAD fail and shows its owner on the retry.
- */
-void chunk_account_stray(struct chunk *c, unsigned int k)
-{
-	long n = READ_ONCE(c->nused), next;
-
-	while (n > (long)k)
-		if (try_cmpxchg(&c->nused, &n, n - (long)k))
-			return;
-	class_lock_take(c->cls);
-	n = READ_ONCE(c->nused);
-	do {
-		BUG_ON(n < (long)k);
-		next = n - (long)k;
-		if (next == 0 && READ_ONCE(c->owner) == NULL)
-			next = CHUNK_DEAD;
-	} while (!try_cmpxchg(&c->nused, &n, next));
-	if (next == CHUNK_DEAD)
+		if (!bitmap_release_mask(c->used, BIT_WORD(idx), BIT_MASK(idx)))
+			report_misuse("double free", list, c->cls);
+	}
+	left = READ_ONCE(c->nused) - (long)n;
+	BUG_ON(left < 0);
+	WRITE_ONCE(c->nused, left);
+	if (left == 0) {
 		__shared_unlink(c);
-	class_lock_drop(c->cls);
-	if (next == CHUNK_DEAD)
-		chunk_queue_reclaim(c);
-}
-
-/**
- * shared_reclaim() - free every retired chunk after one grace period.
- * @wait: wait for another reclaimer instead of leaving the work to it.
- * Does nothing when this thread may not wait for a grace period (see
- * heap_may_wait()).
- * Return: true if chunks were freed.
- */
-bool shared_reclaim(bool wait)
-{
-	struct llist_node *n, *p;
-	bool any = false;
-
-	if (!heap_may_wait())
-		return false;
-	if (wait)
-		pthread_mutex_lock(&reclaim_lock);
-	else if (pthread_mutex_trylock(&reclaim_lock))
-		return false;	/* the running reclaimer or the next one */
-	n = llist_del_all(&retire_stack);
-	if (n) {
-		struct heap *saved = heap_call_out_begin();
-
-		synchronize_rcu();
-		tsan_grace_period_end();
-		heap_call_out_end(saved);
-		fetch_add_relaxed(&grace_periods, 1);
-		for (p = n; p; p = p->next) {
-			struct chunk *c = container_of(p, struct chunk, retire);
-
-			fetch_sub_relaxed(&retired_pending, 1);
-			fetch_sub_relaxed(&retired_bytes, c->span);
-			fetch_add_relaxed(&reclaimed, 1);
-			chunk_forget(c);
-		}
-		chunk_cache_release(n);
-		any = true;
+		c->list = CHUNK_LIST_DEAD;
 	}
-	pthread_mutex_unlock(&reclaim_lock);
-	return any;
+	class_lock_drop(c->cls);
+	if (left == 0)
+		reclaim_retire(c);
+	return NULL;
 }
 
-/* fork: take every lock of this file, in the documented order. */
-void shared_lock_all(void)
+long shared_chunk_count(void)
+{
+	return READ_ONCE(shared_count);
+}
+
+/* fork: take every class lock, after reclaim_lock (design.rst). */
+void shared_fork_prepare(void)
 {
 	unsigned int c;
 
-	pthread_mutex_lock(&reclaim_lock);
 	for (c = 0; c < CLASS_LOCKS; c++)
 		pthread_mutex_lock(&class_lock[c]);
 }
 
-void shared_unlock_all(void)
+void shared_fork_parent(void)
 {
 	unsigned int c;
 
 	for (c = CLASS_LOCKS; c-- > 0;)
 		pthread_mutex_unlock(&class_lock[c]);
-	pthread_mutex_unlock(&reclaim_lock);
 }
 
-/* fork child: one thread left; locks are re-created unlocked. */
-void shared_reinit_locks(void)
+/* fork child: the forking thread, the only one left, holds them all. */
+void shared_fork_child(void)
 {
-	unsigned int c;
-
-	pthread_mutex_init(&reclaim_lock, NULL);
-	for (c = 0; c < CLASS_LOCKS; c++)
-		pthread_mutex_init(&class_lock[c], NULL);
-}
-
-void shared_get_stats(struct shared_stats *st)
-{
-	st->shared_chunks = READ_ONCE(shared_count);
-	st->retired_pending = READ_ONCE(retired_pending);
-	st->grace_periods = READ_ONCE(grace_periods);
-	st->chunks_reclaimed = READ_ONCE(reclaimed);
-	st->cached_chunks = chunk_cache_count();
+	shared_fork_parent();
 }

@@ -11,10 +11,12 @@
 #include <bitslab.h>
 
 #include "chunk.h"
+#include "chunk_cache.h"
 #include "heap.h"
 #include "large.h"
 #include "options.h"
 #include "os.h"
+#include "reclaim.h"
 #include "shared.h"
 
 #define MiB(x) ((double)(x) / (1024.0 * 1024.0))
@@ -22,7 +24,7 @@
 void bitslab_stats_print(int fd)
 {
 	struct heap_stats hs;
-	struct shared_stats ss;
+	struct reclaim_stats rs;
 	long threads, lblocks;
 	size_t lbytes;
 	char buf[1536];
@@ -30,7 +32,7 @@ void bitslab_stats_print(int fd)
 	ssize_t __maybe_unused r;
 
 	heap_sum_stats(&hs, &threads);
-	shared_get_stats(&ss);
+	reclaim_get_stats(&rs);
 	large_get_stats(&lblocks, &lbytes);
 	n = snprintf(buf, sizeof(buf),
 		"bitslab %s statistics\n"
@@ -42,10 +44,10 @@ void bitslab_stats_print(int fd)
 		"  bin flushes         %10llu        blocks released to bitmaps %llu\n"
 		"  remote frees        %10llu        in %llu pushes; taken back %llu\n"
 		"  chunks created      %10llu        adopted %llu, retired %llu\n"
-		"  grace periods       %10ld        chunks reclaimed %ld\n",
+		"  grace periods       %10ld        chunks reclaimed %ld%s\n",
 		BITSLAB_VERSION, MiB(os_mapped_bytes()), MiB(os_mapped_peak()),
-		chunk_live_count(), ss.shared_chunks, ss.cached_chunks,
-		ss.retired_pending, lblocks, MiB(lbytes),
+		chunk_live_count(), shared_chunk_count(), chunk_cache_count(),
+		rs.pending, lblocks, MiB(lbytes),
 		(unsigned long long)hs.large_reused, threads,
 		(unsigned long long)hs.refills, (unsigned long long)hs.claimed,
 		(unsigned long long)hs.flushes, (unsigned long long)hs.released,
@@ -55,7 +57,8 @@ void bitslab_stats_print(int fd)
 		(unsigned long long)hs.chunks_new,
 		(unsigned long long)hs.chunks_adopted,
 		(unsigned long long)hs.chunks_retired,
-		ss.grace_periods, ss.chunks_reclaimed);
+		rs.grace_periods, rs.reclaimed,
+		rs.helper ? " (reclaim thread running)" : "");
 	if (n > (int)sizeof(buf))
 		n = (int)sizeof(buf);
 	r = write(fd, buf, (size_t)n);

@@ -6,11 +6,14 @@
  *   const          written once, before the object is published
  *   owner          only the thread owning the heap (or chunk's heap)
  *   atomic: any    any thread, through the wrappers of atomic.h
- *   class lock     under shared_class_lock(cls)
+ *   class lock     under the class lock of the chunk's class (shared.c)
  *   pool lock      under the heap pool lock
  *
- * Readers under RCU (threads walking a shared chunk list) may read any
- * field of a chunk; the grace period before unmapping keeps that safe.
+ * A chunk's fields change hands with the chunk: see the ownership protocol
+ * at the top of core/chunk.h, which says who may write what in each of a
+ * chunk's states.  Readers under RCU (threads walking a shared chunk list)
+ * may read any field of a chunk; the grace period before reuse keeps that
+ * safe.
  */
 #ifndef BITSLAB_TYPES_H
 #define BITSLAB_TYPES_H
@@ -38,9 +41,6 @@
 #define CHUNK_MAGIC	0x6b6e6863u	/* "chnk" */
 #define MIN_ALIGN	16
 
-/* Value of chunk->nused once the chunk is retired: no claim may succeed. */
-#define CHUNK_DEAD	(-(1L << 40))
-
 struct heap;
 
 /**
@@ -57,10 +57,11 @@ struct size_class {
 };
 
 enum chunk_list {
-	CHUNK_LIST_NONE,	/* current chunk of its class, or being retired */
-	CHUNK_LIST_PARTIAL,	/* owner's list: has clear bits */
-	CHUNK_LIST_FULL,	/* owner's list: every bit set */
-	CHUNK_LIST_SHARED,	/* class's shared list, no owner */
+	CHUNK_LIST_NONE,	/* owned: current chunk of its class */
+	CHUNK_LIST_PARTIAL,	/* owned: owner's list, has clear bits */
+	CHUNK_LIST_FULL,	/* owned: owner's list, every bit set */
+	CHUNK_LIST_SHARED,	/* shared: class's shared list, no owner */
+	CHUNK_LIST_DEAD,	/* dead: nothing taken; retire queue or cache */
 };
 
 /**
@@ -69,7 +70,9 @@ enum chunk_list {
  */
 struct chunk {
 	/* Line 0: read by every free, rarely written. */
-	_Atomic(struct heap *) owner;	/* atomic: any (owner, exit, adopter) */
+	_Atomic(struct heap *) owner;	/* owner -> NULL (publish) and NULL ->
+					 * adopter, both under the class lock;
+					 * read by any thread */
 	uint64_t div_magic;		/* const */
 	uint64_t div_limit;		/* const */
 	uint64_t div_recip;		/* const */
@@ -78,7 +81,8 @@ struct chunk {
 	uint16_t cls;			/* const: size class */
 	uint16_t nblocks;		/* const */
 	uint32_t magic;			/* const: CHUNK_MAGIC */
-	_Atomic long nused;		/* atomic: any; taken bits (+ pins) */
+	_Atomic long nused;		/* taken bits: owner, or class lock
+					 * while shared; read by any thread */
 
 	/* Line 1: bookkeeping of the owner or of the class's shared list. */
 	struct cds_list_head node ____cacheline_aligned;
@@ -92,17 +96,20 @@ struct chunk {
 	 * list's tail), never into another list before a grace period.
 	 */
 	struct cds_list_head shared;
-	struct llist_node retire;	/* by the thread that retired it */
+	struct llist_node retire;	/* retirer: retire queue, batches */
 	uint64_t stamp;			/* cache lock: when it was cached, ms */
 	uint32_t span;			/* const: bytes mapped */
 	uint32_t hint;			/* owner: first word with clear bits */
-	uint8_t list;			/* owner, or class lock: chunk_list */
+	uint8_t list;			/* owner, or class lock while shared:
+					 * enum chunk_list */
 	bool kept_empty;		/* owner: counted in heap_class.nempty */
 	bool was_shared;		/* class lock: set when published; a
 					 * retirement then waits for a grace
 					 * period.  Cleared by chunk_create. */
 
-	/* Lines 2..9: one bit per block, set = taken.  atomic: any. */
+	/* Lines 2..9: one bit per block, set = taken (handed out, or on its
+	 * way back in a bin, inbox or outbox).  Set by the owner; cleared by
+	 * the owner, or under the class lock while shared; read by any. */
 	_Atomic unsigned long used[CHUNK_MAX_BLOCKS / 64] ____cacheline_aligned;
 };
 

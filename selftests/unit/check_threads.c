@@ -13,9 +13,9 @@
 
 #include <bitslab.h>
 
-#include "../../core/chunk.h"
-#include "../../core/os.h"
-#include "../../core/shared.h"
+#include "chunk.h"
+#include "chunk_cache.h"
+#include "os.h"
 #include "unit.h"
 
 /*

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * chunk_cache.h - dead chunks kept for reuse; batched mapping and
+ * unmapping of chunks.
+ */
+#ifndef CORE_CHUNK_CACHE_H
+#define CORE_CHUNK_CACHE_H
+
+#include <stddef.h>
+
+#include <bitslab/types.h>
+
+struct chunk *chunk_cache_get(size_t span);
+struct chunk *chunk_cache_map(size_t span);
+void chunk_cache_release(struct llist_node *list);
+size_t chunk_cache_drain(void);
+long chunk_cache_count(void);
+size_t chunk_cache_bytes(void);
+
+void chunk_cache_fork_prepare(void);
+void chunk_cache_fork_parent(void);
+void chunk_cache_fork_child(void);
+
+#endif /* CORE_CHUNK_CACHE_H */

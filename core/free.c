@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+/*
+ * free.c - the free slow paths behind bitslab_free_fast() (alloc.h), with
+ * their misuse checks.
+ *
+ * free() never trusts a pointer.  The page map says whether the pointer's
+ * 64 KiB region is ours and what it holds; for a chunk, the divisibility
+ * test says whether it is the start of a block, and the block's bit says
+ * whether it is taken (handed out, or on its way back): only then is the
+ * block's memory touched, and its free cookie says whether it already sits
+ * in a bin or an inbox.  A free by the chunk's owner goes onto a bin; any
+ * other goes through remote.c.
+ */
+#include <bitslab/types.h>
+
+#include "chunk.h"
+#include "free.h"
+#include "heap.h"
+#include "large.h"
+#include "pagemap.h"
+#include "remote.h"
+#include "report.h"
+#include "thread.h"
+
+void heap_free_invalid(struct chunk *c, void *ptr)
+{
+	report_misuse("free of invalid pointer (not the start of a block)",
+		      ptr, c->cls);
+}
+
+void heap_free_double(struct chunk *c, void *ptr)
+{
+	report_misuse("double free", ptr, c->cls);
+}
+
+/* A block start whose bit is clear: back in its bitmap, or never out. */
+void heap_free_untaken(struct chunk *c, void *ptr)
+{
+	report_misuse("double free (or free of a block never allocated)", ptr,
+		      c->cls);
+}
+
+/**
+ * heap_block_is_free() - is block start @p of @c free: back in its bitmap
+ * (bit clear), or in a bin or on its way to one (free cookie)?
+ */
+bool heap_block_is_free(struct chunk *c, void **p)
+{
+	return !chunk_block_taken(c, (uintptr_t)p) ||
+	       block_cookie_free(READ_ONCE(c->owner), (uintptr_t)p[1]);
+}
+
+/**
+ * heap_free_chunk() - free a block of @c through the generic path (blocks
+ * of multi-chunk spans, and frees that missed the hot chunks).  A chunk of
+ * this heap becomes hot, in the slot its address picks.
+ */
+void heap_free_chunk(struct chunk *c, void *ptr)
+{
+	struct heap *h = bitslab_tls_heap;
+	struct hot_slot *s;
+
+	if (IS_ENABLED(CONFIG_MISUSE_CHECKS)) {
+		if (!chunk_block_start(c, (uintptr_t)ptr)) {
+			heap_free_invalid(c, ptr);
+			return;
+		}
+		if (!chunk_block_taken(c, (uintptr_t)ptr)) {
+			heap_free_untaken(c, ptr);
+			return;
+		}
+	}
+	/*
+	 * A thread that frees before it ever allocated (a consumer of blocks
+	 * made by others) gets its heap now: its remote frees then go out in
+	 * batches.
+	 */
+	if (unlikely(h->kind == HEAP_KIND_BOOT))
+		h = heap_ensure();
+	if (READ_ONCE(c->owner) != h) {
+		heap_free_remote(h, c, ptr);
+		return;
+	}
+	s = heap_hot_slot(h, (uintptr_t)c);
+	*s = (struct hot_slot){ c, &h->bins[c->cls] };
+	heap_free_local(h, c, s->bin, ptr);
+}
+
+/**
+ * heap_free_cold() - free of a pointer outside @h's hot chunks: look it up
+ * in the page map before touching anything.
+ */
+void heap_free_cold(struct heap *h, void *ptr)
+{
+	uintptr_t a = (uintptr_t)ptr;
+
+	if (likely(pagemap_kind(a) == PM_CHUNK))
+		heap_free_chunk(chunk_of_head(a), ptr);
+	else
+		heap_free_slow(ptr);
+}
+
+/** heap_free_slow() - free of a pointer outside any chunk head region. */
+void heap_free_slow(void *ptr)
+{
+	uintptr_t a = (uintptr_t)ptr;
+	unsigned int kind;
+
+	if (!ptr)
+		return;
+	kind = pagemap_kind(a);
+	if (kind & PM_TAIL)
+		heap_free_chunk(chunk_lookup(a), ptr);
+	else if (kind == PM_LARGE || kind == PM_LARGE0)
+		large_free(ptr);
+	else
+		large_report_unknown("free", ptr);
+}

@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: MIT
+/*
+ * reclaim.c - dead chunks that were ever on a shared list wait here for an
+ * RCU grace period before they are reused, and no user's call waits for it.
+ *
+ * A walker of a shared list may have found a chunk a moment before it was
+ * adopted or retired, and still be reading its header; only a grace period
+ * (synchronize_rcu()) proves that every such walker has left.  Waiting for
+ * one inside free() would stall the caller for up to 19 ms here, and hang
+ * it for good beside a host that uses liburcu-bp itself (bp's state is
+ * process-wide: a host thread in its own read-side section that waits for
+ * a lock the freeing thread holds never ends its section).  So:
+ *
+ *  - retiring a chunk pushes it on retire_stack (llist_add: lock-free, no
+ *    allocation) and returns;
+ *  - a helper thread of ours takes the whole stack with one exchange
+ *    (no ABA: there is no single-node pop), waits for one grace period
+ *    holding no lock, and hands the chunks to the chunk cache.  It is woken
+ *    (futex) when opt_retire_batch chunks or RECLAIM_BYTES wait, and
+ *    wakes itself RECLAIM_MS after anything was queued, so a retired chunk
+ *    waits at most that long plus one grace period.
+ *
+ * The helper starts on the first retirement that needs it, from a thread
+ * that holds none of our locks (a nested call waits for the next one); a
+ * program whose threads never exit never gets one.  It has a small stack
+ * (HELPER_STACK: the fragmentation test runs under a 16 MiB address-space
+ * limit), every signal blocked, takes no read-side section and never
+ * allocates (its allocations would go to the locked fallback heap).  After
+ * fork() the child has no helper; the next retirement starts one.
+ *
+ * Only two paths wait for a grace period in the calling thread, through
+ * reclaim_now(): an allocation that the system refused memory for, and
+ * malloc_trim() / bitslab_trim(), whose job is to give memory back now.
+ * Neither waits inside a read-side section of its own or from inside a call
+ * out of the allocator (heap_may_wait()).
+ *
+ * Lock order: liburcu-bp's locks, then reclaim_lock, then cache_lock.
+ * reclaim_lock is never held across synchronize_rcu(): it guards the list
+ * of batches in flight, which the fork child puts back on the stack.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <urcu-bp.h>
+
+#include "chunk.h"
+#include "chunk_cache.h"
+#include "heap.h"
+#include "options.h"
+#include "os.h"
+#include "reclaim.h"
+#include "report.h"
+#include "tsan.h"
+
+#if defined(__SANITIZE_THREAD__)
+char tsan_grace_token;
+#endif
+
+#define RECLAIM_BYTES	(1UL << 20)
+#define RECLAIM_MS	100
+#define RETRY_MS	1000	/* after a failed pthread_create() */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define HELPER_STACK	(1UL << 20)
+#else
+#define HELPER_STACK	(128UL << 10)
+#endif
+
+static struct llist_head retire_stack = LLIST_HEAD_INIT;
+static _Atomic long pending;		/* chunks retired, not yet reclaimed */
+static _Atomic size_t pending_bytes;
+static _Atomic long grace_periods, reclaimed;
+
+/* A batch taken off the stack, waiting for its grace period. */
+struct batch {
+	struct llist_node *list;
+	struct batch *next;
+};
+
+static pthread_mutex_t reclaim_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct batch *in_flight;		/* reclaim lock */
+
+enum helper_state { HELPER_NONE, HELPER_RUNNING, HELPER_FAILED };
+static _Atomic int helper_state;
+static _Atomic uint64_t helper_failed_at;	/* ms */
+static _Atomic int wake_seq;		/* futex word: bumped to wake it */
+
+static long futex(_Atomic int *word, int op, int val,
+		  const struct timespec *timeout)
+{
+	return syscall(SYS_futex, (int *)word, op | FUTEX_PRIVATE_FLAG, val,
+		       timeout, NULL, 0);
+}
+
+/* Hand the chunks of @list, past a grace period, to the chunk cache. */
+static void reclaim_list(struct llist_node *list)
+{
+	struct llist_node *p;
+
+	for (p = list; p; p = p->next) {
+		struct chunk *c = container_of(p, struct chunk, retire);
+
+		fetch_sub_relaxed(&pending, 1);
+		fetch_sub_relaxed(&pending_bytes, c->span);
+		fetch_add_relaxed(&reclaimed, 1);
+		chunk_forget(c);
+	}
+	chunk_cache_release(list);
+}
+
+/*
+ * Take everything retired so far through one grace period.  The caller may
+ * wait for one (see heap_may_wait()) and holds no lock of ours.
+ * Return: true if anything was reclaimed.
+ */
+static bool reclaim_run(void)
+{
+	struct batch b, **pp;
+	struct heap *saved;
+
+	pthread_mutex_lock(&reclaim_lock);
+	b.list = llist_del_all(&retire_stack);
+	if (!b.list) {
+		pthread_mutex_unlock(&reclaim_lock);
+		return false;
+	}
+	b.next = in_flight;
+	in_flight = &b;
+	pthread_mutex_unlock(&reclaim_lock);
+
+	saved = heap_call_out_begin();
+	synchronize_rcu();
+	tsan_grace_period_end();
+	heap_call_out_end(saved);
+	fetch_add_relaxed(&grace_periods, 1);
+
+	pthread_mutex_lock(&reclaim_lock);
+	for (pp = &in_flight; *pp != &b; pp = &(*pp)->next)
+		;
+	*pp = b.next;
+	reclaim_list(b.list);
+	pthread_mutex_unlock(&reclaim_lock);
+	return true;
+}
+
+static bool batch_full(void)
+{
+	return READ_ONCE(pending) >= opt_retire_batch ||
+	       READ_ONCE(pending_bytes) >= RECLAIM_BYTES;
+}
+
+static void *helper_main(void *arg)
+{
+	static const struct timespec patience = {
+		.tv_sec = RECLAIM_MS / 1000,
+		.tv_nsec = (RECLAIM_MS % 1000) * 1000000L,
+	};
+
+	/* Never an RCU reader, never the owner of a heap. */
+	(void)heap_call_out_begin();
+	for (;;) {
+		int seq = load_acquire(&wake_seq);
+
+		if (!READ_ONCE(pending))
+			futex(&wake_seq, FUTEX_WAIT, seq, NULL);
+		else if (!batch_full())
+			futex(&wake_seq, FUTEX_WAIT, seq, &patience);
+		reclaim_run();
+	}
+	return NULL;
+}
+
+/* Start the helper thread.  The caller holds none of our locks. */
+static void helper_start(void)
+{
+	struct heap *saved = heap_call_out_begin();
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t t;
+	int err;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_attr_init(&attr);
+	if (!err) {
+		pthread_attr_setstacksize(&attr, HELPER_STACK);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		err = pthread_create(&t, &attr, helper_main, NULL);
+		pthread_attr_destroy(&attr);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	heap_call_out_end(saved);
+	if (err) {
+		WRITE_ONCE(helper_failed_at, os_now_ms());
+		store_release(&helper_state, HELPER_FAILED);
+	}
+}
+
+/* Make sure the helper runs, and wake it if a batch is ready. */
+static void helper_kick(void)
+{
+	int state = READ_ONCE(helper_state);
+
+	if (state != HELPER_RUNNING) {
+		/* Only a thread of the program's own, outside any call out
+		 * of the allocator, may create a thread. */
+		if (bitslab_tls_heap->kind != HEAP_KIND_THREAD)
+			return;
+		if (state == HELPER_FAILED &&
+		    os_now_ms() - READ_ONCE(helper_failed_at) < RETRY_MS)
+			return;
+		if (try_cmpxchg(&helper_state, &state, HELPER_RUNNING))
+			helper_start();
+		return;
+	}
+	if (batch_full()) {
+		fetch_add_release(&wake_seq, 1);
+		futex(&wake_seq, FUTEX_WAKE, 1, NULL);
+	}
+}
+
+/**
+ * reclaim_retire() - @c is dead and on no list, and was on a shared list
+ * once: queue it for reuse after a grace period.  Any thread; never waits.
+ */
+void reclaim_retire(struct chunk *c)
+{
+	size_t span = c->span;
+
+	DEBUG_BUG_ON(!c->was_shared || c->list != CHUNK_LIST_DEAD);
+	/* Count first: once on the stack the chunk may be reclaimed. */
+	fetch_add_relaxed(&pending, 1);
+	fetch_add_relaxed(&pending_bytes, span);
+	llist_add(&c->retire, &retire_stack);
+	helper_kick();
+}
+
+/**
+ * reclaim_unshared() - dead chunks on @list (linked by ->retire), none of
+ * which was on a shared list since it was set up: no walker can hold them,
+ * so they go to the chunk cache (or back to the system) now.
+ */
+void reclaim_unshared(struct llist_node *list)
+{
+	struct llist_node *p;
+
+	for (p = list; p; p = p->next) {
+		DEBUG_BUG_ON(container_of(p, struct chunk, retire)->was_shared);
+		chunk_forget(container_of(p, struct chunk, retire));
+		fetch_add_relaxed(&reclaimed, 1);
+	}
+	chunk_cache_release(list);
+}
+
+/**
+ * reclaim_now() - reclaim everything retired, in this thread, through one
+ * grace period: for a thread short of memory, and for trim.  Does nothing
+ * where this thread may not wait for a grace period (heap_may_wait()).
+ * Return: true if chunks were reclaimed.
+ */
+bool reclaim_now(void)
+{
+	static const struct timespec tick = { 0, 1000000L };
+	bool any;
+	int i;
+
+	if (!heap_may_wait())
+		return false;
+	any = reclaim_run();
+	/* Batches the helper took are past their grace period soon: wait
+	 * for them too (at most a second), so that trim gives them back. */
+	for (i = 0; i < 1000; i++) {
+		bool busy;
+
+		pthread_mutex_lock(&reclaim_lock);
+		busy = in_flight != NULL;
+		pthread_mutex_unlock(&reclaim_lock);
+		if (!busy)
+			break;
+		nanosleep(&tick, NULL);
+		any = true;
+	}
+	return any;
+}
+
+/* fork: the prepare handler runs after liburcu-bp's own (see thread.c). */
+void reclaim_fork_prepare(void)
+{
+	pthread_mutex_lock(&reclaim_lock);
+}
+
+void reclaim_fork_parent(void)
+{
+	pthread_mutex_unlock(&reclaim_lock);
+}
+
+/*
+ * fork child: the helper and every other reclaimer are gone.  Batches they
+ * had taken and not yet reclaimed go back on the stack, to wait for a
+ * grace period of the child's.
+ */
+void reclaim_fork_child(void)
+{
+	struct batch *b;
+
+	for (b = in_flight; b; b = b->next) {
+		struct llist_node *p = b->list, *next;
+
+		for (; p; p = next) {
+			next = p->next;
+			llist_add(p, &retire_stack);
+		}
+	}
+	in_flight = NULL;
+	atomic_init(&helper_state, HELPER_NONE);
+	atomic_init(&wake_seq, 0);
+	pthread_mutex_unlock(&reclaim_lock);
+}
+
+void reclaim_get_stats(struct reclaim_stats *st)
+{
+	st->pending = READ_ONCE(pending);
+	st->grace_periods = READ_ONCE(grace_periods);
+	st->reclaimed = READ_ONCE(reclaimed);
+	st->helper = READ_ONCE(helper_state) == HELPER_RUNNING;
+}

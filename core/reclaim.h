@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * reclaim.h - dead chunks through a grace period, off the user's calls.
+ */
+#ifndef CORE_RECLAIM_H
+#define CORE_RECLAIM_H
+
+#include <stdbool.h>
+
+#include <bitslab/types.h>
+
+void reclaim_retire(struct chunk *c);
+void reclaim_unshared(struct llist_node *list);
+bool reclaim_now(void);
+
+void reclaim_fork_prepare(void);
+void reclaim_fork_parent(void);
+void reclaim_fork_child(void);
+
+struct reclaim_stats {
+	long pending;		/* retired, waiting for a grace period */
+	long grace_periods;	/* synchronize_rcu() calls */
+	long reclaimed;		/* dead chunks handed to the chunk cache */
+	bool helper;		/* the reclaim thread is running */
+};
+void reclaim_get_stats(struct reclaim_stats *st);
+
+#endif /* CORE_RECLAIM_H */

@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+/*
+ * refill.c - the allocation slow paths: a bin ran dry, the size is beyond
+ * the fast path's table, or the block is large.
+ *
+ * A refill first takes back what other threads sent to the heap's inbox,
+ * then claims whole bitmap words of the class's current chunk; when that is
+ * full it moves on to a partly used chunk of the heap's own, a chunk
+ * adopted from the class's shared list, or a new chunk (from the chunk
+ * cache or the system), in that order.  When the system refuses memory,
+ * the thread gives back everything free it holds and every cached chunk,
+ * waits for the retired ones' grace period if it may, and tries once more.
+ */
+#include <errno.h>
+
+#include <bitslab/types.h>
+
+#include "chunk.h"
+#include "chunk_cache.h"
+#include "heap.h"
+#include "large.h"
+#include "os.h"
+#include "reclaim.h"
+#include "refill.h"
+#include "release.h"
+#include "remote.h"
+#include "shared.h"
+#include "thread.h"
+
+/*
+ * Give memory back when the system refused some (RLIMIT_AS, overcommit):
+ * everything the heap holds free, every retired and cached chunk.  The
+ * caller retries once.
+ */
+static void heap_recover(struct heap *h)
+{
+	heap_flush_outbox(h);
+	if (heap_is_real(h)) {
+		heap_release_bins(h);
+		heap_retire_empty(h);
+		heap_dead_flush(h);
+		large_cache_drain(h);
+	}
+	reclaim_now();
+	chunk_cache_drain();
+}
+
+/* A chunk of @cls for @h to claim from: partial, adopted, or new. */
+static struct chunk *heap_next_chunk(struct heap *h, unsigned int cls)
+{
+	struct heap_class *hc = &h->cls[cls];
+	struct chunk *c;
+
+	if (!cds_list_empty(&hc->partial)) {
+		c = cds_list_first_entry(&hc->partial, struct chunk, node);
+		cds_list_del(&c->node);
+		c->list = CHUNK_LIST_NONE;
+		if (c->kept_empty) {
+			c->kept_empty = false;
+			hc->nempty--;
+		}
+		return hc->cur = c;
+	}
+	if (h->kind == HEAP_KIND_THREAD) {
+		c = shared_adopt(h, cls);
+		if (c) {
+			hc->nchunks++;
+			h->stats.chunks_adopted++;
+			return hc->cur = c;
+		}
+	}
+	heap_dead_flush(h);	/* they may be what chunk_create() reuses */
+	c = chunk_create(cls, h, false);
+	if (!c) {
+		heap_recover(h);
+		if (!cds_list_empty(&hc->partial))
+			return heap_next_chunk(h, cls);
+		c = chunk_create(cls, h, true);
+		if (!c)
+			return NULL;
+	}
+	hc->nchunks++;
+	h->stats.chunks_new++;
+	return hc->cur = c;
+}
+
+/* Put blocks into the empty bin of @cls.  Return: 0, or -1 (ENOMEM). */
+static int heap_refill(struct heap *h, unsigned int cls)
+{
+	struct bin *b = &h->bins[cls];
+	struct heap_class *hc = &h->cls[cls];
+	unsigned int want = (unsigned int)(b->max > 1 ? b->max / 2 : 1);
+
+	h->stats.refills++;
+	heap_flush_outbox(h);
+	if (!llist_empty(&h->inbox)) {
+		heap_take_inbox(h);
+		if (b->head)
+			return 0;
+	}
+	for (;;) {
+		struct chunk *c = hc->cur;
+		void **first, **last;
+		unsigned int n;
+
+		if (!c) {
+			c = heap_next_chunk(h, cls);
+			if (!c)
+				return -1;
+			if (b->head)	/* recovery refilled the bin */
+				return 0;
+		}
+		n = chunk_claim(c, want, &first, &last);
+		if (n) {
+			h->stats.claimed += n;
+			last[0] = b->head;
+			b->head = first;
+			b->room -= (int32_t)n;
+			return 0;
+		}
+		hc->cur = NULL;
+		c->list = CHUNK_LIST_FULL;
+		cds_list_add(&c->node, &hc->full);
+	}
+}
+
+static void *__heap_alloc(struct heap *h, unsigned int cls)
+{
+	if (!h->bins[cls].head && heap_refill(h, cls)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return bin_pop(&h->bins[cls]);
+}
+
+/*
+ * The fallback heap, under its lock.  The thread counts as calling out
+ * meanwhile, so nothing it does there waits for a grace period with the
+ * lock held (heap_may_wait()).
+ */
+static void *heap_alloc_global(unsigned int cls)
+{
+	struct heap *saved = heap_call_out_begin();
+	void *p;
+
+	heap_global_lock();
+	p = __heap_alloc(&heap_global, cls);
+	heap_global_unlock();
+	heap_call_out_end(saved);
+	return p;
+}
+
+/**
+ * heap_alloc_class() - a block of class @cls for the calling thread,
+ * whatever state the thread is in.  NULL with errno = ENOMEM on failure.
+ */
+void *heap_alloc_class(unsigned int cls)
+{
+	struct heap *h = bitslab_tls_heap;
+
+	if (likely(h->kind == HEAP_KIND_THREAD))
+		return __heap_alloc(h, cls);
+	if (h->kind == HEAP_KIND_BOOT) {
+		h = heap_ensure();
+		if (h->kind == HEAP_KIND_THREAD)
+			return __heap_alloc(h, cls);
+	}
+	return heap_alloc_global(cls);
+}
+
+/**
+ * heap_alloc_large() - a large block (large_alloc()) for the calling
+ * thread, which gets its heap first (the free cookie secrets must be set
+ * before a header is written); on a refusal, memory is given back and the
+ * mapping tried once more.
+ */
+void *heap_alloc_large(size_t size, size_t align, bool zero)
+{
+	struct heap *h = heap_ensure();
+	void *p = large_alloc(h, size, align, zero);
+
+	if (!p && errno == ENOMEM) {
+		heap_recover(h);
+		p = large_alloc(h, size, align, zero);
+	}
+	return p;
+}
+
+/**
+ * heap_alloc_slow() - malloc() when the fast path could not serve it: an
+ * empty bin, a size beyond the lookup table, or a large block.
+ */
+void *heap_alloc_slow(size_t size)
+{
+	if (unlikely(size > SMALL_MAX))
+		return heap_alloc_large(size, 0, false);
+	return heap_alloc_class(size_to_class(size));
+}
+
+/**
+ * heap_trim() - malloc_trim(): give back everything the calling thread
+ * holds free and every retired or cached chunk.  Return: true if anything
+ * was given back.
+ */
+bool heap_trim(void)
+{
+	/* A thread that never allocated gets its heap: it may then wait for
+	 * the grace period of what other threads retired. */
+	struct heap *h = heap_ensure();
+	size_t before = os_mapped_bytes();
+
+	if (h->kind == HEAP_KIND_THREAD) {
+		heap_flush_outbox(h);
+		heap_take_inbox(h);
+		heap_release_bins(h);
+		heap_retire_empty(h);
+		heap_dead_flush(h);
+		large_cache_drain(h);
+	}
+	reclaim_now();
+	chunk_cache_drain();
+	return os_mapped_bytes() < before;
+}

@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: MIT
+/*
+ * release.c - the owner of chunks releasing their free blocks back to the
+ * bitmaps, and what happens to a chunk that becomes empty.
+ *
+ * Only a chunk's owner changes its bits and its count while it owns it
+ * (core/chunk.h): bin overflows, the blocks other threads sent back that do
+ * not fit in a bin, trim and thread exit all release through here, on the
+ * owner's thread.  Bits go with one fetch_and per bitmap word, which
+ * returns the previous bits: a bit already clear is a block released
+ * twice, reported as a double free.  An owned chunk that becomes empty is
+ * kept for reuse (up to empty_keep per class) or retired by its owner
+ * alone: a chunk never on a shared list goes to the chunk cache in
+ * batches, one that was shared waits for a grace period (reclaim.c).
+ */
+#include <bitslab/types.h>
+
+#include "chunk.h"
+#include "heap.h"
+#include "reclaim.h"
+#include "release.h"
+#include "report.h"
+
+#define DEAD_BATCH 32
+
+/** heap_dead_flush() - hand @h's batch of dead unshared chunks on. */
+void heap_dead_flush(struct heap *h)
+{
+	if (h->dead) {
+		reclaim_unshared(h->dead);
+		h->dead = NULL;
+		h->ndead = 0;
+	}
+}
+
+/*
+ * @c, given up by @h, is dead and on no list.  One that was never on a
+ * shared list needs no grace period; it waits in @h's batch, so that the
+ * cache takes (and, past its budget, unmaps in runs of neighbours)
+ * DEAD_BATCH chunks at a time: a thread freeing everything at once makes
+ * one munmap per run instead of one per chunk, which the other threads'
+ * page faults would queue behind.
+ */
+static void heap_chunk_dead(struct heap *h, struct chunk *c)
+{
+	if (c->was_shared) {
+		reclaim_retire(c);
+		return;
+	}
+	c->retire.next = h->dead;
+	h->dead = &c->retire;
+	if (++h->ndead >= DEAD_BATCH)
+		heap_dead_flush(h);
+}
+
+/**
+ * heap_give_up_chunk() - owned -> dead: @c, an empty chunk of @h on one
+ * of its lists (or its current chunk, already unset), dies.
+ */
+void heap_give_up_chunk(struct heap *h, struct chunk *c)
+{
+	struct heap_class *hc = &h->cls[c->cls];
+	struct hot_slot *s = heap_hot_slot(h, (uintptr_t)c);
+
+	DEBUG_BUG_ON(READ_ONCE(c->nused) != 0);
+	if (s->chunk == c)
+		s->chunk = HOT_NONE;
+	if (c->kept_empty)
+		hc->nempty--;
+	if (c->list == CHUNK_LIST_PARTIAL || c->list == CHUNK_LIST_FULL)
+		cds_list_del(&c->node);
+	c->list = CHUNK_LIST_DEAD;
+	store_release(&c->owner, NULL);
+	hc->nchunks--;
+	h->stats.chunks_retired++;
+	heap_chunk_dead(h, c);
+}
+
+/* An owned, non-current chunk became empty: keep it or give it up. */
+static void heap_chunk_empty(struct heap *h, struct chunk *c)
+{
+	struct heap_class *hc = &h->cls[c->cls];
+
+	if (!c->kept_empty && hc->nempty < h->empty_keep) {
+		c->kept_empty = true;
+		hc->nempty++;
+		return;
+	}
+	heap_give_up_chunk(h, c);
+}
+
+/* @k blocks of @c (owned by @h) went back to its bitmap. */
+static void heap_chunk_released(struct heap *h, struct chunk *c,
+				unsigned int k)
+{
+	struct heap_class *hc = &h->cls[c->cls];
+	long n = READ_ONCE(c->nused) - (long)k;
+
+	DEBUG_BUG_ON(n < 0);
+	WRITE_ONCE(c->nused, n);
+	h->stats.released += k;
+	if (c == hc->cur)
+		return;
+	if (c->list == CHUNK_LIST_FULL) {
+		cds_list_del(&c->node);
+		cds_list_add(&c->node, &hc->partial);
+		c->list = CHUNK_LIST_PARTIAL;
+	}
+	if (n == 0)
+		heap_chunk_empty(h, c);
+}
+
+static void release_word(struct release *r)
+{
+	struct chunk *c = r->c;
+	unsigned long got;
+
+	if (!r->mask)
+		return;
+	got = bitmap_release_mask(c->used, r->word, r->mask);
+	if (got != r->mask)
+		report_misuse("double free",
+			      chunk_block(c, r->word * BITS_PER_LONG +
+					      __ffs(r->mask & ~got)), c->cls);
+	if (r->word < c->hint)
+		c->hint = (uint32_t)r->word;
+	r->mask = 0;
+}
+
+static void release_run(struct release *r)
+{
+	if (!r->c)
+		return;
+	release_word(r);
+	heap_chunk_released(r->h, r->c, r->n);
+	r->c = NULL;
+	r->n = 0;
+}
+
+/**
+ * release_add() - queue block @p of @c, a chunk r->h owns, for release.
+ * The chunk's count is lowered last, when its run ends.
+ */
+void release_add(struct release *r, struct chunk *c, void **p)
+{
+	unsigned long idx = chunk_block_index(c, (uintptr_t)p);
+	unsigned long w = BIT_WORD(idx), bit = BIT_MASK(idx);
+
+	DEBUG_BUG_ON(READ_ONCE(c->owner) != r->h);
+	if (c != r->c) {
+		release_run(r);
+		r->c = c;
+	} else if (w != r->word) {
+		release_word(r);
+	}
+	if (r->mask & bit)
+		report_misuse("double free", p, c->cls);
+	r->word = w;
+	r->mask |= bit;
+	r->n++;
+}
+
+/** release_end() - release what is still queued in @r. */
+void release_end(struct release *r)
+{
+	release_run(r);
+}
+
+/* Release a private chain of free blocks of @h's chunks (word 0 links). */
+static void heap_release_list(struct heap *h, void **list)
+{
+	struct release r = { .h = h };
+
+	while (list) {
+		void **next = list[0];
+
+		release_add(&r, chunk_lookup((uintptr_t)list), list);
+		list = next;
+	}
+	release_end(&r);
+}
+
+/**
+ * heap_flush_bin() - the bin of @cls overflowed: release its newest half
+ * to the bitmaps, which is how chunks become empty again.
+ */
+void heap_flush_bin(struct heap *h, unsigned int cls)
+{
+	struct bin *b = &h->bins[cls];
+	int n = b->max / 2, i;
+	void **first = b->head, **last = first;
+
+	if (n < 1)
+		n = 1;
+	for (i = 1; i < n && last[0]; i++)
+		last = last[0];
+	b->head = last[0];
+	last[0] = NULL;
+	b->room += i;
+	DEBUG_BUG_ON(b->room < 1);
+	h->stats.flushes++;
+	heap_release_list(h, first);
+}
+
+/** heap_release_bins() - release every block of every bin of @h. */
+void heap_release_bins(struct heap *h)
+{
+	unsigned int c;
+
+	for (c = 0; c < NR_SIZE_CLASSES; c++) {
+		struct bin *b = &h->bins[c];
+		void **list = b->head;
+
+		b->head = NULL;
+		b->room = b->max;
+		heap_release_list(h, list);
+	}
+}
+
+/**
+ * heap_retire_empty() - give up every empty chunk of @h (trim, memory
+ * shortage): those it keeps for reuse and the current chunks of its
+ * classes.
+ */
+void heap_retire_empty(struct heap *h)
+{
+	unsigned int c;
+
+	for (c = 0; c < NR_SIZE_CLASSES; c++) {
+		struct heap_class *hc = &h->cls[c];
+		struct cds_list_head *pos, *tmp;
+		struct chunk *cur = hc->cur;
+
+		if (cur && READ_ONCE(cur->nused) == 0) {
+			hc->cur = NULL;
+			heap_give_up_chunk(h, cur);
+		}
+		cds_list_for_each_safe(pos, tmp, &hc->partial) {
+			struct chunk *k = cds_list_entry(pos, struct chunk, node);
+
+			if (k->kept_empty)
+				heap_give_up_chunk(h, k);
+		}
+	}
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * release.h - an owner releasing free blocks of its own chunks back to
+ * their bitmaps, and giving up chunks that become empty.
+ */
+#ifndef CORE_RELEASE_H
+#define CORE_RELEASE_H
+
+#include <stdbool.h>
+
+#include <bitslab/types.h>
+
+/*
+ * Releasing blocks of chunks @h owns, batched: consecutive blocks in one
+ * bitmap word cost one fetch_and, consecutive blocks of one chunk one
+ * update of its count.  Owner only.
+ */
+struct release {
+	struct heap *h;		/* the owner */
+	struct chunk *c;	/* chunk of the current run, or NULL */
+	unsigned long word;	/* bitmap word of the pending bits */
+	unsigned long mask;	/* pending bits of @word */
+	unsigned int n;		/* blocks of @c in this run */
+};
+
+void release_add(struct release *r, struct chunk *c, void **p);
+void release_end(struct release *r);
+
+void heap_flush_bin(struct heap *h, unsigned int cls);
+void heap_release_bins(struct heap *h);
+void heap_retire_empty(struct heap *h);
+void heap_give_up_chunk(struct heap *h, struct chunk *c);
+void heap_dead_flush(struct heap *h);
+
+#endif /* CORE_RELEASE_H */

@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: MIT
+/*
+ * remote.c - blocks freed by a thread that does not own their chunk.
+ *
+ * The freeing thread never touches such a chunk's bits or count (the
+ * ownership protocol, core/chunk.h).  A block of an owned chunk goes to
+ * the owner heap's inbox, a Treiber stack: consecutive frees towards the
+ * same owner are chained in the freeing heap's outbox and pushed together
+ * with one CAS (llist_add_batch).  The owner takes the whole inbox with one
+ * exchange when a bin runs dry (no single-node pop, so no ABA).  A block of
+ * a shared chunk (no owner) goes through the outbox too, towards the
+ * "orphanage", and is released under the class lock (shared_release()),
+ * which re-checks that the chunk is still shared; a chunk adopted in
+ * between gets its blocks forwarded to the adopter's inbox.  So does a
+ * block that reaches an inbox whose heap no longer owns the chunk (a pusher
+ * read a stale owner): whoever takes a block re-checks its chunk's owner.
+ *
+ * After a push the pusher looks at the owner's state; an owner that has
+ * exited is drained by the pusher itself.  The store of HEAP_DEAD at exit
+ * and a pusher's push are sequentially consistent on both sides (Dekker):
+ * either the exiting thread sees the pushed block, or the pusher sees the
+ * heap dead.  Heaps are never unmapped, so a pusher holding a stale owner
+ * pointer still writes into a heap.
+ *
+ * Every block on its way carries the remote cookie of the heap it is sent
+ * to (free_cookie_remote(), core/chunk.h); whoever takes it checks that
+ * cookie, so a block pushed twice, or written to after it was freed, is
+ * caught there.
+ */
+#include <bitslab/types.h>
+
+#include "chunk.h"
+#include "heap.h"
+#include "release.h"
+#include "remote.h"
+#include "report.h"
+#include "shared.h"
+
+static void heap_push_remote(struct heap *owner, void **first, void **last);
+
+/*
+ * Take one block off a list sent to heap @dest: check it was sent as a
+ * remote free.  A block that is on the list twice (two threads freed it at
+ * once) is caught on its second visit, which finds the cookie the first
+ * visit left, as is a block written to after it was freed.
+ */
+static struct chunk *inbox_block(struct heap *dest, void **p)
+{
+	struct chunk *c = chunk_lookup((uintptr_t)p);
+
+	if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
+	    (uintptr_t)p[1] != free_cookie_remote(dest))
+		report_misuse("double free (or write after free)", p,
+			      c ? c->cls : REPORT_FOREIGN);
+	p[1] = NULL;
+	return c;
+}
+
+/* Send block @p, which arrived at the wrong heap, on to @owner. */
+static void block_forward(struct heap *owner, void **p)
+{
+	p[1] = (void *)free_cookie_remote(owner);
+	p[0] = NULL;
+	heap_push_remote(owner, p, p);
+}
+
+/*
+ * Blocks of one shared chunk, gathered while taking a list: released
+ * together under one class lock.
+ */
+struct orphan_run {
+	struct chunk *c;
+	void **first;
+	unsigned int n;
+};
+
+static void orphan_run_end(struct orphan_run *o)
+{
+	struct heap *owner;
+	void **p, **next;
+
+	if (!o->c)
+		return;
+	owner = shared_release(o->c, o->first, o->n);
+	/* Adopted since the blocks were freed: they are the adopter's. */
+	for (p = owner ? o->first : NULL; p; p = next) {
+		next = p[0];
+		block_forward(owner, p);
+	}
+	o->c = NULL;
+	o->first = NULL;
+	o->n = 0;
+}
+
+static void orphan_run_add(struct orphan_run *o, struct chunk *c, void **p)
+{
+	if (c != o->c) {
+		orphan_run_end(o);
+		o->c = c;
+	}
+	p[0] = o->first;
+	o->first = p;
+	o->n++;
+}
+
+/*
+ * Put every block of @n, a list sent to heap @dest, where it belongs: into
+ * @me's bins if @me owns its chunk and the bin has room, else back into its
+ * bitmap by @me (its owner), or under the class lock (a shared chunk), or
+ * on to the chunk's owner.
+ */
+static void heap_take_blocks(struct heap *me, struct heap *dest,
+			     struct llist_node *n)
+{
+	struct release r = { .h = me };
+	struct orphan_run o = { NULL, NULL, 0 };
+
+	while (n) {
+		void **p = (void **)n;
+		struct chunk *c;
+		struct heap *owner;
+
+		n = n->next;
+		c = inbox_block(dest, p);
+		owner = READ_ONCE(c->owner);
+		if (owner == me && heap_is_real(me)) {
+			struct bin *b = &me->bins[c->cls];
+
+			me->stats.remote_taken++;
+			if (b->room > 1) {
+				p[1] = (void *)free_cookie_local(me);
+				p[0] = b->head;
+				b->head = p;
+				b->room--;
+				continue;
+			}
+			release_add(&r, c, p);
+		} else if (!owner) {
+			orphan_run_add(&o, c, p);
+		} else if (load_seq_cst(&owner->state) != HEAP_LIVE) {
+			/* An owner that is dead but owns chunks did not
+			 * survive a fork: its chunks become shared. */
+			shared_publish_dead(c, owner);
+			orphan_run_add(&o, c, p);
+		} else {
+			block_forward(owner, p);
+		}
+	}
+	release_end(&r);
+	orphan_run_end(&o);
+}
+
+/** heap_take_inbox() - take every block other threads sent to @h. */
+void heap_take_inbox(struct heap *h)
+{
+	heap_take_blocks(h, h, llist_del_all(&h->inbox));
+}
+
+/**
+ * heap_drain_foreign() - drain the inbox of heap @o, which is not ours and
+ * not live (its thread exited, or it is in the pool).  Sequentially
+ * consistent: see heap_push_remote().
+ */
+void heap_drain_foreign(struct heap *o)
+{
+	heap_take_blocks(bitslab_tls_heap, o, llist_del_all_mb(&o->inbox));
+}
+
+/*
+ * Push a private chain @first..@last of blocks owned by @owner onto its
+ * inbox.  A Dekker handshake with heap_exit(), all sequentially consistent:
+ * push, then load the state here; store HEAP_DEAD, then take the inbox
+ * there.  After the push, the pusher sees the owner dead, or the exiting
+ * owner takes the blocks.
+ */
+static void heap_push_remote(struct heap *owner, void **first, void **last)
+{
+	llist_add_batch_mb((struct llist_node *)first,
+			   (struct llist_node *)last, &owner->inbox);
+	if (load_seq_cst(&owner->state) != HEAP_LIVE)
+		heap_drain_foreign(owner);
+}
+
+/** heap_flush_outbox() - send what @h's outbox holds on its way. */
+void heap_flush_outbox(struct heap *h)
+{
+	if (!h->out_count)
+		return;
+	h->out_last->next = NULL;
+	if (h->out_owner == &heap_orphanage) {
+		/* Blocks of shared chunks: under their class locks. */
+		heap_take_blocks(h, &heap_orphanage, h->out_first);
+	} else {
+		h->stats.remote_pushes++;
+		heap_push_remote(h->out_owner, (void **)h->out_first,
+				 (void **)h->out_last);
+	}
+	h->out_first = h->out_last = NULL;
+	h->out_count = 0;
+	h->out_owner = NULL;
+}
+
+/**
+ * block_cookie_free() - does word 1 (@w1) of a block of a chunk owned by
+ * @owner say the block is free?  Its owner's local cookie (in the owner's
+ * bin), or a remote cookie towards the owner or the orphanage (on its way
+ * back).  A block back in its bitmap has its bit clear instead.
+ */
+bool block_cookie_free(struct heap *owner, uintptr_t w1)
+{
+	return (owner && w1 == free_cookie_local(owner)) ||
+	       w1 == free_cookie_remote(owner ? owner : &heap_orphanage) ||
+	       w1 == free_cookie_remote(&heap_orphanage);
+}
+
+/**
+ * heap_free_remote() - free @ptr, a taken block start of @c, which heap @h
+ * does not own.  Checks for a double free first.
+ */
+void heap_free_remote(struct heap *h, struct chunk *c, void *ptr)
+{
+	void **p = ptr;
+	struct heap *owner = READ_ONCE(c->owner), *dest;
+
+	if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
+	    block_cookie_free(owner, (uintptr_t)p[1]))
+		report_misuse("double free", ptr, c->cls);
+	dest = owner ? owner : &heap_orphanage;
+	p[1] = (void *)free_cookie_remote(dest);
+	p[0] = NULL;
+	if (h->kind != HEAP_KIND_THREAD) {
+		/* A sentinel or the fallback heap: no outbox. */
+		if (owner)
+			heap_push_remote(owner, p, p);
+		else
+			heap_take_blocks(h, dest, (struct llist_node *)p);
+		return;
+	}
+	h->stats.remote_frees++;
+	if (h->out_owner != dest) {
+		heap_flush_outbox(h);
+		h->out_owner = dest;
+	}
+	p[0] = h->out_first;
+	h->out_first = (struct llist_node *)p;
+	if (!h->out_last)
+		h->out_last = (struct llist_node *)p;
+	if (++h->out_count >= OUTBOX_MAX)
+		heap_flush_outbox(h);
+}

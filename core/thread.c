@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: MIT
+/*
+ * thread.c - a thread's heap from its first allocation to its exit, the
+ * allocator's one-time setup, and fork.
+ *
+ * Setup is lazy, on the first allocation of the process (other libraries'
+ * constructors may allocate before ours runs), and also done by a
+ * constructor, so that bitslab's fork handlers are registered before the
+ * program's own (see fork below).  A thread's first allocation gives it a
+ * heap from the pool and registers it with liburcu-bp.
+ *
+ * Exit.  A pthread key destructor runs when a thread exits: the heap sends
+ * off its outbox, takes its inbox, releases its bins, then gives up every
+ * chunk it owns: an empty one it retires, any other it publishes on its
+ * class's shared list (owned -> shared, core/chunk.h).  Then it stores
+ * HEAP_DEAD and takes its inbox a last time: a pusher that read the old
+ * owner pushes, then reads the state (Dekker, remote.c): either the exiting
+ * thread sees the block or the pusher sees the heap dead and drains it.
+ *
+ * Fork.  liburcu-bp's state is process-wide, and its fork hooks
+ * (urcu_bp_before_fork() and friends) must run exactly once per fork: a
+ * second urcu_bp_before_fork() blocks for good on bp's own lock.  A host
+ * that uses liburcu-bp registers them itself, as urcu-bp.h advises; since
+ * pthread_atfork() runs prepare handlers in the reverse order of
+ * registration and bitslab registers its handlers before the program's
+ * code runs, the host's prepare handler has run by the time bitslab's
+ * does.  What it leaves behind is recognisable: urcu_bp_before_fork()
+ * blocks every signal.  So bitslab calls bp's hooks itself unless the
+ * forking thread has every signal blocked already (then either a host ran
+ * them, or the host blocks everything around fork itself; see
+ * Documentation/usage.rst).  bp's locks come first, then bitslab's.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <time.h>
+#include <urcu-bp.h>
+
+#include "chunk.h"
+#include "chunk_cache.h"
+#include "heap.h"
+#include "large.h"
+#include "options.h"
+#include "reclaim.h"
+#include "release.h"
+#include "remote.h"
+#include "report.h"
+#include "shared.h"
+#include "thread.h"
+
+static pthread_key_t heap_key;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void heap_key_destructor(void *arg);
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
+
+static void init_secrets(void)
+{
+	const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+	uint64_t a = 0x9e3779b97f4a7c15ULL, b = 0xc2b2ae3d27d4eb4fULL;
+	struct timespec ts;
+
+	if (r) {
+		memcpy(&a, r, 8);
+		memcpy(&b, r + 8, 8);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	a ^= (uint64_t)ts.tv_nsec * 0xff51afd7ed558ccdULL;
+	b ^= (uint64_t)(uintptr_t)&ts;
+	/* Never 0: a large block's cookie would then be its own address. */
+	bitslab_secret = (uintptr_t)((a ^ (b << 17)) | 0x10000);
+}
+
+static void init_routine(void)
+{
+	init_secrets();
+	options_parse(getenv("BITSLAB_OPTIONS"));
+	stats_init();
+	shared_init();
+	pthread_key_create(&heap_key, heap_key_destructor);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+/**
+ * bitslab_init() - one-time global setup.  The caller is on the nested
+ * sentinel, so what pthread_once(), pthread_key_create() and
+ * pthread_atfork() allocate comes from the global heap.
+ */
+void bitslab_init(void)
+{
+	pthread_once(&init_once, init_routine);
+}
+
+/* Before the program's code: see "Fork" above. */
+__attribute__((constructor)) static void bitslab_init_early(void)
+{
+	struct heap *saved = heap_call_out_begin();
+
+	bitslab_init();
+	heap_call_out_end(saved);
+}
+
+/* First allocation of a thread: give it a heap. */
+static struct heap *heap_thread_init(void)
+{
+	struct heap *saved = heap_call_out_begin();
+	struct heap *h;
+
+	(void)saved;
+	bitslab_init();
+	h = heap_pool_get();
+	if (h) {
+		pthread_setspecific(heap_key, h);
+		/*
+		 * Register with liburcu-bp now, while memory is plentiful:
+		 * bp registers lazily at the first read lock otherwise, and
+		 * aborts if its registry cannot be mapped then, which is
+		 * exactly when the allocator runs short.
+		 */
+		urcu_bp_register_thread();
+	}
+	heap_call_out_end(h ? h : &heap_boot);
+	return h;
+}
+
+/**
+ * heap_ensure() - the calling thread's heap, created (and the allocator
+ * initialised) if this is the thread's first allocation.  May return a
+ * sentinel (nested, exited, or out of memory for a heap).
+ */
+struct heap *heap_ensure(void)
+{
+	struct heap *h = bitslab_tls_heap;
+
+	if (unlikely(h->kind == HEAP_KIND_BOOT)) {
+		h = heap_thread_init();
+		if (!h)
+			h = bitslab_tls_heap;
+	}
+	return h;
+}
+
+/* Give up every chunk on @list: retire the empty ones, publish the rest. */
+static void heap_give_up_list(struct heap *h, struct cds_list_head *list)
+{
+	struct cds_list_head *pos, *tmp;
+
+	cds_list_for_each_safe(pos, tmp, list) {
+		struct chunk *c = cds_list_entry(pos, struct chunk, node);
+
+		if (READ_ONCE(c->nused) == 0) {
+			heap_give_up_chunk(h, c);
+			continue;
+		}
+		cds_list_del(&c->node);
+		c->kept_empty = false;
+		h->cls[c->cls].nchunks--;
+		shared_publish(c);
+	}
+}
+
+static void heap_exit(struct heap *h)
+{
+	unsigned int cls;
+
+	heap_flush_outbox(h);
+	heap_take_inbox(h);
+	h->empty_keep = 0;
+	heap_release_bins(h);
+	large_cache_drain(h);
+	heap_hot_reset(h);
+	for (cls = 0; cls < NR_SIZE_CLASSES; cls++) {
+		struct heap_class *hc = &h->cls[cls];
+
+		if (hc->cur) {
+			hc->cur->list = CHUNK_LIST_PARTIAL;
+			cds_list_add(&hc->cur->node, &hc->partial);
+			hc->cur = NULL;
+		}
+		hc->nempty = 0;
+		heap_give_up_list(h, &hc->partial);
+		heap_give_up_list(h, &hc->full);
+		DEBUG_BUG_ON(hc->nchunks != 0);
+	}
+	/* Pairs with heap_push_remote(): HEAP_DEAD, then take the inbox. */
+	store_seq_cst(&h->state, HEAP_DEAD);
+	heap_drain_foreign(h);
+	heap_dead_flush(h);
+	heap_pool_put(h);
+}
+
+static void heap_key_destructor(void *arg)
+{
+	struct heap *h = arg;
+
+	/* From here on this thread never takes an RCU read lock again: a
+	 * late free would re-register it with liburcu-bp after bp's own
+	 * cleanup and leak the registration.  Allocations go to the global
+	 * heap, which never walks the shared lists. */
+	bitslab_tls_heap = &heap_exited;
+	heap_exit(h);
+}
+
+/* ---------------------------------------------------------------------
+ * fork
+ * ------------------------------------------------------------------- */
+
+/* Did this thread's fork_prepare() call liburcu-bp's fork hooks? */
+static __thread bool fork_called_bp __attribute__((tls_model("initial-exec")));
+
+/* Does the calling thread block every signal it can (as
+ * urcu_bp_before_fork() leaves it)? */
+static bool signals_all_blocked(void)
+{
+	sigset_t cur;
+	int s;
+
+	if (pthread_sigmask(SIG_BLOCK, NULL, &cur))
+		return false;
+	for (s = 1; s < NSIG; s++) {
+		if (s == SIGKILL || s == SIGSTOP ||
+		    (s >= 32 && s < SIGRTMIN))	/* glibc's own */
+			continue;
+		if (!sigismember(&cur, s))
+			return false;
+	}
+	return true;
+}
+
+/* Every lock, in the documented order: bp's, then ours. */
+static void fork_prepare(void)
+{
+	bool bp = !signals_all_blocked();
+
+	if (bp)
+		urcu_bp_before_fork();
+	fork_called_bp = bp;
+	heap_fork_prepare();
+	reclaim_fork_prepare();
+	shared_fork_prepare();
+	chunk_cache_fork_prepare();
+	heap_fork_prepare_pool();
+}
+
+static void fork_parent(void)
+{
+	heap_fork_parent();	/* pool, then global */
+	chunk_cache_fork_parent();
+	shared_fork_parent();
+	reclaim_fork_parent();
+	if (fork_called_bp)
+		urcu_bp_after_fork_parent();
+}
+
+/* Every lock is released by the forking thread, which took them all. */
+static void fork_child(void)
+{
+	chunk_cache_fork_child();
+	shared_fork_child();
+	reclaim_fork_child();
+	/*
+	 * Only the forking thread survives.  The other threads' heaps may
+	 * have been in the middle of an update, so they are left alone: their
+	 * blocks stay valid, frees into their chunks are drained by whoever
+	 * pushes them (the heaps read as dead), and they are never reused.
+	 */
+	heap_fork_child(bitslab_tls_heap, heap_forget);
+	if (fork_called_bp)
+		urcu_bp_after_fork_child();
+}
