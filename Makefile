@@ -263,7 +263,10 @@ all: $(libs)
 
 unit-checks := $(checks-selftests/unit) $(checks-selftests/workloads)
 preload-checks := $(checks-selftests/preload)
-preload-lib := $(objtree)/libbitslab.so
+# PRELOAD_LIB=path tests another build of the library (an installed one,
+# say) under LD_PRELOAD; a path that does not load fails the preload suites.
+PRELOAD_LIB ?= $(objtree)/libbitslab.so
+preload-lib := $(PRELOAD_LIB)
 
 embed-checks := $(checks-selftests/embed)
 
