@@ -278,21 +278,56 @@ START_TEST(test_preload_errno_like_glibc)
 }
 END_TEST
 
+/*
+ * mallinfo2().arena is bitslab's count of what it maps; the kernel's view
+ * (/proc/self/statm) must move with it, within KERNEL_MEM_MARGIN, as blocks
+ * are made, written, freed and trimmed away.
+ */
 START_TEST(test_preload_trim_stats_mallinfo)
 {
-	void *p[2000];
-	struct mallinfo2 mi;
+	static void *p[2000];
+	struct mallinfo2 m0, m1, m2;
+	struct kernel_mem k0, k1, k2;
+	size_t ours, theirs;
 	int i;
 
-	for (i = 0; i < 2000; i++)
+	malloc_trim(0);
+	m0 = mallinfo2();
+	kernel_mem_read(&k0);
+	for (i = 0; i < 2000; i++) {
 		p[i] = malloc(1000);
-	mi = mallinfo2();
-	ck_assert_uint_ge(mi.arena, 2000 * 1000);
-	ck_assert_uint_ge(mi.uordblks, 2000 * 1000);
+		ck_assert_ptr_nonnull(p[i]);
+		memset(p[i], 0x7e, 1000);
+	}
+	m1 = mallinfo2();
+	kernel_mem_read(&k1);
+	ck_assert_uint_ge(m1.arena, 2000 * 1000);
+	ck_assert_uint_ge(m1.uordblks, 2000 * 1000);
+	ours = m1.arena - m0.arena;
+	theirs = k1.mapped - k0.mapped;
+	ck_assert_msg(ours <= theirs + KERNEL_MEM_MARGIN &&
+		      theirs <= ours + KERNEL_MEM_MARGIN,
+		      "mallinfo2 arena grew by %zu, the kernel's mapping by %zu",
+		      ours, theirs);
+	ck_assert_msg(k1.rss + KERNEL_MEM_MARGIN >= k0.rss + 2000 * 1000,
+		      "2000000 bytes written, resident grew by %zd",
+		      (ssize_t)(k1.rss - k0.rss));
 	for (i = 0; i < 2000; i++)
 		free(p[i]);
 	ck_assert_int_eq(malloc_trim(0), 1);	/* something went back */
-	ck_assert_uint_lt(mallinfo2().arena, mi.arena);
+	m2 = mallinfo2();
+	kernel_mem_read(&k2);
+	ck_assert_uint_lt(m2.arena, m1.arena);
+	ours = m1.arena - m2.arena;
+	theirs = k1.mapped > k2.mapped ? k1.mapped - k2.mapped : 0;
+	ck_assert_msg(ours <= theirs + KERNEL_MEM_MARGIN &&
+		      theirs <= ours + KERNEL_MEM_MARGIN,
+		      "after trim: mallinfo2 arena fell by %zu, the kernel's "
+		      "mapping by %zu", ours, theirs);
+	/* The pages really went back: resident fell by about as much. */
+	ck_assert_msg(k2.rss + 2000 * 1000 <= k1.rss + KERNEL_MEM_MARGIN,
+		      "resident %zu at the peak, %zu after trim", k1.rss,
+		      k2.rss);
 }
 END_TEST
 

@@ -313,19 +313,61 @@ START_TEST(test_alloc_size_classes_waste_under_an_eighth)
 }
 END_TEST
 
+/*
+ * mem_agree() - bitslab's count of what it maps (os_mapped_bytes(), which
+ * mallinfo2() and the statistics report) matches the kernel's: the growth
+ * of the process's mapped size since @k0, taken when this freshly forked
+ * test process had mapped nothing through bitslab (Check forks each test;
+ * the runner itself never calls bitslab).  Also, what is resident never
+ * exceeds what bitslab maps, give or take the margin.
+ */
+static void mem_agree(const struct kernel_mem *k0, const char *when)
+{
+	struct kernel_mem k;
+	size_t ours = os_mapped_bytes(), theirs, rss;
+
+	kernel_mem_read(&k);
+	theirs = k.mapped - k0->mapped;
+	rss = k.rss > k0->rss ? k.rss - k0->rss : 0;
+	ck_assert_msg(theirs <= ours + KERNEL_MEM_MARGIN &&
+		      ours <= theirs + KERNEL_MEM_MARGIN,
+		      "%s: bitslab counts %zu bytes mapped, the kernel %zu "
+		      "(margin %lu)", when, ours, theirs, KERNEL_MEM_MARGIN);
+	ck_assert_msg(rss <= ours + KERNEL_MEM_MARGIN,
+		      "%s: %zu bytes resident, bitslab counts %zu mapped",
+		      when, rss, ours);
+}
+
 START_TEST(test_alloc_trim_gives_everything_back)
 {
 	static void *p[20000];
-	size_t before = os_mapped_bytes(), peak;
+	struct kernel_mem k0, k;
+	size_t before, peak, asked = 0, rss_peak;
 	uint64_t seed = 5;
 	int i;
 
+	memset(p, 0, sizeof(p));	/* resident before the baseline */
+	kernel_mem_read(&k0);
+	mem_agree(&k0, "at the start");
 	bitslab_trim();
 	before = os_mapped_bytes();
-	/* Blocks of every class up to 4 KiB, freed in a scrambled order. */
-	for (i = 0; i < 20000; i++)
-		p[i] = bitslab_malloc(16 + prng_next(&seed) % 4081);
+	/* Blocks of every class up to 4 KiB, written, then freed in a
+	 * scrambled order. */
+	for (i = 0; i < 20000; i++) {
+		size_t n = 16 + prng_next(&seed) % 4081;
+
+		p[i] = bitslab_malloc(n);
+		ck_assert_ptr_nonnull(p[i]);
+		memset(p[i], 0x3c, n);
+		asked += n;
+	}
 	peak = os_mapped_bytes();
+	mem_agree(&k0, "at the peak");
+	/* The kernel sees the blocks resident: they are distinct memory. */
+	kernel_mem_read(&k);
+	rss_peak = k.rss - k0.rss;
+	ck_assert_msg(rss_peak + KERNEL_MEM_MARGIN >= asked,
+		      "%zu bytes written, only %zu resident", asked, rss_peak);
 	for (i = 19999; i > 0; i--) {
 		int j = (int)(prng_next(&seed) % (uint64_t)(i + 1));
 		void *t = p[i];
@@ -341,6 +383,13 @@ START_TEST(test_alloc_trim_gives_everything_back)
 	ck_assert_msg(os_mapped_bytes() <= before + 2 * CHUNK_SIZE,
 		      "mapped %zu after trim, %zu before, %zu at peak",
 		      os_mapped_bytes(), before, peak);
+	mem_agree(&k0, "after trim");
+	/* And the kernel agrees the pages went back. */
+	kernel_mem_read(&k);
+	ck_assert_msg(k.rss <= k0.rss + before + 2 * CHUNK_SIZE +
+				       KERNEL_MEM_MARGIN,
+		      "%zu bytes resident after trim, %zu at the start, "
+		      "%zu at the peak", k.rss, k0.rss, k0.rss + rss_peak);
 }
 END_TEST
 
