@@ -160,7 +160,8 @@ $(foreach d,$(lib-dirs),$(eval $(call kbuild-lib-dir,$(d))))
 # CFLAGS_<file>.o as in the library directories.
 # ---------------------------------------------------------------------------
 prog-dirs := $(patsubst $(srctree)/%/Kbuild,%,$(wildcard $(patsubst %,$(srctree)/%/Kbuild,\
-	     selftests/unit selftests/preload selftests/embed selftests/workloads \
+	     selftests/unit selftests/preload selftests/embed selftests/link \
+	     selftests/workloads \
 	     tools/bench)))
 
 define kbuild-prog-dir
@@ -269,21 +270,25 @@ PRELOAD_LIB ?= $(objtree)/libbitslab.so
 preload-lib := $(PRELOAD_LIB)
 
 embed-checks := $(checks-selftests/embed)
+link-checks := $(checks-selftests/link)
 
-# Sanitizer runtimes replace malloc themselves: the LD_PRELOAD suites and
-# the embedding suite (which checks the host keeps glibc's malloc) are
-# reported as skipped in those builds, not run and not counted as passed.
+# Sanitizer runtimes replace malloc themselves: the LD_PRELOAD suites, the
+# -lbitslab suite and the embedding suite (which checks the host keeps
+# glibc's malloc) are reported as skipped in those builds, not run and not
+# counted as passed.
 ifdef SANITIZE
-preload-runs := $(addprefix skip:SANITIZE=$(SANITIZE):,$(embed-checks) $(preload-checks)) \
+preload-runs := $(addprefix skip:SANITIZE=$(SANITIZE):,$(embed-checks) \
+		  $(link-checks) $(preload-checks)) \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/programs.sh
 else
-preload-runs := $(embed-checks) $(addprefix preload:,$(preload-checks)) \
+preload-runs := $(embed-checks) $(addprefix linked:,$(link-checks)) \
+		$(addprefix preload:,$(preload-checks)) \
 		$(srctree)/selftests/preload/programs.sh
 endif
 
-selftest: $(libs) $(unit-checks) $(preload-checks) $(embed-checks)
-	@PRELOAD_LIB=$(preload-lib) $(srctree)/scripts/run-suites.sh \
-		$(unit-checks) $(preload-runs)
+selftest: $(libs) $(unit-checks) $(preload-checks) $(embed-checks) $(link-checks)
+	@PRELOAD_LIB=$(preload-lib) LINK_LIB_DIR=$(objtree) \
+		$(srctree)/scripts/run-suites.sh $(unit-checks) $(preload-runs)
 
 # --- workloads, stress and demo (selftests/workloads, selftests/stress) ---
 

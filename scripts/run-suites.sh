@@ -9,6 +9,8 @@
 #                      that is not a readable file fails the program, since
 #                      the dynamic loader would only warn and run it on
 #                      glibc's malloc
+#   linked:path        run it with LD_LIBRARY_PATH=$LINK_LIB_DIR (a program
+#                      linked with -lbitslab)
 #   skip:reason:path   do not run it; report it as skipped with the reason
 #
 # Exit status: 0 only if every program passed.  A program that exits 77 was
@@ -35,6 +37,12 @@ for arg in "$@"; do
 			continue
 		fi
 		LD_PRELOAD=$PRELOAD_LIB "$prog" ;;
+	linked:*)
+		prog=${arg#linked:}
+		name="$(basename "$prog") (-lbitslab)"
+		printf '%s\n' "--- $name"
+		LD_LIBRARY_PATH=${LINK_LIB_DIR:?}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+			"$prog" ;;
 	*)
 		prog=$arg
 		name=$(basename "$prog")
