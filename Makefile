@@ -74,7 +74,7 @@ OBJCOPY		?= objcopy
 PKG_CONFIG	?= pkg-config
 
 # Goals that need no third-party library.
-nodeps-goals := clean help format lint
+nodeps-goals := clean help format lint deps
 goals := $(or $(MAKECMDGOALS),all)
 
 ifneq ($(filter-out $(nodeps-goals),$(goals)),)
@@ -258,7 +258,7 @@ libs := $(objtree)/libbitslab.a $(objtree)/libbitslab.so
 # ---------------------------------------------------------------------------
 # Goals.
 # ---------------------------------------------------------------------------
-PHONY := all selftest stress bench demo install clean help format lint FORCE
+PHONY := all selftest stress bench demo deps install clean help format lint FORCE
 
 all: $(libs)
 
@@ -317,6 +317,11 @@ bench: $(libs) $(workload-progs) $(progs-tools/bench)
 	 PRELOAD_LIB=$(preload-lib) OUT=$(objtree)/bench-results QUICK=$(QUICK) \
 	 $(srctree)/tools/bench/bench.sh
 
+# make deps [BENCH=1]: the Debian packages (apt-get update first; sudo
+# only when not root).  Needs nothing installed to parse.
+deps:
+	@sh $(srctree)/scripts/deps.sh $(if $(filter 1 y,$(BENCH)),--bench)
+
 PREFIX		?= /usr/local
 LIBDIR		?= $(PREFIX)/lib
 INCLUDEDIR	?= $(PREFIX)/include
@@ -353,6 +358,7 @@ help:
 	@echo '  demo       the Collatz list search on glibc and on bitslab, side by side'
 	@echo '  stress     THREADS=16 SCALE=1 ITER=5: the workloads large, API and LD_PRELOAD'
 	@echo '  bench      [QUICK=1]: against glibc, jemalloc, tcmalloc, mimalloc; bench-results/'
+	@echo '  deps       [BENCH=1]: install the Debian packages (scripts/deps.sh)'
 	@echo '  install    PREFIX=$(PREFIX) DESTDIR= : libraries, header, bitslab.pc, man page'
 	@echo '  clean      remove build products from $(objtree)'
 	@echo '  format     clang-format the tree;  lint: cppcheck the library'
