@@ -31,6 +31,13 @@ Suite *check_suite(void);
 #define SLOW_SCALE 1
 #endif
 
+/*
+ * ThreadSanitizer and AddressSanitizer keep shadow memory for every byte
+ * the program touches, resident in the same process: resident-size checks
+ * cannot tell bitslab's pages from the shadow's there and are left out.
+ */
+#define SANITIZER_SHADOW SANITIZER_MALLOC
+
 /* Start @n threads running @fn(@args + i * @argsize) and join them all. */
 void run_threads(unsigned int n, void *(*fn)(void *), void *args,
 		 size_t argsize);
