@@ -24,7 +24,7 @@ lib=$(readlink -f "$PRELOAD_LIB" 2>/dev/null)
 if [ ! -f "$lib" ] ||
    ! LD_PRELOAD=$PRELOAD_LIB cat /proc/self/maps 2>/dev/null | grep -qF "$lib"; then
 	echo "FAIL preload: LD_PRELOAD=$PRELOAD_LIB does not load the library"
-	echo "programs: 0 alike, 1 differ, 0 skipped"
+	echo "programs: 0 alike, 1 failed, 0 skipped"
 	exit 1
 fi
 
@@ -142,7 +142,7 @@ awk -v n=$((300000 * SCALE)) 'BEGIN { srand(7); for (i = 0; i < n; i++)
 	printf "%08d %s\n", int(rand() * 1e8), substr("abcdefghijklmnop", 1 + i % 16) }' >"$work/lines"
 compare sort sort "$work/lines"
 
-echo "programs: $pass alike, $fail differ, $skip skipped"
+echo "programs: $pass alike, $fail failed, $skip skipped"
 [ $fail -eq 0 ] || exit 1
 [ $skip -eq 0 ] || exit 77
 exit 0
