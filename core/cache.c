@@ -36,8 +36,8 @@ struct bitslab_cache {
 	uint64_t magic;			/* const; 0 once destroyed */
 	unsigned int cls;		/* const: size class of the objects */
 	size_t size, align;		/* const: as asked */
-	size_t tag_off;			/* const: owner tag's offset in a block */
-	uintptr_t tag;			/* const: owner tag of its objects */
+	size_t tag_off;			/* const: owner tag's offset */
+	uintptr_t tag;			/* const: its objects' owner tag */
 	void (*ctor)(void *obj);	/* const */
 	char name[CACHE_NAME_MAX];	/* const */
 };

@@ -124,8 +124,8 @@ START_TEST(test_link_options_warn_once_naming_the_item)
 	} bad[] = {
 		{ "bogus=1", "'bogus'" },
 		{ "chunk_cache=x", "'chunk_cache=x'" },
-		{ "bin_scale=5", "'bin_scale=5'" },		/* out of range */
-		{ "retire_batch", "'retire_batch'" },		/* no value */
+		{ "bin_scale=5", "'bin_scale=5'" },	/* out of range */
+		{ "retire_batch", "'retire_batch'" },	/* no value */
 	};
 	char out[4096];
 	size_t i;

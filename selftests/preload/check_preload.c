@@ -177,7 +177,8 @@ START_TEST(test_preload_every_allocator_every_free_path)
 					free_sized(p, n + allocators[a].extra);
 					break;
 				case FREE_ALIGNED_SIZED:
-					free_aligned_sized(p, allocators[a].align, n);
+					free_aligned_sized(p, allocators[a].align,
+							   n);
 					break;
 				case FREE_REALLOC_GROW:
 					p = realloc(p, n * 3 + 1);

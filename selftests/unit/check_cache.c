@@ -147,7 +147,7 @@ START_TEST(test_cache_free_to_wrong_cache_aborts)
 }
 END_TEST
 
-START_TEST(test_cache_two_caches_of_one_class_work_side_by_side)
+START_TEST(test_cache_two_of_one_class_side_by_side)
 {
 	size_t n = sizeof(struct obj);
 	struct bitslab_cache *a = bitslab_cache_create("a", n, 16, obj_ctor);
@@ -189,7 +189,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_cache_objects_constructed_and_aligned);
 	tcase_add_test(tc, test_cache_rejects_bad_arguments);
 	tcase_add_test(tc, test_cache_free_to_wrong_cache_aborts);
-	tcase_add_test(tc, test_cache_two_caches_of_one_class_work_side_by_side);
+	tcase_add_test(tc, test_cache_two_of_one_class_side_by_side);
 	suite_add_tcase(s, tc);
 	return s;
 }
