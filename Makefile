@@ -74,7 +74,7 @@ OBJCOPY		?= objcopy
 PKG_CONFIG	?= pkg-config
 
 # Goals that need no third-party library.
-nodeps-goals := clean help format lint
+nodeps-goals := clean help format lint deps
 goals := $(or $(MAKECMDGOALS),all)
 
 ifneq ($(filter-out $(nodeps-goals),$(goals)),)
@@ -161,6 +161,7 @@ $(foreach d,$(lib-dirs),$(eval $(call kbuild-lib-dir,$(d))))
 # ---------------------------------------------------------------------------
 prog-dirs := $(patsubst $(srctree)/%/Kbuild,%,$(wildcard $(patsubst %,$(srctree)/%/Kbuild,\
 	     selftests/unit selftests/preload selftests/embed selftests/host \
+	     selftests/link \
 	     selftests/workloads \
 	     tools/bench)))
 
@@ -258,36 +259,43 @@ libs := $(objtree)/libbitslab.a $(objtree)/libbitslab.so
 # ---------------------------------------------------------------------------
 # Goals.
 # ---------------------------------------------------------------------------
-PHONY := all selftest stress bench demo install clean help format lint FORCE
+PHONY := all selftest stress bench demo deps install clean help format lint FORCE
 
 all: $(libs)
 
 unit-checks := $(checks-selftests/unit) $(checks-selftests/workloads)
 preload-checks := $(checks-selftests/preload)
-preload-lib := $(objtree)/libbitslab.so
+# PRELOAD_LIB=path tests another build of the library (an installed one,
+# say) under LD_PRELOAD; a path that does not load fails the preload suites.
+PRELOAD_LIB ?= $(objtree)/libbitslab.so
+preload-lib := $(PRELOAD_LIB)
 
 embed-checks := $(checks-selftests/embed)
 # The liburcu host suites: one preloaded, one embedding libbitslab.a.
 host-preload-checks := $(filter %/check_host,$(checks-selftests/host))
 host-embed-checks := $(filter %/check_host_embed,$(checks-selftests/host))
+link-checks := $(checks-selftests/link)
 
-# Sanitizer runtimes replace malloc themselves: the LD_PRELOAD suites and
-# the embedding suite (which checks the host keeps glibc's malloc) are
-# reported as skipped in those builds, not run and not counted as passed.
+# Sanitizer runtimes replace malloc themselves: the LD_PRELOAD suites, the
+# -lbitslab suite and the embedding suite (which checks the host keeps
+# glibc's malloc) are reported as skipped in those builds, not run and not
+# counted as passed.
 ifdef SANITIZE
-preload-runs := $(addprefix skip:SANITIZE=$(SANITIZE):,$(embed-checks) $(preload-checks) \
+preload-runs := $(addprefix skip:SANITIZE=$(SANITIZE):,$(embed-checks) \
+		  $(link-checks) $(preload-checks) \
 		  $(host-embed-checks) $(host-preload-checks)) \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/programs.sh
 else
 preload-runs := $(embed-checks) $(host-embed-checks) \
+		$(addprefix linked:,$(link-checks)) \
 		$(addprefix preload:,$(preload-checks) $(host-preload-checks)) \
 		$(srctree)/selftests/preload/programs.sh
 endif
 
 selftest: $(libs) $(unit-checks) $(preload-checks) $(embed-checks) \
-	  $(checks-selftests/host)
-	@PRELOAD_LIB=$(preload-lib) $(srctree)/scripts/run-suites.sh \
-		$(unit-checks) $(preload-runs)
+	  $(link-checks) $(checks-selftests/host)
+	@PRELOAD_LIB=$(preload-lib) LINK_LIB_DIR=$(objtree) \
+		$(srctree)/scripts/run-suites.sh $(unit-checks) $(preload-runs)
 
 # --- workloads, stress and demo (selftests/workloads, selftests/stress) ---
 
@@ -315,6 +323,11 @@ bench: $(libs) $(workload-progs) $(progs-tools/bench)
 	@BENCH_BIN=$(objtree)/tools/bench WORKLOAD=$(workload-dir)/workload \
 	 PRELOAD_LIB=$(preload-lib) OUT=$(objtree)/bench-results QUICK=$(QUICK) \
 	 $(srctree)/tools/bench/bench.sh
+
+# make deps [BENCH=1]: the Debian packages (apt-get update first; sudo
+# only when not root).  Needs nothing installed to parse.
+deps:
+	@sh $(srctree)/scripts/deps.sh $(if $(filter 1 y,$(BENCH)),--bench)
 
 PREFIX		?= /usr/local
 LIBDIR		?= $(PREFIX)/lib
@@ -352,6 +365,7 @@ help:
 	@echo '  demo       the Collatz list search on glibc and on bitslab, side by side'
 	@echo '  stress     THREADS=16 SCALE=1 ITER=5: the workloads large, API and LD_PRELOAD'
 	@echo '  bench      [QUICK=1]: against glibc, jemalloc, tcmalloc, mimalloc; bench-results/'
+	@echo '  deps       [BENCH=1]: install the Debian packages (scripts/deps.sh)'
 	@echo '  install    PREFIX=$(PREFIX) DESTDIR= : libraries, header, bitslab.pc, man page'
 	@echo '  clean      remove build products from $(objtree)'
 	@echo '  format     clang-format the tree;  lint: cppcheck the library'

@@ -9,9 +9,17 @@
  * in its constructed state: its first 16 bytes hold bin links and the free
  * cookie while it is free, so the constructor runs on each allocation.
  *
- * bitslab_cache_free() checks that the object is a block start of the
- * cache's class; freeing it to another cache (of another class) or passing
- * a pointer that is not a live block is reported like any misuse.
+ * Owner tags: objects of caches of one class share chunks with each other
+ * and with bitslab_malloc(), so the chunk cannot say which cache an object
+ * came from.  Each object carries it instead: one word just past the
+ * object (at tag_off, inside the block; the class is chosen to fit it)
+ * holds the cache's address mixed with the process secret, written by
+ * bitslab_cache_alloc() and cleared by bitslab_cache_free().  The free
+ * checks the block's class, that the pointer is a block start, and the tag:
+ * an object freed to another cache (of any class), a block from
+ * bitslab_malloc() or one freed already is reported like any misuse.
+ * Cost: one store per alloc, a load and a compare per free, and a word per
+ * object (a class up when the object fills its class exactly).
  */
 #include <errno.h>
 #include <string.h>
@@ -28,9 +36,17 @@ struct bitslab_cache {
 	uint64_t magic;			/* const; 0 once destroyed */
 	unsigned int cls;		/* const: size class of the objects */
 	size_t size, align;		/* const: as asked */
+	size_t tag_off;			/* const: owner tag's offset */
+	uintptr_t tag;			/* const: its objects' owner tag */
 	void (*ctor)(void *obj);	/* const */
 	char name[CACHE_NAME_MAX];	/* const */
 };
+
+static __always_inline uintptr_t *cache_tag(struct bitslab_cache *cache,
+					    void *obj)
+{
+	return (uintptr_t *)((char *)obj + cache->tag_off);
+}
 
 static struct bitslab_cache *cache_check(struct bitslab_cache *cache,
 					 const char *op)
@@ -45,6 +61,7 @@ struct bitslab_cache *bitslab_cache_create(const char *name, size_t size,
 {
 	struct bitslab_cache *cache;
 	unsigned int cls;
+	size_t tag_off, need;
 
 	if (align == 0)
 		align = MIN_ALIGN;
@@ -53,8 +70,14 @@ struct bitslab_cache *bitslab_cache_create(const char *name, size_t size,
 		errno = EINVAL;
 		return NULL;
 	}
-	cls = align <= MIN_ALIGN ? size_to_class(size)
-				 : size_class_aligned(size, align);
+	tag_off = ALIGN_UP(size, sizeof(uintptr_t));
+	need = tag_off + sizeof(uintptr_t);
+	if (need > SMALL_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	cls = align <= MIN_ALIGN ? size_to_class(need)
+				 : size_class_aligned(need, align);
 	if (cls >= NR_SIZE_CLASSES) {
 		errno = EINVAL;	/* no class gives that alignment */
 		return NULL;
@@ -66,6 +89,8 @@ struct bitslab_cache *bitslab_cache_create(const char *name, size_t size,
 	cache->cls = cls;
 	cache->size = size;
 	cache->align = align;
+	cache->tag_off = tag_off;
+	cache->tag = (uintptr_t)cache ^ bitslab_secret;
 	cache->ctor = ctor;
 	memset(cache->name, 0, sizeof(cache->name));
 	if (name)
@@ -78,7 +103,10 @@ void *bitslab_cache_alloc(struct bitslab_cache *cache)
 	void *obj = heap_alloc_class_fast(cache_check(cache,
 				"cache_alloc on an invalid cache")->cls);
 
-	if (obj && cache->ctor)
+	if (unlikely(!obj))
+		return NULL;
+	*cache_tag(cache, obj) = cache->tag;
+	if (cache->ctor)
 		cache->ctor(obj);
 	return obj;
 }
@@ -86,6 +114,7 @@ void *bitslab_cache_alloc(struct bitslab_cache *cache)
 void bitslab_cache_free(struct bitslab_cache *cache, void *obj)
 {
 	struct chunk *c;
+	uintptr_t *tag;
 
 	cache_check(cache, "cache_free on an invalid cache");
 	if (!obj)
@@ -94,6 +123,15 @@ void bitslab_cache_free(struct bitslab_cache *cache, void *obj)
 	if (!c || c->cls != cache->cls)
 		report_misuse("cache_free of an object not from this cache",
 			      obj, c ? c->cls : -1);
+	/* Not a block start: bitslab_free_fast() reports it as invalid. */
+	if (likely(chunk_block_start(c, (uintptr_t)obj))) {
+		tag = cache_tag(cache, obj);
+		if (unlikely(*tag != cache->tag))
+			report_misuse("cache_free of an object not from this "
+				      "cache (or freed already)", obj,
+				      (int)c->cls);
+		*tag = 0;
+	}
 	bitslab_free_fast(obj);
 }
 

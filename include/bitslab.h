@@ -122,7 +122,8 @@ BITSLAB_API void *bitslab_cache_alloc(struct bitslab_cache *cache)
 
 /**
  * bitslab_cache_free() - return @obj to @cache.  An object of another
- * cache, or not from a cache, is reported as misuse.
+ * cache (even one of the same size), not from a cache, or freed already is
+ * reported as misuse.
  */
 BITSLAB_API void bitslab_cache_free(struct bitslab_cache *cache, void *obj);
 

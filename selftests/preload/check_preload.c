@@ -2,10 +2,12 @@
 /*
  * check_preload.c - run under LD_PRELOAD=libbitslab.so: every function of
  * the malloc family glibc's manual asks a replacement for is bitslab's,
- * blocks from each can be freed through every path, glibc's own functions
- * that allocate (strdup, reallocarray, asprintf, ...) hand out bitslab
- * blocks, errno matches glibc 2.36, and misuse through the standard names
- * aborts with one line.  Exits 77 (skipped) when not preloaded.
+ * blocks from each can be freed through every path that applies to them,
+ * glibc's own functions that allocate (strdup, reallocarray, asprintf, ...)
+ * hand out bitslab blocks, errno matches glibc 2.36, and misuse through the
+ * standard names aborts with one line.  Not preloaded, it fails: it is only
+ * ever run to test the preloaded library, and a preload that silently did
+ * not happen must not pass.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -27,19 +29,54 @@
 static void (*free_sized)(void *ptr, size_t size);
 static void (*free_aligned_sized)(void *ptr, size_t align, size_t size);
 
-static int preloaded(void)
+/* The malloc family a replacement defines (glibc manual, "Replacing malloc"). */
+static const char *const family[] = {
+	"malloc", "free", "calloc", "realloc", "aligned_alloc", "memalign",
+	"posix_memalign", "valloc", "pvalloc", "malloc_usable_size",
+	"free_sized", "free_aligned_sized", "malloc_trim", "malloc_stats",
+	"mallinfo2",
+};
+
+/* The object file that defines @name as this process resolves it. */
+static const char *defined_in(const char *name)
 {
-	return dlsym(RTLD_DEFAULT, "bitslab_version") != NULL;
+	void *sym = dlsym(RTLD_DEFAULT, name);
+	Dl_info info;
+
+	if (!sym || !dladdr(sym, &info) || !info.dli_fname)
+		return "(nowhere)";
+	return info.dli_fname;
+}
+
+static int from_bitslab(const char *name)
+{
+	return strstr(defined_in(name), "libbitslab") != NULL;
 }
 
 START_TEST(test_preload_malloc_is_bitslab)
 {
-	void *p = malloc(17);
+	size_t (*usable)(const void *) = (size_t (*)(const void *))
+		dlsym(RTLD_DEFAULT, "bitslab_usable_size");
+	size_t sizes[] = { 1, 17, 100, 5000, 1 << 20 }, i;
 
-	ck_assert(preloaded());
-	/* glibc answers 24 here; bitslab's 32-byte class answers 32. */
-	ck_assert_uint_eq(malloc_usable_size(p), 32);
-	free(p);
+	for (i = 0; i < ARRAY_SIZE(family); i++)
+		ck_assert_msg(from_bitslab(family[i]), "%s comes from %s",
+			      family[i], defined_in(family[i]));
+	/* glibc's own, calling ours (replacing them is unsupported). */
+	ck_assert_msg(!from_bitslab("strdup"), "strdup from %s",
+		      defined_in("strdup"));
+	ck_assert_msg(!from_bitslab("reallocarray"), "reallocarray from %s",
+		      defined_in("reallocarray"));
+	/* malloc's blocks are bitslab's: the prefixed API sees them alike. */
+	ck_assert_ptr_nonnull(usable);
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		void *p = malloc(sizes[i]);
+
+		ck_assert_ptr_nonnull(p);
+		ck_assert_uint_ge(malloc_usable_size(p), sizes[i]);
+		ck_assert_uint_eq(malloc_usable_size(p), usable(p));
+		free(p);
+	}
 }
 END_TEST
 
@@ -72,21 +109,32 @@ static void *via_strdup(size_t n)
 	return d;
 }
 
+/*
+ * C23 allows free_sized() only on blocks from malloc, calloc and realloc
+ * (and so reallocarray and strdup), with the size asked for, and
+ * free_aligned_sized() only on blocks from aligned_alloc, with its alignment
+ * and size; anything else is undefined.  @sized says which applies, @extra
+ * what the allocation added to n (strdup's terminating byte).
+ */
+enum { SIZED_NONE, SIZED_PLAIN, SIZED_ALIGNED };
+
 static const struct {
 	const char *name;
 	alloc_fn fn;
 	size_t align;
+	int sized;
+	size_t extra;
 } allocators[] = {
-	{ "malloc", via_malloc, 16 },
-	{ "calloc", via_calloc, 16 },
-	{ "realloc", via_realloc, 16 },
-	{ "memalign", via_memalign, 64 },
-	{ "aligned_alloc", via_aligned_alloc, 32 },
-	{ "posix_memalign", via_posix_memalign, 128 },
-	{ "valloc", via_valloc, 4096 },
-	{ "pvalloc", via_pvalloc, 4096 },
-	{ "reallocarray", via_reallocarray, 16 },
-	{ "strdup", via_strdup, 16 },
+	{ "malloc", via_malloc, 16, SIZED_PLAIN, 0 },
+	{ "calloc", via_calloc, 16, SIZED_PLAIN, 0 },
+	{ "realloc", via_realloc, 16, SIZED_PLAIN, 0 },
+	{ "memalign", via_memalign, 64, SIZED_NONE, 0 },
+	{ "aligned_alloc", via_aligned_alloc, 32, SIZED_ALIGNED, 0 },
+	{ "posix_memalign", via_posix_memalign, 128, SIZED_NONE, 0 },
+	{ "valloc", via_valloc, 4096, SIZED_NONE, 0 },
+	{ "pvalloc", via_pvalloc, 4096, SIZED_NONE, 0 },
+	{ "reallocarray", via_reallocarray, 16, SIZED_PLAIN, 0 },
+	{ "strdup", via_strdup, 16, SIZED_PLAIN, 1 },
 };
 
 enum { FREE_PLAIN, FREE_SIZED, FREE_ALIGNED_SIZED, FREE_REALLOC_GROW,
@@ -105,7 +153,14 @@ START_TEST(test_preload_every_allocator_every_free_path)
 		for (s = 0; s < ARRAY_SIZE(sizes); s++)
 			for (f = 0; f < FREE_PATHS; f++) {
 				size_t n = sizes[s];
-				unsigned char *p = allocators[a].fn(n);
+				unsigned char *p;
+
+				if ((f == FREE_SIZED &&
+				     allocators[a].sized != SIZED_PLAIN) ||
+				    (f == FREE_ALIGNED_SIZED &&
+				     allocators[a].sized != SIZED_ALIGNED))
+					continue;
+				p = allocators[a].fn(n);
 
 				ck_assert_msg(p, "%s(%zu) failed",
 					      allocators[a].name, n);
@@ -119,10 +174,11 @@ START_TEST(test_preload_every_allocator_every_free_path)
 					free(p);
 					break;
 				case FREE_SIZED:
-					free_sized(p, n);
+					free_sized(p, n + allocators[a].extra);
 					break;
 				case FREE_ALIGNED_SIZED:
-					free_aligned_sized(p, allocators[a].align, n);
+					free_aligned_sized(p, allocators[a].align,
+							   n);
 					break;
 				case FREE_REALLOC_GROW:
 					p = realloc(p, n * 3 + 1);
@@ -223,21 +279,56 @@ START_TEST(test_preload_errno_like_glibc)
 }
 END_TEST
 
+/*
+ * mallinfo2().arena is bitslab's count of what it maps; the kernel's view
+ * (/proc/self/statm) must move with it, within KERNEL_MEM_MARGIN, as blocks
+ * are made, written, freed and trimmed away.
+ */
 START_TEST(test_preload_trim_stats_mallinfo)
 {
-	void *p[2000];
-	struct mallinfo2 mi;
+	static void *p[2000];
+	struct mallinfo2 m0, m1, m2;
+	struct kernel_mem k0, k1, k2;
+	size_t ours, theirs;
 	int i;
 
-	for (i = 0; i < 2000; i++)
+	malloc_trim(0);
+	m0 = mallinfo2();
+	kernel_mem_read(&k0);
+	for (i = 0; i < 2000; i++) {
 		p[i] = malloc(1000);
-	mi = mallinfo2();
-	ck_assert_uint_ge(mi.arena, 2000 * 1000);
-	ck_assert_uint_ge(mi.uordblks, 2000 * 1000);
+		ck_assert_ptr_nonnull(p[i]);
+		memset(p[i], 0x7e, 1000);
+	}
+	m1 = mallinfo2();
+	kernel_mem_read(&k1);
+	ck_assert_uint_ge(m1.arena, 2000 * 1000);
+	ck_assert_uint_ge(m1.uordblks, 2000 * 1000);
+	ours = m1.arena - m0.arena;
+	theirs = k1.mapped - k0.mapped;
+	ck_assert_msg(ours <= theirs + KERNEL_MEM_MARGIN &&
+		      theirs <= ours + KERNEL_MEM_MARGIN,
+		      "mallinfo2 arena grew by %zu, the kernel's mapping by %zu",
+		      ours, theirs);
+	ck_assert_msg(k1.rss + KERNEL_MEM_MARGIN >= k0.rss + 2000 * 1000,
+		      "2000000 bytes written, resident grew by %zd",
+		      (ssize_t)(k1.rss - k0.rss));
 	for (i = 0; i < 2000; i++)
 		free(p[i]);
 	ck_assert_int_eq(malloc_trim(0), 1);	/* something went back */
-	ck_assert_uint_lt(mallinfo2().arena, mi.arena);
+	m2 = mallinfo2();
+	kernel_mem_read(&k2);
+	ck_assert_uint_lt(m2.arena, m1.arena);
+	ours = m1.arena - m2.arena;
+	theirs = k1.mapped > k2.mapped ? k1.mapped - k2.mapped : 0;
+	ck_assert_msg(ours <= theirs + KERNEL_MEM_MARGIN &&
+		      theirs <= ours + KERNEL_MEM_MARGIN,
+		      "after trim: mallinfo2 arena fell by %zu, the kernel's "
+		      "mapping by %zu", ours, theirs);
+	/* The pages really went back: resident fell by about as much. */
+	ck_assert_msg(k2.rss + 2000 * 1000 <= k1.rss + KERNEL_MEM_MARGIN,
+		      "resident %zu at the peak, %zu after trim", k1.rss,
+		      k2.rss);
 }
 END_TEST
 
@@ -338,10 +429,11 @@ Suite *check_suite(void)
 	Suite *s = suite_create("preload");
 	TCase *tc = tcase_create("malloc-family");
 
-	if (!preloaded()) {
-		fprintf(stderr, "check_preload: not running under "
-				"LD_PRELOAD=libbitslab.so\n");
-		exit(77);
+	if (!from_bitslab("malloc")) {
+		fprintf(stderr, "check_preload: FAIL: malloc is not bitslab's "
+			"(it comes from %s); run under LD_PRELOAD=libbitslab.so\n",
+			defined_in("malloc"));
+		exit(EXIT_FAILURE);
 	}
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_preload_malloc_is_bitslab);

@@ -3,7 +3,10 @@
  * check_alloc.c - the prefixed API (bitslab_malloc and friends) behaves as
  * its users expect: blocks hold what was asked and keep their contents,
  * alignment is honoured, errno follows glibc, and blocks move between size
- * classes and into and out of large blocks without losing bytes.
+ * classes and into and out of large blocks without losing bytes, and the
+ * memory given back is given back in the kernel's eyes too.  The "api"
+ * case asserts only the contract (usable size >= request, alignment,
+ * distinct blocks); the "white-box" case pins today's geometry and says so.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -78,8 +81,11 @@ START_TEST(test_alloc_blocks_are_distinct)
 			j--;
 		}
 	}
+	/* The contract: each block's usable bytes end before the next
+	 * block starts (how far apart they are is geometry). */
 	for (i = 1; i < N; i++)
-		ck_assert_uint_ge(p[i] - p[i - 1], 32);
+		ck_assert_uint_ge(p[i] - p[i - 1],
+				  bitslab_usable_size((void *)p[i - 1]));
 	for (i = 0; i < N; i++)
 		bitslab_free((void *)p[i]);
 }
@@ -256,14 +262,12 @@ START_TEST(test_alloc_small_blocks_16_byte_aligned)
 }
 END_TEST
 
-START_TEST(test_alloc_large_blocks_zeroed_and_resizable)
+START_TEST(test_alloc_large_blocks_resizable)
 {
 	unsigned char *p = bitslab_malloc(5 << 20);
-	size_t i;
 
 	ck_assert_ptr_nonnull(p);
-	for (i = 0; i < (5u << 20); i += 4096)
-		ck_assert_uint_eq(p[i], 0);
+	ck_assert_uint_ge(bitslab_usable_size(p), 5 << 20);
 	fill(p, 5 << 20, 11);
 	p = bitslab_realloc(p, 50 << 20);	/* grows, pages move, no copy */
 	ck_assert_ptr_nonnull(p);
@@ -313,19 +317,61 @@ START_TEST(test_alloc_size_classes_waste_under_an_eighth)
 }
 END_TEST
 
+/*
+ * mem_agree() - bitslab's count of what it maps (os_mapped_bytes(), which
+ * mallinfo2() and the statistics report) matches the kernel's: the growth
+ * of the process's mapped size since @k0, taken when this freshly forked
+ * test process had mapped nothing through bitslab (Check forks each test;
+ * the runner itself never calls bitslab).  Also, what is resident never
+ * exceeds what bitslab maps, give or take the margin.
+ */
+static void mem_agree(const struct kernel_mem *k0, const char *when)
+{
+	struct kernel_mem k;
+	size_t ours = os_mapped_bytes(), theirs, rss;
+
+	kernel_mem_read(&k);
+	theirs = k.mapped - k0->mapped;
+	rss = k.rss > k0->rss ? k.rss - k0->rss : 0;
+	ck_assert_msg(theirs <= ours + KERNEL_MEM_MARGIN &&
+		      ours <= theirs + KERNEL_MEM_MARGIN,
+		      "%s: bitslab counts %zu bytes mapped, the kernel %zu "
+		      "(margin %lu)", when, ours, theirs, KERNEL_MEM_MARGIN);
+	ck_assert_msg(SANITIZER_SHADOW || rss <= ours + KERNEL_MEM_MARGIN,
+		      "%s: %zu bytes resident, bitslab counts %zu mapped",
+		      when, rss, ours);
+}
+
 START_TEST(test_alloc_trim_gives_everything_back)
 {
 	static void *p[20000];
-	size_t before = os_mapped_bytes(), peak;
+	struct kernel_mem k0, k;
+	size_t before, peak, asked = 0, rss_peak;
 	uint64_t seed = 5;
 	int i;
 
+	memset(p, 0, sizeof(p));	/* resident before the baseline */
+	kernel_mem_read(&k0);
+	mem_agree(&k0, "at the start");
 	bitslab_trim();
 	before = os_mapped_bytes();
-	/* Blocks of every class up to 4 KiB, freed in a scrambled order. */
-	for (i = 0; i < 20000; i++)
-		p[i] = bitslab_malloc(16 + prng_next(&seed) % 4081);
+	/* Blocks of every class up to 4 KiB, written, then freed in a
+	 * scrambled order. */
+	for (i = 0; i < 20000; i++) {
+		size_t n = 16 + prng_next(&seed) % 4081;
+
+		p[i] = bitslab_malloc(n);
+		ck_assert_ptr_nonnull(p[i]);
+		memset(p[i], 0x3c, n);
+		asked += n;
+	}
 	peak = os_mapped_bytes();
+	mem_agree(&k0, "at the peak");
+	/* The kernel sees the blocks resident: they are distinct memory. */
+	kernel_mem_read(&k);
+	rss_peak = k.rss - k0.rss;
+	ck_assert_msg(SANITIZER_SHADOW || rss_peak + KERNEL_MEM_MARGIN >= asked,
+		      "%zu bytes written, only %zu resident", asked, rss_peak);
 	for (i = 19999; i > 0; i--) {
 		int j = (int)(prng_next(&seed) % (uint64_t)(i + 1));
 		void *t = p[i];
@@ -341,6 +387,43 @@ START_TEST(test_alloc_trim_gives_everything_back)
 	ck_assert_msg(os_mapped_bytes() <= before + 2 * CHUNK_SIZE,
 		      "mapped %zu after trim, %zu before, %zu at peak",
 		      os_mapped_bytes(), before, peak);
+	mem_agree(&k0, "after trim");
+	/* And the kernel agrees the pages went back. */
+	kernel_mem_read(&k);
+	ck_assert_msg(SANITIZER_SHADOW ||
+		      k.rss <= k0.rss + before + 2 * CHUNK_SIZE +
+				   KERNEL_MEM_MARGIN,
+		      "%zu bytes resident after trim, %zu at the start, "
+		      "%zu at the peak", k.rss, k0.rss, k0.rss + rss_peak);
+}
+END_TEST
+
+/*
+ * White-box: today's geometry, not the API's contract.  These pin the size
+ * classes and the large path as they are built now, so that a change to
+ * them is seen and made on purpose; a user may rely on none of it.
+ */
+START_TEST(test_alloc_white_box_geometry)
+{
+	void *p = bitslab_malloc(17), *q;
+	size_t i;
+
+	/* A 17-byte request takes the 32-byte class (glibc gives 24). */
+	ck_assert_uint_eq(size_classes[size_to_class(17)].size, 32);
+	ck_assert_uint_eq(bitslab_usable_size(p), 32);
+	/* 24-byte blocks are 32-byte blocks of that class's chunks. */
+	q = bitslab_malloc(24);
+	ck_assert_uint_eq(bitslab_usable_size(q), 32);
+	ck_assert_uint_eq(size_to_class(24), size_to_class(17));
+	bitslab_free(q);
+	bitslab_free(p);
+	/* A fresh large block comes straight from os_map(), whose pages are
+	 * the kernel's zero pages (malloc does not promise that). */
+	p = bitslab_malloc(5 << 20);
+	ck_assert_ptr_nonnull(p);
+	for (i = 0; i < (5u << 20); i += 4096)
+		ck_assert_uint_eq(((unsigned char *)p)[i], 0);
+	bitslab_free(p);
 }
 END_TEST
 
@@ -348,6 +431,7 @@ Suite *check_suite(void)
 {
 	Suite *s = suite_create("alloc");
 	TCase *tc = tcase_create("api");
+	TCase *wb = tcase_create("white-box");
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_alloc_every_size_holds_its_bytes);
@@ -361,9 +445,11 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_alloc_alignment_matrix);
 	tcase_add_test(tc, test_alloc_aligned_alloc_rejects_bad_alignment);
 	tcase_add_test(tc, test_alloc_small_blocks_16_byte_aligned);
-	tcase_add_test(tc, test_alloc_large_blocks_zeroed_and_resizable);
+	tcase_add_test(tc, test_alloc_large_blocks_resizable);
 	tcase_add_test(tc, test_alloc_size_classes_waste_under_an_eighth);
 	tcase_add_test(tc, test_alloc_trim_gives_everything_back);
 	suite_add_tcase(s, tc);
+	tcase_add_test(wb, test_alloc_white_box_geometry);
+	suite_add_tcase(s, wb);
 	return s;
 }

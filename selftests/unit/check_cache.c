@@ -2,7 +2,7 @@
 /*
  * check_cache.c - kmem_cache-style object caches: objects come constructed
  * and aligned, are distinct and reusable, and a free to the wrong cache is
- * caught.
+ * caught, also to another cache of the same size class.
  */
 #include <errno.h>
 #include <signal.h>
@@ -74,7 +74,7 @@ START_TEST(test_cache_rejects_bad_arguments)
 }
 END_TEST
 
-static void free_to_wrong_cache(void)
+static void free_to_cache_of_other_class(void)
 {
 	struct bitslab_cache *a = bitslab_cache_create("a", 24, 0, NULL);
 	struct bitslab_cache *b = bitslab_cache_create("b", 700, 0, NULL);
@@ -82,7 +82,39 @@ static void free_to_wrong_cache(void)
 	bitslab_cache_free(b, bitslab_cache_alloc(a));
 }
 
-START_TEST(test_cache_free_to_wrong_cache_aborts)
+/* Two caches made alike share a size class, and so chunks. */
+static void free_to_cache_of_same_class(void)
+{
+	struct bitslab_cache *a = bitslab_cache_create("a", 40, 16, NULL);
+	struct bitslab_cache *b = bitslab_cache_create("b", 40, 16, NULL);
+	void *keep = bitslab_cache_alloc(b), *o = bitslab_cache_alloc(a);
+
+	bitslab_cache_free(b, keep);	/* fine: b's own */
+	bitslab_cache_free(b, o);	/* a's object: caught */
+}
+
+/* A bitslab_malloc() block of the cache's class is not a cache object. */
+static void free_malloc_block_to_cache(void)
+{
+	struct bitslab_cache *a = bitslab_cache_create("a", 40, 16, NULL);
+	void *o = bitslab_cache_alloc(a);
+	void *p = bitslab_malloc(bitslab_usable_size(o));
+
+	bitslab_cache_free(a, o);
+	bitslab_cache_free(a, p);
+}
+
+static void free_twice_to_cache(void)
+{
+	struct bitslab_cache *a = bitslab_cache_create("a", 40, 16, NULL);
+	void *o = bitslab_cache_alloc(a);
+
+	bitslab_cache_free(a, o);
+	bitslab_cache_free(a, o);
+}
+
+/* Run @fn in a child: it must abort with @what in its one line. */
+static void expect_abort(void (*fn)(void), const char *what)
 {
 	int fds[2], status;
 	char out[256] = { 0 };
@@ -93,15 +125,59 @@ START_TEST(test_cache_free_to_wrong_cache_aborts)
 	pid = fork();
 	if (pid == 0) {
 		dup2(fds[1], STDERR_FILENO);
-		free_to_wrong_cache();
+		fn();
 		_exit(0);
 	}
 	close(fds[1]);
 	n = read(fds[0], out, sizeof(out) - 1);
-	ck_assert_int_gt(n, 0);
+	close(fds[0]);
 	waitpid(pid, &status, 0);
-	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
-	ck_assert_msg(strstr(out, "not from this cache"), "got '%s'", out);
+	ck_assert_msg(n > 0 && WIFSIGNALED(status) &&
+		      WTERMSIG(status) == SIGABRT,
+		      "status %#x, stderr '%s'", status, out);
+	ck_assert_msg(strstr(out, what), "expected '%s', got '%s'", what, out);
+}
+
+START_TEST(test_cache_free_to_wrong_cache_aborts)
+{
+	expect_abort(free_to_cache_of_other_class, "not from this cache");
+	expect_abort(free_to_cache_of_same_class, "not from this cache");
+	expect_abort(free_malloc_block_to_cache, "not from this cache");
+	expect_abort(free_twice_to_cache, "freed already");
+}
+END_TEST
+
+START_TEST(test_cache_two_of_one_class_side_by_side)
+{
+	size_t n = sizeof(struct obj);
+	struct bitslab_cache *a = bitslab_cache_create("a", n, 16, obj_ctor);
+	struct bitslab_cache *b = bitslab_cache_create("b", n, 16, NULL);
+	void *oa[300], *ob[300];
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		oa[i] = bitslab_cache_alloc(a);
+		ob[i] = bitslab_cache_alloc(b);
+		ck_assert(oa[i] && ob[i]);
+		ck_assert_int_eq(((struct obj *)oa[i])->magic, 0x0b1ec7);
+		memset(ob[i], 0x55, n);
+	}
+	/* Freed in the other order, each to its own cache; the blocks are
+	 * then reused by the other cache and by bitslab_malloc(). */
+	for (i = 299; i >= 0; i--) {
+		bitslab_cache_free(b, ob[i]);
+		bitslab_cache_free(a, oa[i]);
+	}
+	for (i = 0; i < 300; i++) {
+		ob[i] = bitslab_cache_alloc(b);
+		oa[i] = bitslab_malloc(n);
+	}
+	for (i = 0; i < 300; i++) {
+		bitslab_cache_free(b, ob[i]);
+		bitslab_free(oa[i]);
+	}
+	bitslab_cache_destroy(a);
+	bitslab_cache_destroy(b);
 }
 END_TEST
 
@@ -113,6 +189,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_cache_objects_constructed_and_aligned);
 	tcase_add_test(tc, test_cache_rejects_bad_arguments);
 	tcase_add_test(tc, test_cache_free_to_wrong_cache_aborts);
+	tcase_add_test(tc, test_cache_two_of_one_class_side_by_side);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "unit.h"
 
@@ -33,6 +34,19 @@ void run_threads(unsigned int n, void *(*fn)(void *), void *args,
 						(char *)args + i * argsize), 0);
 	for (i = 0; i < n; i++)
 		ck_assert_int_eq(pthread_join(tid[i], NULL), 0);
+}
+
+void kernel_mem_read(struct kernel_mem *m)
+{
+	unsigned long size = 0, resident = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	ck_assert_msg(f, "cannot open /proc/self/statm");
+	ck_assert_int_eq(fscanf(f, "%lu %lu", &size, &resident), 2);
+	fclose(f);
+	m->mapped = size * (size_t)page;
+	m->rss = resident * (size_t)page;
 }
 
 int main(void)

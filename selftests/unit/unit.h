@@ -31,6 +31,13 @@ Suite *check_suite(void);
 #define SLOW_SCALE 1
 #endif
 
+/*
+ * ThreadSanitizer and AddressSanitizer keep shadow memory for every byte
+ * the program touches, resident in the same process: resident-size checks
+ * cannot tell bitslab's pages from the shadow's there and are left out.
+ */
+#define SANITIZER_SHADOW SANITIZER_MALLOC
+
 /* Start @n threads running @fn(@args + i * @argsize) and join them all. */
 void run_threads(unsigned int n, void *(*fn)(void *), void *args,
 		 size_t argsize);
@@ -38,6 +45,23 @@ void run_threads(unsigned int n, void *(*fn)(void *), void *args,
 /* A barrier so that threads start their racing part together. */
 void start_line_init(unsigned int n);
 void start_line_wait(void);
+
+/*
+ * The kernel's view of this process's memory, from /proc/self/statm: bytes
+ * mapped (VmSize) and resident (VmRSS).  Memory tests compare it with
+ * bitslab's own counters, so that a counter that forgets or invents memory
+ * cannot vouch for itself.  KERNEL_MEM_MARGIN is how far the two may
+ * disagree: what the test process maps besides bitslab (Check's messages,
+ * stdio, liburcu's registry) stays well below it.
+ */
+struct kernel_mem {
+	size_t mapped;
+	size_t rss;
+};
+
+#define KERNEL_MEM_MARGIN (256 * 1024UL)
+
+void kernel_mem_read(struct kernel_mem *m);
 
 /* Seeded xorshift PRNG, so a failing run can be repeated. */
 static inline uint64_t prng_next(uint64_t *s)

@@ -17,12 +17,23 @@
 # about three minutes), REPS.  Writes OUT/runs.csv (every run),
 # OUT/summary.csv, OUT/frag.csv, OUT/instructions.csv, OUT/machine.txt,
 # OUT/table.txt (what is printed) and OUT/chart.png (gnuplot).
+#
+# A timed run or an instruction count that fails keeps its output in
+# OUT/logs/ (named by workload, allocator and run), is marked FAILED as it
+# happens, and makes the script exit 1 at the end, after the tables.  The
+# fragmentation search is expected to fail below each allocator's limit and
+# does not count.
 set -u
 : "${BENCH_BIN:?}" "${WORKLOAD:?}" "${PRELOAD_LIB:?}" "${OUT:?}"
 QUICK=${QUICK:-}
 REPS=${REPS:-$([ -n "$QUICK" ] && echo 3 || echo 5)}
 measure=$BENCH_BIN/measure
 mkdir -p "$OUT"
+logs=$OUT/logs
+rm -rf "$logs"
+mkdir -p "$logs"
+failed=0
+src=$(cd "$(dirname "$0")/../.." && pwd)
 exec 3>&1	# progress and tables; the tables also go to table.txt
 
 multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
@@ -84,7 +95,10 @@ done
 	echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores"
 	echo "kernel: $(uname -r); glibc $(ldd --version | head -1 | sed 's/.* //')"
 	for n in "${names[@]}"; do
-		echo "$n: ${lib[$n]:-(libc)}"
+		case $n in
+		bitslab) echo "bitslab: $(basename "$PRELOAD_LIB"), $(git -C "$src" describe --always --dirty 2>/dev/null || echo "not a git tree")" ;;
+		*) echo "$n: ${lib[$n]:-(libc)}" ;;
+		esac
 	done
 	dpkg-query -W -f '${Package} ${Version}\n' libjemalloc2 \
 		libtcmalloc-minimal4 libmimalloc2.0 2>/dev/null
@@ -100,14 +114,22 @@ for rep in $(seq 1 "$REPS"); do
 	for w in "${wl_names[@]}"; do
 		for n in "${names[@]}"; do
 			k=$((k + 1))
+			log=$logs/$w-$n-$rep.log
 			# shellcheck disable=SC2086
-			read -r secs rss status < <(env ${lib[$n]:+LD_PRELOAD=${lib[$n]}} \
+			read -r secs rss status < <(MEASURE_LOG=$log \
+				env ${lib[$n]:+LD_PRELOAD=${lib[$n]}} \
 				"$measure" "$WORKLOAD" ${wl_args[$w]})
+			: "${secs:=0}" "${rss:=0}" "${status:=255}"
 			echo "$w,$n,$rep,$secs,$rss,$status" >>"$runs"
+			if [ "$status" = 0 ]; then
+				rm -f "$log"
+			else
+				failed=$((failed + 1))
+			fi
 			printf '[%4d/%d] %-22s %-9s run %d of %d: %7.3f s %8.1f MiB%s\n' \
 				"$k" "$total" "$w" "$n" "$rep" "$REPS" "$secs" \
 				"$(echo "$rss" | awk '{ print $1 / 1024 }')" \
-				"$([ "$status" = 0 ] || echo "  FAILED (status $status)")" >&3
+				"$([ "$status" = 0 ] || echo "  FAILED (status $status; output in $log)")" >&3
 		done
 	done
 done
@@ -178,12 +200,20 @@ if command -v valgrind >/dev/null 2>&1; then
 	for n in "${names[@]}"; do
 		for s in $sizes; do
 			for count in 20000 120000; do
-				env ${lib[$n]:+LD_PRELOAD=${lib[$n]}} valgrind --tool=callgrind \
+				log=$logs/callgrind-$n-$s-$count.log
+				rm -f "$cg/$count"
+				if ! env ${lib[$n]:+LD_PRELOAD=${lib[$n]}} valgrind --tool=callgrind \
 					--callgrind-out-file="$cg/$count" "$BENCH_BIN/pair" "$s" \
-					"$count" >/dev/null 2>&1
+					"$count" >"$log" 2>&1 ||
+				   ! grep -q '^summary: ' "$cg/$count" 2>/dev/null; then
+					echo "callgrind: $n $s bytes FAILED; output in $log" >&3
+					failed=$((failed + 1))
+				else
+					rm -f "$log"
+				fi
 			done
-			a=$(sed -n 's/^summary: //p' "$cg/20000")
-			b=$(sed -n 's/^summary: //p' "$cg/120000")
+			a=$(sed -n 's/^summary: //p' "$cg/20000" 2>/dev/null)
+			b=$(sed -n 's/^summary: //p' "$cg/120000" 2>/dev/null)
 			I[$n,$s]=$(awk -v a="$a" -v b="$b" 'BEGIN { if (a == "" || b == "") print "-"; else printf "%.0f", (b - a) / 100000 }')
 			echo "$n,$s,${I[$n,$s]}" >>"$instr"
 		done
@@ -273,3 +303,8 @@ else
 	echo "bench: chart skipped: gnuplot not installed" >&3
 fi
 echo "results: $OUT (runs.csv, summary.csv, frag.csv, instructions.csv, table.txt)" >&3
+if [ "$failed" -gt 0 ]; then
+	echo "bench: $failed runs FAILED; their output is in $logs" >&3
+	exit 1
+fi
+exit 0

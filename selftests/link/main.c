@@ -1,0 +1,3 @@
+// SPDX-License-Identifier: MIT
+/* The Check runner shared with selftests/unit/. */
+#include "../unit/main.c"
