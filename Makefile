@@ -272,10 +272,12 @@ embed-checks := $(checks-selftests/embed)
 # reported as skipped in those builds, not run and not counted as passed.
 ifdef SANITIZE
 preload-runs := $(addprefix skip:SANITIZE=$(SANITIZE):,$(embed-checks) $(preload-checks)) \
-		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/programs.sh
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/programs.sh \
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/stats.sh
 else
 preload-runs := $(embed-checks) $(addprefix preload:,$(preload-checks)) \
-		$(srctree)/selftests/preload/programs.sh
+		$(srctree)/selftests/preload/programs.sh \
+		$(srctree)/selftests/preload/stats.sh
 endif
 
 selftest: $(libs) $(unit-checks) $(preload-checks) $(embed-checks)

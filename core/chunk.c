@@ -17,6 +17,7 @@
 #include "os.h"
 #include "report.h"
 #include "shared.h"
+#include "stats.h"
 
 uintptr_t bitslab_secret;
 
@@ -97,6 +98,7 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 	c->was_shared = false;
 	bitmap_init(c->used, nblocks, CHUNK_MAX_BLOCKS);
 	fetch_add_relaxed(&chunks_live, 1);
+	stats_chunk_add(c);
 	return c;
 }
 
@@ -104,6 +106,7 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 void chunk_forget(struct chunk *c)
 {
 	fetch_sub_relaxed(&chunks_live, 1);
+	stats_chunk_sub(c);
 }
 
 /* The lowest @n set bits of @w. */

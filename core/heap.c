@@ -45,6 +45,7 @@
 #include "os.h"
 #include "report.h"
 #include "shared.h"
+#include "stats.h"
 
 static struct heap heap_boot = {
 	.kind = HEAP_KIND_BOOT, .hot = HOT_SLOTS_NONE
@@ -249,11 +250,14 @@ void heap_sum_stats(struct heap_stats *sum, long *threads)
 	pthread_mutex_lock(&pool_lock);
 	*sum = exited_stats;
 	for (h = all_heaps; h; h = h->all_next)
-		if (READ_ONCE(h->state) == HEAP_LIVE)
+		if (READ_ONCE(h->state) == HEAP_LIVE) {
 			stats_add(sum, &h->stats);
+			stats_add_binned(sum, h);
+		}
 	*threads = heaps_live;
 	pthread_mutex_unlock(&pool_lock);
 	stats_add(sum, &heap_global.stats);
+	stats_add_binned(sum, &heap_global);
 }
 
 /* ---------------------------------------------------------------------
@@ -376,6 +380,7 @@ static void release_run(struct release *r)
 	if (!r->c)
 		return;
 	release_word(r);
+	stats_count_release(r->h, r->c->cls, r->n);
 	if (r->owned)
 		heap_chunk_released(r->h, r->c, r->n);
 	else
@@ -639,6 +644,7 @@ void heap_free_remote(struct heap *h, struct chunk *c, void *ptr)
 	}
 	owner = dest;
 	h->stats.remote_frees++;
+	h->stats.cls_remote[c->cls]++;
 	if (h->out_owner != owner) {
 		heap_flush_outbox(h);
 		h->out_owner = owner;
@@ -826,6 +832,7 @@ static int heap_refill(struct heap *h, unsigned int cls)
 		n = chunk_claim(c, want, &first, &last);
 		if (n) {
 			h->stats.claimed += n;
+			h->stats.cls_claimed[cls] += n;
 			last[0] = b->head;
 			b->head = first;
 			b->room -= (int32_t)n;

@@ -34,6 +34,7 @@
 #include "os.h"
 #include "pagemap.h"
 #include "report.h"
+#include "stats.h"
 
 #define LARGE_HDR	64
 #define LARGE_MAX	((size_t)PTRDIFF_MAX - 2 * CHUNK_SIZE)
@@ -245,6 +246,7 @@ mark:
 	atomic_init(&l->cookie, large_cookie(p));
 	fetch_add_relaxed(&live_blocks, 1);
 	fetch_add_relaxed(&live_bytes, map);
+	stats_large_add(map);
 	return (void *)p;
 }
 
@@ -313,6 +315,7 @@ void large_free(void *ptr)
 	pagemap_clear(p, 1);
 	fetch_sub_relaxed(&live_blocks, 1);
 	fetch_sub_relaxed(&live_bytes, map);
+	stats_large_sub(map);
 	if (!large_cache_put(bitslab_tls_heap, start, map))
 		os_unmap((void *)start, map);
 }
@@ -394,5 +397,6 @@ void *large_realloc(void *ptr, size_t size)
 	l->map_size = map;
 	l->usable = l->map_start + map - p;
 	fetch_add_relaxed(&live_bytes, map - old);
+	stats_large_resize(old, map);
 	return (void *)p;
 }

@@ -25,7 +25,7 @@ static const struct option {
 	long min, max;
 	const char *help;
 } options[] = {
-	{ "stats", &opt_stats, 0, 1, "print statistics at exit" },
+	{ "stats", &opt_stats, 0, 2, "print statistics at exit: 1 text, 2 JSON" },
 	{ "bin_scale", &opt_bin_scale, 10, 1000, "bin capacity, percent" },
 	{ "retire_batch", &opt_retire_batch, 1, 4096,
 	  "retired chunks per grace period" },
@@ -105,8 +105,10 @@ void options_parse(const char *env)
 {
 	const char *stats = getenv("BITSLAB_STATS");
 
-	if (stats && stats[0] && strcmp(stats, "0"))
-		opt_stats = 1;
+	if (stats && !strcmp(stats, "json"))
+		opt_stats = OPT_STATS_JSON;
+	else if (stats && stats[0] && strcmp(stats, "0"))
+		opt_stats = OPT_STATS_TEXT;
 	while (env && *env) {
 		const char *end = strchr(env, ',');
 		size_t n = end ? (size_t)(end - env) : strlen(env);

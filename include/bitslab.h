@@ -97,6 +97,13 @@ BITSLAB_API int bitslab_trim(void);
  */
 BITSLAB_API void bitslab_stats_print(int fd);
 
+/**
+ * bitslab_stats_print_json() - write the same statistics, with a table per
+ * size class in use and the large blocks by size range, to file descriptor
+ * @fd as one JSON object (what BITSLAB_STATS=json prints at exit).
+ */
+BITSLAB_API void bitslab_stats_print_json(int fd);
+
 /*
  * Object caches, after the Linux kernel's kmem_cache.  A cache hands out
  * objects of one size and alignment; when it has a constructor, every
