@@ -43,6 +43,7 @@
 #include "large.h"
 #include "options.h"
 #include "os.h"
+#include "prof.h"
 #include "report.h"
 #include "shared.h"
 #include "stats.h"
@@ -148,6 +149,8 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 		struct heap_class *hc = &h->cls[c];
 
 		max = max < 2 ? 2 : max;
+		if (unlikely(prof_active))
+			max = 1;	/* every malloc and free takes a slow path */
 		h->bins[c] = (struct bin){ NULL, (int32_t)max, (int32_t)max };
 		hc->cur = NULL;
 		CDS_INIT_LIST_HEAD(&hc->partial);
@@ -394,6 +397,7 @@ static void release_add(struct release *r, struct chunk *c, void **p)
 	unsigned long idx = chunk_block_index(c, (uintptr_t)p);
 	unsigned long w = BIT_WORD(idx), bit = BIT_MASK(idx);
 
+	prof_free_hook(p);
 	if (c != r->c) {
 		release_run(r);
 		r->c = c;
@@ -990,9 +994,13 @@ void *heap_alloc_class(unsigned int cls)
  */
 void *heap_alloc_slow(size_t size)
 {
+	void *p;
+
 	if (unlikely(size > SMALL_MAX))
 		return large_alloc(size, 0, false);
-	return heap_alloc_class(size_to_class(size));
+	p = heap_alloc_class(size_to_class(size));
+	prof_alloc_hook(p, size);
+	return p;
 }
 
 /* ---------------------------------------------------------------------

@@ -33,6 +33,7 @@
 #include "large.h"
 #include "os.h"
 #include "pagemap.h"
+#include "prof.h"
 #include "report.h"
 #include "stats.h"
 
@@ -247,6 +248,7 @@ mark:
 	fetch_add_relaxed(&live_blocks, 1);
 	fetch_add_relaxed(&live_bytes, map);
 	stats_large_add(map);
+	prof_alloc_hook((void *)p, size);
 	return (void *)p;
 }
 
@@ -311,6 +313,7 @@ void large_free(void *ptr)
 
 	if (xchg(&l->cookie, 0) != large_cookie(p))
 		report_misuse("double free", ptr, -2);
+	prof_free_hook(ptr);
 	WRITE_ONCE(recent[fetch_add_relaxed(&recent_pos, 1) % RECENT], p);
 	pagemap_clear(p, 1);
 	fetch_sub_relaxed(&live_blocks, 1);
@@ -398,5 +401,9 @@ void *large_realloc(void *ptr, size_t size)
 	l->usable = l->map_start + map - p;
 	fetch_add_relaxed(&live_bytes, map - old);
 	stats_large_resize(old, map);
+	if (unlikely(prof_active)) {
+		prof_free(ptr);
+		prof_alloc((void *)p, size);
+	}
 	return (void *)p;
 }

@@ -18,6 +18,10 @@ long opt_bin_scale = 100;
 long opt_retire_batch = 32;
 long opt_chunk_cache = 256;
 long opt_empty_keep = 1;
+long opt_prof;
+long opt_prof_sample = 512 * 1024;
+long opt_prof_signal;
+long opt_leaks;
 
 static const struct option {
 	const char *key;
@@ -33,6 +37,12 @@ static const struct option {
 	  "reclaimed memory kept for reuse, in 64 KiB chunks" },
 	{ "empty_keep", &opt_empty_keep, 0, 64,
 	  "empty chunks a heap keeps per class" },
+	{ "prof", &opt_prof, 0, 1, "heap profile of sampled blocks at exit" },
+	{ "prof_sample", &opt_prof_sample, 1, 1L << 40,
+	  "mean bytes allocated between samples" },
+	{ "prof_signal", &opt_prof_signal, 0, 64,
+	  "signal that writes a heap profile" },
+	{ "leaks", &opt_leaks, 0, 1, "report sampled blocks live at exit" },
 };
 
 static void warn(const char *what, const char *s, size_t n, const char *tail)

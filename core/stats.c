@@ -34,6 +34,7 @@
 #include "large.h"
 #include "options.h"
 #include "os.h"
+#include "prof.h"
 #include "shared.h"
 #include "stats.h"
 
@@ -452,7 +453,7 @@ void stats_print_xml(FILE *fp)
 }
 
 /*
- * Where BITSLAB_STATS output goes: a duplicate of stderr taken at the
+ * Where BITSLAB_STATS output (and the leak report) goes: a duplicate of stderr taken at the
  * first allocation, because some programs close stderr themselves before
  * exiting (GNU coreutils' close_stdout) and library destructors run after.
  */
@@ -461,14 +462,16 @@ static int stats_fd = -1;
 /** stats_init() - after options are parsed: keep a handle on stderr. */
 void stats_init(void)
 {
-	if (opt_stats)
+	if (opt_stats || opt_prof || opt_leaks)
 		stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 64);
+	prof_init();
 }
 
 __attribute__((destructor)) static void stats_at_exit(void)
 {
 	int fd = stats_fd >= 0 ? stats_fd : STDERR_FILENO;
 
+	prof_at_exit(fd);
 	if (opt_stats == OPT_STATS_JSON)
 		bitslab_stats_print_json(fd);
 	else if (opt_stats)
