@@ -273,14 +273,19 @@ embed-checks := $(checks-selftests/embed)
 ifdef SANITIZE
 preload-runs := $(addprefix skip:SANITIZE=$(SANITIZE):,$(embed-checks) $(preload-checks)) \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/programs.sh \
-		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/stats.sh
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/stats.sh \
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/prof.sh \
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/examples.sh
 else
 preload-runs := $(embed-checks) $(addprefix preload:,$(preload-checks)) \
 		$(srctree)/selftests/preload/programs.sh \
-		$(srctree)/selftests/preload/stats.sh
+		$(srctree)/selftests/preload/stats.sh \
+		$(srctree)/selftests/preload/prof.sh \
+		$(srctree)/selftests/preload/examples.sh
 endif
 
-selftest: $(libs) $(unit-checks) $(preload-checks) $(embed-checks)
+selftest: $(libs) $(unit-checks) $(preload-checks) $(embed-checks) \
+	  $(progs-selftests/preload) $(progs-selftests/workloads)
 	@PRELOAD_LIB=$(preload-lib) $(srctree)/scripts/run-suites.sh \
 		$(unit-checks) $(preload-runs)
 
