@@ -15,7 +15,9 @@
  * pointers).  With glibc 2.35 or later it finds a frame's tables with
  * _dl_find_object(), without a lock and without calling malloc (measured:
  * 0 allocations in 100,000 walks, including the first; about 8 us a walk of
- * six frames).  Leading frames inside libbitslab.so itself are dropped.
+ * six frames).  Leading frames of the allocator itself are dropped: those
+ * inside libbitslab.so's text, or, linked statically, those in one of the
+ * functions of self_funcs[].
  * A thread that is already sampling does not sample again (a nested
  * allocation, should the unwinder ever make one, is simply not sampled).
  *
@@ -48,7 +50,10 @@
 #include <bitslab.h>
 #include <bitslab/atomic.h>
 
+#include "api.h"
 #include "chunk.h"
+#include "heap.h"
+#include "large.h"
 #include "options.h"
 #include "os.h"
 #include "prof.h"
@@ -87,6 +92,17 @@ static unsigned long nstacks;			/* prof lock */
 
 /* Text of libbitslab.so: leading frames there are the allocator's. */
 static uintptr_t self_lo, self_hi;
+
+/*
+ * Linked statically (libbitslab.a), the allocator's text is the program's
+ * too: its frames are told by the function they are in, one of these
+ * (every function through which an allocation reaches prof_alloc()).
+ */
+static const void *const self_funcs[] = {
+	prof_alloc, heap_alloc_slow, heap_alloc_class, large_alloc,
+	large_realloc, bitslab_alloc_aligned, bitslab_malloc, bitslab_calloc,
+	bitslab_realloc, bitslab_aligned_alloc,
+};
 
 static char prefix[200] = "bitslab";
 static _Atomic unsigned int dump_seq;
@@ -223,11 +239,27 @@ static struct prof_stack *__stack_get(void *const *pc, unsigned int depth)
  * Call stacks
  * ------------------------------------------------------------------- */
 
+static unsigned int prof_backtrace(void **pc);
+
 struct walk {
 	void **pc;
 	unsigned int n;
 	bool user;		/* past the allocator's own frames */
 };
+
+/* Is return address @ip in one of self_funcs[] (or in prof_backtrace())? */
+static bool self_func(uintptr_t ip)
+{
+	const void *f = _Unwind_FindEnclosingFunction((void *)(ip - 1));
+	unsigned int i;
+
+	if (f == (const void *)prof_backtrace)
+		return true;
+	for (i = 0; i < ARRAY_SIZE(self_funcs); i++)
+		if (f == self_funcs[i])
+			return true;
+	return false;
+}
 
 static _Unwind_Reason_Code walk_frame(struct _Unwind_Context *ctx, void *arg)
 {
@@ -237,7 +269,7 @@ static _Unwind_Reason_Code walk_frame(struct _Unwind_Context *ctx, void *arg)
 	if (!ip)
 		return _URC_END_OF_STACK;
 	if (!w->user) {
-		if (ip >= self_lo && ip < self_hi)
+		if (self_hi ? ip >= self_lo && ip < self_hi : self_func(ip))
 			return _URC_NO_REASON;
 		w->user = true;
 	}
