@@ -539,48 +539,70 @@ static void pout_symbol(struct pout *o, void *pc)
 	}
 }
 
+/* A stack's figures, copied under the lock for the leak report. */
+struct leak {
+	const struct prof_stack *stack;	/* its pcs never change */
+	double bytes, count;
+	long samples;
+};
+
 /**
  * prof_leak_report() - the sampled blocks still live, grouped by call
- * stack, most bytes first, on @fd.  Prof lock held by the caller.
+ * stack, most bytes first, on @fd.  The figures are copied under the prof
+ * lock; the report is symbolised without it, since dladdr() takes the
+ * dynamic linker's lock, which a thread in dlopen() holds while it
+ * allocates.
  */
-static void __prof_leak_report(int fd)
+static void prof_leak_report(int fd)
 {
-	struct pout *o = &dump_out;
-	struct prof_stack **v, *s;
+	static struct pout o;	/* only at exit */
+	struct leak *v = NULL, t;
+	const struct prof_stack *s;
 	unsigned long n = 0, i, j, samples = 0;
 	double lb = 0, lc = 0;
-	size_t vsize = ALIGN_UP(nstacks * sizeof(*v) + 1, OS_PAGE_SIZE);
+	size_t vsize = 0;
 
-	v = nstacks ? os_map(vsize) : NULL;
+	pthread_mutex_lock(&prof_lock);
+	if (nstacks) {
+		vsize = ALIGN_UP(nstacks * sizeof(*v), OS_PAGE_SIZE);
+		v = os_map(vsize);
+	}
 	for (i = 0; v && i < (1U << STACK_BITS); i++) {
 		for (s = stack_table[i]; s; s = s->next) {
 			if (s->samples <= 0)
 				continue;
-			/* Insertion sort, most live bytes first. */
-			for (j = n; j > 0 && v[j - 1]->live_bytes < s->live_bytes; j--)
-				v[j] = v[j - 1];
-			v[j] = s;
-			n++;
-			samples += (unsigned long)s->samples;
-			lb += s->live_bytes;
-			lc += s->live_count;
+			v[n++] = (struct leak){ s, s->live_bytes,
+						s->live_count, s->samples };
 		}
 	}
-	o->fd = fd;
-	o->len = 0;
-	pout_printf(o, "bitslab: leak report: %lu sampled blocks still live at exit, from %lu call stacks: about %lu bytes in %lu blocks (estimated, 1 sample per %ld bytes allocated)\n",
+	pthread_mutex_unlock(&prof_lock);
+	/* Insertion sort, most live bytes first. */
+	for (i = 1; i < n; i++) {
+		t = v[i];
+		for (j = i; j > 0 && v[j - 1].bytes < t.bytes; j--)
+			v[j] = v[j - 1];
+		v[j] = t;
+	}
+	for (i = 0; i < n; i++) {
+		samples += (unsigned long)v[i].samples;
+		lb += v[i].bytes;
+		lc += v[i].count;
+	}
+	o.fd = fd;
+	o.len = 0;
+	pout_printf(&o, "bitslab: leak report: %lu sampled blocks still live at exit, from %lu call stacks: about %lu bytes in %lu blocks (estimated, 1 sample per %ld bytes allocated)\n",
 		    samples, n, est(lb), est(lc), opt_prof_sample);
 	for (i = 0; i < n; i++) {
-		s = v[i];
-		pout_printf(o, "bitslab: leak of about %lu bytes in %lu blocks (%ld samples) allocated at:\n",
-			    est(s->live_bytes), est(s->live_count), s->samples);
+		s = v[i].stack;
+		pout_printf(&o, "bitslab: leak of about %lu bytes in %lu blocks (%ld samples) allocated at:\n",
+			    est(v[i].bytes), est(v[i].count), v[i].samples);
 		for (j = 0; j < s->depth; j++) {
-			pout_printf(o, "    #%lu %p", j, s->pc[j]);
-			pout_symbol(o, s->pc[j]);
-			pout_printf(o, "\n");
+			pout_printf(&o, "    #%lu %p", j, s->pc[j]);
+			pout_symbol(&o, s->pc[j]);
+			pout_printf(&o, "\n");
 		}
 	}
-	pout_flush(o);
+	pout_flush(&o);
 	if (v)
 		os_unmap(v, vsize);
 }
@@ -592,8 +614,8 @@ static void __prof_leak_report(int fd)
 /*
  * The executable mapping of /proc/self/maps holding this code.  In
  * libbitslab.so that is the library's text: frames there are the
- * allocator's.  Statically linked (libbitslab.a), it is the program's, and
- * no frame is dropped.
+ * allocator's.  Statically linked (libbitslab.a), it is the program's:
+ * self_lo and self_hi stay 0, and self_func() tells the frames instead.
  */
 static void prof_find_self(void)
 {
@@ -702,9 +724,6 @@ void prof_at_exit(int fd)
 			r = write(fd, msg, (size_t)min(n, (int)sizeof(msg) - 1));
 		}
 	}
-	if (opt_leaks) {
-		pthread_mutex_lock(&prof_lock);
-		__prof_leak_report(fd);
-		pthread_mutex_unlock(&prof_lock);
-	}
+	if (opt_leaks)
+		prof_leak_report(fd);
 }
