@@ -350,6 +350,9 @@ void *large_realloc(void *ptr, size_t size)
 	map = ALIGN_UP(off + size, CHUNK_SIZE);
 	if (map <= old && old - map <= SHRINK_KEEP)
 		return ptr;
+	/* The profiler forgets the block before its address can be reused
+	 * (if the realloc fails, the sample is lost: only an underestimate). */
+	prof_free_hook(ptr);
 	if (map > old && off == LARGE_HDR && heap_has_cache(h) &&
 	    large_cache_find(h, map)) {
 		void *q = large_alloc(size, 0, false);
@@ -401,9 +404,6 @@ void *large_realloc(void *ptr, size_t size)
 	l->usable = l->map_start + map - p;
 	fetch_add_relaxed(&live_bytes, map - old);
 	stats_large_resize(old, map);
-	if (unlikely(prof_active)) {
-		prof_free(ptr);
-		prof_alloc((void *)p, size);
-	}
+	prof_alloc_hook((void *)p, size);
 	return (void *)p;
 }

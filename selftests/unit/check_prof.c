@@ -147,6 +147,36 @@ START_TEST(test_prof_estimates_two_sites)
 }
 END_TEST
 
+void *prof_site_grow(int n);
+
+/* Leaks @n blocks grown by realloc from 100 to 300 KiB, and shrunk from
+ * 2 KiB to 1 KiB. */
+EXPORTED void *prof_site_grow(int n)
+{
+	void **head = NULL;
+
+	while (n--) {
+		void **p = bitslab_realloc(bitslab_malloc(100 << 10), 300 << 10);
+		void **q = bitslab_realloc(bitslab_malloc(2048), 1024);
+
+		p[0] = head;
+		p[1] = q;
+		head = p;
+	}
+	return head;
+}
+
+START_TEST(test_prof_follows_realloc)
+{
+	prof_start("prof=1,prof_sample=65536");
+	sink = prof_site_grow(100);
+	/* Large blocks counted at their new size; the small ones at theirs. */
+	assert_within("prof_site_grow", live_bytes_through("prof_site_grow"),
+		      100L * (300 << 10) + 100L * 1024);
+	_exit(0);
+}
+END_TEST
+
 struct handoff {
 	void **chain;
 };
@@ -191,6 +221,7 @@ Suite *check_suite(void)
 	tcase_add_exit_test(tc, test_prof_off_unless_asked, 0);
 	tcase_add_exit_test(tc, test_prof_estimates_two_sites, 0);
 	tcase_add_exit_test(tc, test_prof_blocks_freed_by_other_threads_leave_it, 0);
+	tcase_add_exit_test(tc, test_prof_follows_realloc, 0);
 	suite_add_tcase(s, tc);
 	return s;
 }
