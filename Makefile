@@ -284,16 +284,23 @@ ifdef SANITIZE
 preload-runs := $(addprefix skip:SANITIZE=$(SANITIZE):,$(embed-checks) \
 		  $(link-checks) $(preload-checks) \
 		  $(host-embed-checks) $(host-preload-checks)) \
-		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/programs.sh
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/programs.sh \
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/stats.sh \
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/prof.sh \
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/examples.sh
 else
 preload-runs := $(embed-checks) $(host-embed-checks) \
 		$(addprefix linked:,$(link-checks)) \
 		$(addprefix preload:,$(preload-checks) $(host-preload-checks)) \
-		$(srctree)/selftests/preload/programs.sh
+		$(srctree)/selftests/preload/programs.sh \
+		$(srctree)/selftests/preload/stats.sh \
+		$(srctree)/selftests/preload/prof.sh \
+		$(srctree)/selftests/preload/examples.sh
 endif
 
 selftest: $(libs) $(unit-checks) $(preload-checks) $(embed-checks) \
-	  $(link-checks) $(checks-selftests/host)
+	  $(link-checks) $(checks-selftests/host) \
+	  $(progs-selftests/preload) $(progs-selftests/workloads)
 	@PRELOAD_LIB=$(preload-lib) LINK_LIB_DIR=$(objtree) \
 		$(srctree)/scripts/run-suites.sh $(unit-checks) $(preload-runs)
 

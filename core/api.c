@@ -12,6 +12,7 @@
 #include "alloc.h"
 #include "api.h"
 #include "large.h"
+#include "prof.h"
 #include "report.h"
 
 void *bitslab_malloc(size_t size)
@@ -105,12 +106,16 @@ void *bitslab_realloc(void *ptr, size_t size)
 void *bitslab_alloc_aligned(size_t align, size_t size)
 {
 	unsigned int cls;
+	void *p;
 
 	if (align <= MIN_ALIGN)
 		return bitslab_alloc_fast(size);
 	cls = size_class_aligned(size, align);
-	if (cls < NR_SIZE_CLASSES)
-		return heap_alloc_class(cls);
+	if (cls < NR_SIZE_CLASSES) {
+		p = heap_alloc_class(cls);
+		prof_alloc_hook(p, size);
+		return p;
+	}
 	return heap_alloc_large(size, align, false);
 }
 

@@ -16,6 +16,7 @@
 #include "os.h"
 #include "report.h"
 #include "chunk_cache.h"
+#include "counters.h"
 
 uintptr_t bitslab_secret;
 
@@ -96,6 +97,7 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 	c->was_shared = false;
 	bitmap_init(c->used, nblocks, CHUNK_MAX_BLOCKS);
 	fetch_add_relaxed(&chunks_live, 1);
+	count_chunk_add(c);
 	return c;
 }
 
@@ -103,6 +105,7 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 void chunk_forget(struct chunk *c)
 {
 	fetch_sub_relaxed(&chunks_live, 1);
+	count_chunk_sub(c);
 }
 
 /* The lowest @n set bits of @w. */

@@ -28,7 +28,9 @@
 
 #include "heap.h"
 #include "options.h"
+#include "counters.h"
 #include "os.h"
+#include "prof.h"
 #include "size_class.h"
 
 struct heap heap_boot = {
@@ -117,6 +119,8 @@ void heap_setup(struct heap *h, enum heap_kind kind)
 		struct heap_class *hc = &h->cls[c];
 
 		max = max < 2 ? 2 : max;
+		if (unlikely(prof_active))
+			max = 1;	/* every malloc and free takes a slow path */
 		h->bins[c] = (struct bin){ NULL, (int32_t)max, (int32_t)max };
 		hc->cur = NULL;
 		CDS_INIT_LIST_HEAD(&hc->partial);
@@ -250,11 +254,14 @@ void heap_sum_stats(struct heap_stats *sum, long *threads)
 	pthread_mutex_lock(&pool_lock);
 	*sum = exited_stats;
 	for (h = all_heaps; h; h = h->all_next)
-		if (READ_ONCE(h->state) == HEAP_LIVE)
+		if (READ_ONCE(h->state) == HEAP_LIVE) {
 			stats_add(sum, &h->stats);
+			count_binned(sum, h);
+		}
 	*threads = heaps_live;
 	pthread_mutex_unlock(&pool_lock);
 	stats_add(sum, &heap_global.stats);
+	count_binned(sum, &heap_global);
 }
 
 /* ---------------------------------------------------------------------

@@ -33,7 +33,9 @@
 #include "large.h"
 #include "os.h"
 #include "pagemap.h"
+#include "prof.h"
 #include "report.h"
+#include "counters.h"
 
 #define LARGE_HDR	64
 #define LARGE_MAX	((size_t)PTRDIFF_MAX - 2 * CHUNK_SIZE)
@@ -247,6 +249,8 @@ mark:
 	atomic_init(&l->cookie, large_cookie(p));
 	fetch_add_relaxed(&live_blocks, 1);
 	fetch_add_relaxed(&live_bytes, map);
+	count_large_add(map);
+	prof_alloc_hook((void *)p, size);
 	return (void *)p;
 }
 
@@ -309,10 +313,12 @@ void large_free(void *ptr)
 
 	if (xchg(&l->cookie, 0) != large_cookie(p))
 		report_misuse("double free", ptr, REPORT_LARGE);
+	prof_free_hook(ptr);
 	WRITE_ONCE(recent[fetch_add_relaxed(&recent_pos, 1) % RECENT], p);
 	pagemap_clear(p, 1);
 	fetch_sub_relaxed(&live_blocks, 1);
 	fetch_sub_relaxed(&live_bytes, map);
+	count_large_sub(map);
 	if (!large_cache_put(bitslab_tls_heap, start, map))
 		os_unmap((void *)start, map);
 }
@@ -344,6 +350,9 @@ void *large_realloc(void *ptr, size_t size)
 	map = ALIGN_UP(off + size, CHUNK_SIZE);
 	if (map <= old && old - map <= SHRINK_KEEP)
 		return ptr;
+	/* The profiler forgets the block before its address can be reused
+	 * (if the realloc fails, the sample is lost: only an underestimate). */
+	prof_free_hook(ptr);
 	if (map > old && off == LARGE_HDR && heap_has_cache(h) &&
 	    large_cache_find(h, map)) {
 		void *q = large_alloc(h, size, 0, false);
@@ -394,5 +403,7 @@ void *large_realloc(void *ptr, size_t size)
 	l->map_size = map;
 	l->usable = l->map_start + map - p;
 	fetch_add_relaxed(&live_bytes, map - old);
+	count_large_resize(old, map);
+	prof_alloc_hook((void *)p, size);
 	return (void *)p;
 }

@@ -19,6 +19,7 @@
 #include "api.h"
 #include "os.h"
 #include "chunk_cache.h"
+#include "stats.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -119,6 +120,17 @@ EXPORT int malloc_trim(size_t pad)
 EXPORT void malloc_stats(void)
 {
 	bitslab_stats_print(STDERR_FILENO);
+}
+
+/* glibc: options must be 0 (EINVAL otherwise); the XML goes to @fp. */
+EXPORT int malloc_info(int options, FILE *fp)
+{
+	if (options != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	stats_print_xml(fp);
+	return 0;
 }
 
 EXPORT struct mallinfo2 mallinfo2(void)

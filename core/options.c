@@ -18,6 +18,10 @@ long opt_bin_scale = 100;
 long opt_retire_batch = 32;
 long opt_chunk_cache = 256;
 long opt_empty_keep = 1;
+long opt_prof;
+long opt_prof_sample = 512 * 1024;
+long opt_prof_signal;
+long opt_leaks;
 
 static const struct option {
 	const char *key;
@@ -25,7 +29,7 @@ static const struct option {
 	long min, max;
 	const char *help;
 } options[] = {
-	{ "stats", &opt_stats, 0, 1, "print statistics at exit" },
+	{ "stats", &opt_stats, 0, 2, "print statistics at exit: 1 text, 2 JSON" },
 	{ "bin_scale", &opt_bin_scale, 10, 1000, "bin capacity, percent" },
 	{ "retire_batch", &opt_retire_batch, 1, 4096,
 	  "retired chunks per grace period" },
@@ -33,6 +37,12 @@ static const struct option {
 	  "reclaimed memory kept for reuse, in 64 KiB chunks" },
 	{ "empty_keep", &opt_empty_keep, 0, 64,
 	  "empty chunks a heap keeps per class" },
+	{ "prof", &opt_prof, 0, 1, "heap profile of sampled blocks at exit" },
+	{ "prof_sample", &opt_prof_sample, 1, 1L << 40,
+	  "mean bytes allocated between samples" },
+	{ "prof_signal", &opt_prof_signal, 0, 64,
+	  "signal that writes a heap profile" },
+	{ "leaks", &opt_leaks, 0, 1, "report sampled blocks live at exit" },
 };
 
 static void warn(const char *what, const char *s, size_t n, const char *tail)
@@ -105,8 +115,10 @@ void options_parse(const char *env)
 {
 	const char *stats = getenv("BITSLAB_STATS");
 
-	if (stats && stats[0] && strcmp(stats, "0"))
-		opt_stats = 1;
+	if (stats && !strcmp(stats, "json"))
+		opt_stats = OPT_STATS_JSON;
+	else if (stats && stats[0] && strcmp(stats, "0"))
+		opt_stats = OPT_STATS_TEXT;
 	while (env && *env) {
 		const char *end = strchr(env, ',');
 		size_t n = end ? (size_t)(end - env) : strlen(env);

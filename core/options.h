@@ -8,11 +8,18 @@
 
 #include <stdbool.h>
 
-extern long opt_stats;		/* print statistics at exit */
+extern long opt_stats;		/* print statistics at exit: OPT_STATS_* */
 extern long opt_bin_scale;	/* bin capacity, percent of the default */
 extern long opt_retire_batch;	/* retired chunks per grace period */
 extern long opt_chunk_cache;	/* reclaimed memory kept, 64 KiB units */
 extern long opt_empty_keep;	/* empty chunks a heap keeps per class */
+extern long opt_prof;		/* heap profile at exit (core/prof.c) */
+extern long opt_prof_sample;	/* mean bytes between samples */
+extern long opt_prof_signal;	/* signal that dumps a profile, 0: none */
+extern long opt_leaks;		/* leak report at exit */
+
+#define OPT_STATS_TEXT	1
+#define OPT_STATS_JSON	2
 
 void options_parse(const char *env);
 void stats_init(void);

@@ -20,6 +20,7 @@
 #include "heap.h"
 #include "large.h"
 #include "os.h"
+#include "prof.h"
 #include "reclaim.h"
 #include "refill.h"
 #include "release.h"
@@ -113,6 +114,7 @@ static int heap_refill(struct heap *h, unsigned int cls)
 		n = chunk_claim(c, want, &first, &last);
 		if (n) {
 			h->stats.claimed += n;
+			h->stats.cls_claimed[cls] += n;
 			last[0] = b->head;
 			b->head = first;
 			b->room -= (int32_t)n;
@@ -192,9 +194,13 @@ void *heap_alloc_large(size_t size, size_t align, bool zero)
  */
 void *heap_alloc_slow(size_t size)
 {
+	void *p;
+
 	if (unlikely(size > SMALL_MAX))
 		return heap_alloc_large(size, 0, false);
-	return heap_alloc_class(size_to_class(size));
+	p = heap_alloc_class(size_to_class(size));
+	prof_alloc_hook(p, size);
+	return p;
 }
 
 /**

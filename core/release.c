@@ -17,6 +17,7 @@
 
 #include "chunk.h"
 #include "heap.h"
+#include "prof.h"
 #include "reclaim.h"
 #include "release.h"
 #include "report.h"
@@ -132,6 +133,7 @@ static void release_run(struct release *r)
 	if (!r->c)
 		return;
 	release_word(r);
+	r->h->stats.cls_released[r->c->cls] += r->n;
 	heap_chunk_released(r->h, r->c, r->n);
 	r->c = NULL;
 	r->n = 0;
@@ -147,6 +149,7 @@ void release_add(struct release *r, struct chunk *c, void **p)
 	unsigned long w = BIT_WORD(idx), bit = BIT_MASK(idx);
 
 	DEBUG_BUG_ON(READ_ONCE(c->owner) != r->h);
+	prof_free_hook(p);
 	if (c != r->c) {
 		release_run(r);
 		r->c = c;

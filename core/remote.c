@@ -31,6 +31,7 @@
 
 #include "chunk.h"
 #include "heap.h"
+#include "prof.h"
 #include "release.h"
 #include "remote.h"
 #include "report.h"
@@ -94,6 +95,7 @@ static void orphan_run_end(struct orphan_run *o)
 
 static void orphan_run_add(struct orphan_run *o, struct chunk *c, void **p)
 {
+	prof_free_hook(p);
 	if (c != o->c) {
 		orphan_run_end(o);
 		o->c = c;
@@ -237,6 +239,7 @@ void heap_free_remote(struct heap *h, struct chunk *c, void *ptr)
 		return;
 	}
 	h->stats.remote_frees++;
+	h->stats.cls_remote[c->cls]++;
 	if (h->out_owner != dest) {
 		heap_flush_outbox(h);
 		h->out_owner = dest;

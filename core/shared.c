@@ -29,6 +29,7 @@
 #include <urcu/rculist.h>
 
 #include "chunk.h"
+#include "counters.h"
 #include "reclaim.h"
 #include "report.h"
 #include "shared.h"
@@ -205,6 +206,7 @@ struct heap *shared_release(struct chunk *c, void **list, unsigned int n)
 		if (!bitmap_release_mask(c->used, BIT_WORD(idx), BIT_MASK(idx)))
 			report_misuse("double free", list, c->cls);
 	}
+	count_shared_release(c->cls, n);
 	left = READ_ONCE(c->nused) - (long)n;
 	BUG_ON(left < 0);
 	WRITE_ONCE(c->nused, left);

@@ -4,9 +4,9 @@
  * allocator's one-time setup, and fork.
  *
  * Setup is lazy, on the first allocation of the process (other libraries'
- * constructors may allocate before ours runs), and also done by a
- * constructor, so that bitslab's fork handlers are registered before the
- * program's own (see fork below).  A thread's first allocation gives it a
+ * constructors may allocate before ours runs); only the fork handlers are
+ * registered by a constructor, so that they come before the program's own
+ * (see fork below).  A thread's first allocation gives it a
  * heap from the pool and registers it with liburcu-bp.
  *
  * Exit.  A pthread key destructor runs when a thread exits: the heap sends
@@ -53,6 +53,7 @@
 
 static pthread_key_t heap_key;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
 static void heap_key_destructor(void *arg);
 static void fork_prepare(void);
@@ -76,6 +77,11 @@ static void init_secrets(void)
 	bitslab_secret = (uintptr_t)((a ^ (b << 17)) | 0x10000);
 }
 
+static void fork_register(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
 static void init_routine(void)
 {
 	init_secrets();
@@ -83,7 +89,7 @@ static void init_routine(void)
 	stats_init();
 	shared_init();
 	pthread_key_create(&heap_key, heap_key_destructor);
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	pthread_once(&fork_once, fork_register);
 }
 
 /**
@@ -96,12 +102,17 @@ void bitslab_init(void)
 	pthread_once(&init_once, init_routine);
 }
 
-/* Before the program's code: see "Fork" above. */
-__attribute__((constructor)) static void bitslab_init_early(void)
+/*
+ * The fork handlers are registered before the program's code runs (see
+ * "Fork" above); the rest waits for the first allocation, so that options
+ * set in the environment by then are seen.  pthread_atfork() may allocate:
+ * from the global heap, as a nested call.
+ */
+__attribute__((constructor)) static void bitslab_fork_early(void)
 {
 	struct heap *saved = heap_call_out_begin();
 
-	bitslab_init();
+	pthread_once(&fork_once, fork_register);
 	heap_call_out_end(saved);
 }
 

@@ -97,6 +97,23 @@ BITSLAB_API int bitslab_trim(void);
  */
 BITSLAB_API void bitslab_stats_print(int fd);
 
+/**
+ * bitslab_stats_print_json() - write the same statistics, with a table per
+ * size class in use and the large blocks by size range, to file descriptor
+ * @fd as one JSON object (what BITSLAB_STATS=json prints at exit).
+ */
+BITSLAB_API void bitslab_stats_print_json(int fd);
+
+/**
+ * bitslab_prof_dump() - write a heap profile of the live sampled blocks to
+ * the file @path, in the text format of gperftools' heap profiler (read it
+ * with google-pprof --text <program> @path).  Sampling must have been
+ * turned on with BITSLAB_OPTIONS=prof=1 (or leaks=1).
+ * Return: 0, -EINVAL if sampling is off, or -errno if @path cannot be
+ * written.
+ */
+BITSLAB_API int bitslab_prof_dump(const char *path);
+
 /*
  * Object caches, after the Linux kernel's kmem_cache.  A cache hands out
  * objects of one size and alignment; when it has a constructor, every

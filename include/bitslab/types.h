@@ -148,7 +148,10 @@ enum heap_kind {
 	HEAP_KIND_EXITED,	/* sentinel: thread past its heap's exit */
 };
 
-/** struct heap_stats - counters of the slow paths.  owner only. */
+/**
+ * struct heap_stats - counters of the slow paths.  owner only.  Summed over
+ * every heap on demand (heap_sum_stats()); never touched by a fast path.
+ */
 struct heap_stats {
 	uint64_t refills;	/* bin refills */
 	uint64_t claimed;	/* blocks claimed from bitmaps */
@@ -161,6 +164,11 @@ struct heap_stats {
 	uint64_t chunks_adopted;	/* chunks adopted from shared lists */
 	uint64_t chunks_retired;	/* empty chunks given up */
 	uint64_t large_reused;	/* large blocks served from the cache */
+	/* Per size class, for core/stats.c: */
+	uint64_t cls_claimed[NR_SIZE_CLASSES];	/* blocks out of bitmaps */
+	uint64_t cls_released[NR_SIZE_CLASSES];	/* blocks back into them */
+	uint64_t cls_remote[NR_SIZE_CLASSES];	/* blocks sent to others */
+	uint64_t cls_binned[NR_SIZE_CLASSES];	/* in sums only: in bins */
 };
 
 #define OUTBOX_MAX 64

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: MIT
+/*
+ * check_stats.c - the statistics a user reads: bitslab_stats_print() has a
+ * row per size class in use and the large blocks by size range, and
+ * bitslab_stats_print_json() counts the blocks a program holds in the
+ * right class and range.  (That its JSON parses is checked with Python by
+ * selftests/preload/stats.sh.)
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <bitslab.h>
+
+#include "unit.h"
+
+static char out[65536];
+
+/* What @print wrote to a file descriptor, NUL-terminated, in out[]. */
+static const char *capture(void (*print)(int))
+{
+	int fd = memfd_create("stats", 0);
+	ssize_t n;
+
+	ck_assert_int_ge(fd, 0);
+	print(fd);
+	n = pread(fd, out, sizeof(out) - 1, 0);
+	ck_assert_int_gt(n, 0);
+	out[n] = '\0';
+	close(fd);
+	return out;
+}
+
+/*
+ * The value of @field in the JSON object that starts with "@key": @val in
+ * the array named @array, or -1 if there is none.
+ */
+static long json_field(const char *json, const char *array, const char *key,
+		       long val, const char *field)
+{
+	char pat[64];
+	const char *p = strstr(json, array), *end, *f;
+
+	ck_assert_ptr_nonnull(p);
+	snprintf(pat, sizeof(pat), "{\"%s\": %ld,", key, val);
+	p = strstr(p, pat);
+	if (!p)
+		return -1;
+	end = strchr(p, '}');
+	snprintf(pat, sizeof(pat), "\"%s\": ", field);
+	f = strstr(p, pat);
+	ck_assert_msg(f && f < end, "no %s in %.200s", field, p);
+	return strtol(f + strlen(pat), NULL, 10);
+}
+
+/* The class whose blocks are @size bytes, from the text table. */
+static long class_of(size_t size)
+{
+	void *p = bitslab_malloc(size);
+	long cls = -1;
+	size_t usable = bitslab_usable_size(p);
+	const char *json = capture(bitslab_stats_print_json), *q;
+	char pat[32];
+
+	snprintf(pat, sizeof(pat), "\"size\": %zu,", usable);
+	q = strstr(json, pat);
+	ck_assert_msg(q, "no class of %zu bytes in %s", usable, json);
+	while (q > json && strncmp(q, "{\"class\": ", 10))
+		q--;
+	cls = strtol(q + 10, NULL, 10);
+	bitslab_free(p);
+	return cls;
+}
+
+START_TEST(test_stats_class_counts_blocks_held)
+{
+	static void *p[3000];
+	long cls = class_of(200), before, held, after, allocs;
+	int i;
+
+	before = json_field(capture(bitslab_stats_print_json), "\"classes\"",
+			    "class", cls, "in_use");
+	for (i = 0; i < 3000; i++)
+		p[i] = bitslab_malloc(200);
+	held = json_field(capture(bitslab_stats_print_json), "\"classes\"",
+			  "class", cls, "in_use");
+	allocs = json_field(out, "\"classes\"", "class", cls, "allocs");
+	ck_assert_int_eq(held, before + 3000);
+	ck_assert_int_ge(allocs, 3000);
+	ck_assert_int_ge(json_field(out, "\"classes\"", "class", cls, "chunks"),
+			 3000 / (65536 / 208));
+	for (i = 0; i < 3000; i++)
+		bitslab_free(p[i]);
+	after = json_field(capture(bitslab_stats_print_json), "\"classes\"",
+			   "class", cls, "in_use");
+	ck_assert_int_eq(after, before);
+	ck_assert_int_ge(json_field(out, "\"classes\"", "class", cls, "frees"),
+			 2000);
+}
+END_TEST
+
+struct remote_arg {
+	void **blocks;
+	int n;
+};
+
+static void *free_all(void *arg)
+{
+	struct remote_arg *a = arg;
+	int i;
+
+	for (i = 0; i < a->n; i++)
+		bitslab_free(a->blocks[i]);
+	return NULL;
+}
+
+START_TEST(test_stats_remote_frees_counted_in_their_class)
+{
+	static void *p[500];
+	struct remote_arg a = { p, 500 };
+	long cls = class_of(1000), before;
+	int i;
+
+	before = json_field(capture(bitslab_stats_print_json), "\"classes\"",
+			    "class", cls, "remote_frees");
+	for (i = 0; i < 500; i++)
+		p[i] = bitslab_malloc(1000);
+	run_threads(1, free_all, &a, sizeof(a));
+	ck_assert_int_eq(json_field(capture(bitslab_stats_print_json),
+				    "\"classes\"", "class", cls, "remote_frees"),
+			 before + 500);
+}
+END_TEST
+
+START_TEST(test_stats_large_blocks_by_range)
+{
+	void *p[3];
+	int i;
+
+	for (i = 0; i < 3; i++)
+		p[i] = bitslab_malloc(3 << 20);		/* 3 MiB + header */
+	capture(bitslab_stats_print_json);
+	ck_assert_int_ge(json_field(out, "\"large\"", "from", 2 << 20, "live"), 3);
+	ck_assert_int_ge(json_field(out, "\"large\"", "from", 2 << 20, "mapped"),
+			 9L << 20);
+	for (i = 0; i < 3; i++)
+		bitslab_free(p[i]);
+	capture(bitslab_stats_print_json);
+	ck_assert_int_eq(json_field(out, "\"large\"", "from", 2 << 20, "live"), 0);
+	ck_assert_int_ge(json_field(out, "\"large\"", "from", 2 << 20, "frees"), 3);
+}
+END_TEST
+
+START_TEST(test_stats_text_has_class_and_large_tables)
+{
+	void *big = bitslab_malloc(1 << 20), *small = bitslab_malloc(48);
+	const char *text = capture(bitslab_stats_print);
+
+	ck_assert_msg(strstr(text, "size classes in use") &&
+		      strstr(text, "large blocks by mapping size") &&
+		      strstr(text, "remote"), "got: %s", text);
+	/* A row for the 48-byte class: "<class> 48 <chunks> ...". */
+	ck_assert_msg(strstr(text, "     48 "), "no 48-byte row in: %s", text);
+	bitslab_free(big);
+	bitslab_free(small);
+}
+END_TEST
+
+Suite *check_suite(void)
+{
+	Suite *s = suite_create("stats");
+	TCase *tc = tcase_create("per_class");
+
+	tcase_add_test(tc, test_stats_class_counts_blocks_held);
+	tcase_add_test(tc, test_stats_remote_frees_counted_in_their_class);
+	tcase_add_test(tc, test_stats_large_blocks_by_range);
+	tcase_add_test(tc, test_stats_text_has_class_and_large_tables);
+	suite_add_tcase(s, tc);
+	return s;
+}
