@@ -54,6 +54,7 @@ static const char usage[] =
 	"  vectors  [THREADS=4] [OPS=200000] [NVEC=1024]\n"
 	"  frag     [LIMIT_MIB=16] [ROUNDS=8] fragmentation under RLIMIT_AS\n"
 	"  prodcons [THREADS=4] [ITEMS=500000] [MAX_SIZE=512]\n"
+	"  pcsplit  [THREADS=4] [ITEMS=500000] [MAX_SIZE=512]  THREADS/2 producers, as many consumers\n"
 	"  larson   [THREADS=4] [OPS=100000] [GENERATIONS=10] [SLOTS=1000] [MAX_SIZE=1024]\n"
 	"  micro    [LO=16] [HI=16] [THREADS=1] [OPS=10000000]\n"
 	"--verify: also compute the Collatz answer directly and compare.\n"
@@ -113,12 +114,13 @@ int main(int argc, char **argv)
 		rc = frag_run(al, limit, rounds, seed, &r);
 		snprintf(what, sizeof(what), "limit=%ld MiB rounds=%d: %s", limit,
 			 rounds, rc ? "failed" : "passed");
-	} else if (!strcmp(name, "prodcons")) {
+	} else if (!strcmp(name, "prodcons") || !strcmp(name, "pcsplit")) {
 		unsigned int t = (unsigned int)arg_long(&a, 0, 4);
 		long items = arg_long(&a, 1, 500000);
 		size_t max = (size_t)arg_long(&a, 2, 512);
 
-		rc = prodcons_run(al, t, items, max, seed, &r);
+		rc = (!strcmp(name, "pcsplit") ? prodcons_split_run :
+		      prodcons_run)(al, t, items, max, seed, &r);
 		snprintf(what, sizeof(what), "threads=%u items=%ld max=%zu", t, items, max);
 	} else if (!strcmp(name, "larson")) {
 		unsigned int t = (unsigned int)arg_long(&a, 0, 4);

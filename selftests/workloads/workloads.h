@@ -103,6 +103,16 @@ int prodcons_run(const struct wl_alloc *a, unsigned int threads, long items,
 		 size_t max_size, uint64_t seed, struct wl_result *r);
 
 /*
+ * prodcons_split_run() - the same with separate roles: @threads / 2
+ * producers only allocate and fill @items blocks each, and as many
+ * consumers (one per producer) only check and free them.  @threads must be
+ * even.
+ */
+int prodcons_split_run(const struct wl_alloc *a, unsigned int threads,
+		       long items, size_t max_size, uint64_t seed,
+		       struct wl_result *r);
+
+/*
  * larson_run() - a server in the style of Larson and Krishnan's benchmark:
  * @threads workers each hold @slots blocks of random sizes up to @max_size
  * and replace random ones @ops times; then each hands its blocks to a new
