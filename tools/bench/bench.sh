@@ -62,7 +62,8 @@ else
 fi
 wl_names=()
 declare -A wl_args
-wl() { wl_names+=("$1"); wl_args[$1]=$2; }
+# ONLY=regex keeps the workloads whose names match it.
+wl() { [[ $1 =~ ${ONLY:-.} ]] || return 0; wl_names+=("$1"); wl_args[$1]=$2; }
 wl list "list $N_LIST 4"
 wl ivec "ivec $N_IVEC 4"
 wl vectors "vectors 4 $OPS_VEC 1024"
@@ -77,6 +78,35 @@ for range in 16:64 64:512 512:4096 4096:32768 32768:262144; do
 	for t in 1 2 8; do
 		wl "micro-$lo-$hi-t$t" "micro $lo $hi $t $((ops / t))"
 	done
+done
+
+# Blocks that cross threads: thread churn with a shared array, frees out of
+# order into other threads' chunks, producers and consumers, the Larson
+# server, a rising and falling working set; each at several thread counts,
+# the same total work at each (xfree: the same blocks per thread, fewer
+# rounds).
+if [ -n "$QUICK" ]; then
+	XT_THREADS="4 16" CHURN_OPS=200000 XFREE_ROUNDS=160 PC_ITEMS=800000
+	WSET_CYCLES=8 WSET_PEAK=80000
+else
+	XT_THREADS="2 4 16 64" CHURN_OPS=500000 XFREE_ROUNDS=640
+	PC_ITEMS=4000000 WSET_CYCLES=16 WSET_PEAK=160000
+fi
+for t in $XT_THREADS; do
+	wl "churn-t$t" "churn $t 10 $((CHURN_OPS / t)) 1024"
+done
+for t in $XT_THREADS; do
+	r=$((XFREE_ROUNDS / t))
+	wl "xfree-t$t" "xfree $t $((r > 2 ? r : 2)) 4000 512"
+done
+for t in $XT_THREADS; do
+	wl "pcsplit-t$t" "pcsplit $t $((2 * PC_ITEMS / t)) 512"
+done
+for t in $XT_THREADS; do
+	wl "larson-t$t" "larson $t $((4 * OPS_LARSON / t)) 10 1000 1024"
+done
+for t in $XT_THREADS; do
+	wl "wset-t$t" "wset $t $WSET_CYCLES $((WSET_PEAK / t)) 1024"
 done
 
 {
