@@ -142,6 +142,49 @@ for rep in $(seq 1 "$REPS"); do
 	done
 done
 
+# ---- memory system calls: one more run of each, under strace ----
+# Counted in a run of its own, not in the timed ones: strace stops the
+# process at every call it counts.  With --seccomp-bpf (strace 5.3 and
+# later) it stops only there; without it, at every system call.  The
+# counts include the dynamic loader's few dozen mmap and mprotect calls.
+syscalls=$OUT/syscalls.csv
+echo "workload,allocator,mmap,munmap,madvise,mprotect,mremap,brk,mmap_munmap_madvise,status" >"$syscalls"
+declare -A S
+strace_opts=()
+if command -v strace >/dev/null 2>&1 &&
+   strace -f -c -o /dev/null -e trace=memory true >/dev/null 2>&1; then
+	strace -f -c --seccomp-bpf -o /dev/null -e trace=memory true \
+		>/dev/null 2>&1 && strace_opts=(--seccomp-bpf)
+	echo "strace: $(strace -V | head -1)${strace_opts:+, ${strace_opts[*]}}" >>"$OUT/machine.txt"
+	st=$(mktemp)
+	for w in "${wl_names[@]}"; do
+		for n in "${names[@]}"; do
+			: >"$st"
+			# shellcheck disable=SC2086
+			strace -f -c "${strace_opts[@]}" -e trace=memory -o "$st" \
+				${lib[$n]:+-E LD_PRELOAD=${lib[$n]}} \
+				"$WORKLOAD" ${wl_args[$w]} >/dev/null 2>&1
+			status=$?
+			counts=$(awk '
+				{ c[$NF] = $4 }
+				END {
+					printf "%d,%d,%d,%d,%d,%d,%d", c["mmap"], c["munmap"],
+						c["madvise"], c["mprotect"], c["mremap"], c["brk"],
+						c["mmap"] + c["munmap"] + c["madvise"]
+				}' "$st")
+			echo "$w,$n,$counts,$status" >>"$syscalls"
+			S[$w,$n]=$([ "$status" = 0 ] && echo "${counts##*,}" || echo FAIL)
+			IFS=, read -r c_mmap c_munmap c_madvise _ <<<"$counts"
+			printf 'strace %-22s %-9s mmap %7d munmap %7d madvise %7d%s\n' \
+				"$w" "$n" "$c_mmap" "$c_munmap" "$c_madvise" \
+				"$([ "$status" = 0 ] || echo "  FAILED (status $status)")" >&3
+		done
+	done
+	rm -f "$st"
+else
+	echo "bench: memory system calls not counted: strace not installed or not permitted" >&3
+fi
+
 # median FIELD WORKLOAD ALLOCATOR: the median of a column over the runs
 # that succeeded, or "FAIL" if one did not.
 median() {
@@ -249,9 +292,32 @@ table() {
 	done
 }
 
+# table_counts TITLE ARRAY: as table, with bitslab's ratio computed here.
+table_counts() {
+	local -n cnt=$2
+	local w n
+	echo
+	echo "$1"
+	printf '%-22s' workload; printf '%16s' "${names[@]}"; echo
+	for w in "${wl_names[@]}"; do
+		printf '%-22s' "$w"
+		for n in "${names[@]}"; do
+			if [ "$n" = bitslab ]; then
+				printf '%16s' "${cnt[$w,$n]}"
+			else
+				printf '%16s' "${cnt[$w,$n]} [$(ratio "${cnt[$w,bitslab]}" "${cnt[$w,$n]}")]"
+			fi
+		done
+		echo
+	done
+}
+
 {
 	table "Wall time, median of $REPS runs, seconds; [bitslab's time as a fraction of that allocator's]" T 5
 	table "Peak RSS, median of $REPS runs, MiB; [bitslab's as a fraction of that allocator's]" R 6
+	if [ ${#S[@]} -gt 0 ]; then
+		table_counts "Memory system calls (mmap + munmap + madvise), one run under strace -c -f; [bitslab's as a fraction of that allocator's]" S
+	fi
 	echo
 	echo "Fragmentation test (8 rounds, 9 MiB): smallest RLIMIT_AS headroom that passes, MiB"
 	printf '%-22s' ""; printf '%16s' "${names[@]}"; echo
@@ -302,4 +368,4 @@ GP
 else
 	echo "bench: chart skipped: gnuplot not installed" >&3
 fi
-echo "results: $OUT (runs.csv, summary.csv, frag.csv, instructions.csv, table.txt)" >&3
+echo "results: $OUT (runs.csv, summary.csv, syscalls.csv, frag.csv, instructions.csv, table.txt)" >&3
