@@ -292,6 +292,15 @@ table() {
 	done
 }
 
+# count_ratio A B: A / B, two places (two significant digits below 0.1),
+# or "-".
+count_ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "FAIL" || b == "FAIL" || b == 0) print "-"
+		else if (a / b < 0.1) printf "%.2g", a / b
+		else printf "%.2f", a / b }'
+}
+
 # table_counts TITLE ARRAY: as table, with bitslab's ratio computed here.
 table_counts() {
 	local -n cnt=$2
@@ -305,7 +314,7 @@ table_counts() {
 			if [ "$n" = bitslab ]; then
 				printf '%16s' "${cnt[$w,$n]}"
 			else
-				printf '%16s' "${cnt[$w,$n]} [$(ratio "${cnt[$w,bitslab]}" "${cnt[$w,$n]}")]"
+				printf '%16s' "${cnt[$w,$n]} [$(count_ratio "${cnt[$w,bitslab]}" "${cnt[$w,$n]}")]"
 			fi
 		done
 		echo
