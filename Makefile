@@ -324,11 +324,13 @@ stress: $(libs) $(workload-progs)
 
 # --- benchmarks (tools/bench) ---
 
-# make bench [QUICK=1]: every workload under bitslab, glibc, jemalloc,
-# tcmalloc and mimalloc; results in $(objtree)/bench-results/.
+# make bench [QUICK=1] [ONLY=regex]: every workload (or those whose names
+# match ONLY) under bitslab, glibc, jemalloc, tcmalloc and mimalloc;
+# results in $(objtree)/bench-results/.
 bench: $(libs) $(workload-progs) $(progs-tools/bench)
 	@BENCH_BIN=$(objtree)/tools/bench WORKLOAD=$(workload-dir)/workload \
 	 PRELOAD_LIB=$(preload-lib) OUT=$(objtree)/bench-results QUICK=$(QUICK) \
+	 ONLY='$(call escsq,$(ONLY))' \
 	 $(srctree)/tools/bench/bench.sh
 
 # make deps [BENCH=1]: the Debian packages (apt-get update first; sudo
@@ -371,7 +373,7 @@ help:
 	@echo '  selftest   build and run the Check suites; non-zero exit on failure'
 	@echo '  demo       the Collatz list search on glibc and on bitslab, side by side'
 	@echo '  stress     THREADS=16 SCALE=1 ITER=5: the workloads large, API and LD_PRELOAD'
-	@echo '  bench      [QUICK=1]: against glibc, jemalloc, tcmalloc, mimalloc; bench-results/'
+	@echo '  bench      [QUICK=1] [ONLY=regex]: against glibc, jemalloc, tcmalloc, mimalloc; bench-results/'
 	@echo '  deps       [BENCH=1]: install the Debian packages (scripts/deps.sh)'
 	@echo '  install    PREFIX=$(PREFIX) DESTDIR= : libraries, header, bitslab.pc, man page'
 	@echo '  clean      remove build products from $(objtree)'

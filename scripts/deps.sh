@@ -17,8 +17,9 @@ set -eu
 # the real programs selftests/preload/programs.sh runs under LD_PRELOAD
 packages="build-essential pkg-config liburcu-dev check python3 git perl coreutils"
 # make bench: the peers, the chart and the instruction counts; clang for
-# builds with CC=clang; google-perftools for google-pprof
-bench_packages="libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev gnuplot valgrind clang google-perftools"
+# builds with CC=clang; google-perftools for google-pprof; strace for the
+# memory system call counts
+bench_packages="libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev gnuplot valgrind clang google-perftools strace"
 
 case ${1:-} in
 "") ;;

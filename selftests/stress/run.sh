@@ -4,10 +4,10 @@
 # run.sh [THREADS] [SCALE] [ITER] - make stress: the seed's workloads large,
 # with more threads than cores, through bitslab's prefixed API
 # (workload-api) and through malloc under LD_PRELOAD=$PRELOAD_LIB
-# (workload); thread churn (larson), blocks handed between threads
-# (prodcons), the fragmentation test; then real programs under LD_PRELOAD
-# with their output compared to a run without it.  ITER repeats the whole
-# workload set with a new seed each time.
+# (workload); thread churn (larson, churn), blocks handed between threads
+# (prodcons, pcsplit, xfree, wset), the fragmentation test; then real
+# programs under LD_PRELOAD with their output compared to a run without
+# it.  ITER repeats the whole workload set with a new seed each time.
 #
 # Output is TAP; exit status 0 only if every test passed.  Without
 # PRELOAD_LIB (sanitizer builds, whose runtime owns malloc) the LD_PRELOAD
@@ -66,6 +66,11 @@ for iter in $(seq 1 "$ITER"); do
 	both "producer/consumer" prodcons "$T" $((200000 * SCALE)) 2048
 	both "larson thread churn" larson "$T" $((2000 * SCALE)) 150 500 4096
 	both "larson, large blocks" larson "$T" 500 10 100 200000
+	both "producers apart from consumers" pcsplit $(((T + 1) / 2 * 2)) \
+		$((200000 * SCALE)) 2048
+	both "thread churn, shared array" churn "$T" 10 $((20000 * SCALE)) 2048
+	both "frees into other threads' chunks" xfree "$T" 10 $((5000 * SCALE)) 1024
+	both "rising and falling working set" wset "$T" 8 $((10000 * SCALE)) 1024
 	both "fragmentation at 16 MiB" frag 16 $((8 * SCALE))
 done
 

@@ -101,6 +101,65 @@ START_TEST(test_workloads_larson_thread_churn)
 }
 END_TEST
 
+/* The blocks that travel between threads fail their check when written. */
+START_TEST(test_workloads_block_check_catches_a_write)
+{
+	unsigned char *p;
+
+	p = wl_block_new(&api, 700);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(wl_block_free(&api, p, 1024));
+	p = wl_block_new(&api, 700);
+	p[699] ^= 1;
+	ck_assert(!wl_block_free(&api, p, 1024));
+	p = wl_block_new(&api, 700);
+	ck_assert(!wl_block_free(&api, p, 512));	/* size word out of range */
+}
+END_TEST
+
+START_TEST(test_workloads_producers_and_consumers_apart)
+{
+	struct wl_result r;
+
+	/* Producers that never free, consumers that never allocate. */
+	report("pcsplit", prodcons_split_run(&api, 4, 50000 / SLOW_SCALE, 600,
+					     19, &r), &r);
+	ck_assert_uint_eq(r.checked, 2 * (50000 / SLOW_SCALE));
+}
+END_TEST
+
+START_TEST(test_workloads_churn_shared_array)
+{
+	struct wl_result r;
+
+	/* 6 rounds of 8 short-lived threads: blocks outlive their threads
+	 * in the shared array and are freed by the next round's. */
+	report("churn", churn_run(&api, 8, 6, 3000 / SLOW_SCALE, 1024, 13, &r),
+	       &r);
+	ck_assert_uint_eq(r.checked, r.ops);
+}
+END_TEST
+
+START_TEST(test_workloads_xfree_partners)
+{
+	struct wl_result r;
+
+	report("xfree", xfree_run(&api, 4, 8, 3000 / SLOW_SCALE, 512, 17, &r),
+	       &r);
+	ck_assert_uint_eq(r.checked, r.ops);
+}
+END_TEST
+
+START_TEST(test_workloads_wset_rises_and_falls)
+{
+	struct wl_result r;
+
+	report("wset", wset_run(&api, 4, 6, 4000 / SLOW_SCALE, 1024, 23, &r),
+	       &r);
+	ck_assert_uint_eq(r.checked, r.ops);
+}
+END_TEST
+
 /* Three workloads at once, each with its own workers. */
 struct concurrent {
 	int which, rc;
@@ -152,6 +211,11 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_workloads_frag_passes_at_16_mib);
 	tcase_add_test(tc, test_workloads_producer_consumer);
 	tcase_add_test(tc, test_workloads_larson_thread_churn);
+	tcase_add_test(tc, test_workloads_block_check_catches_a_write);
+	tcase_add_test(tc, test_workloads_producers_and_consumers_apart);
+	tcase_add_test(tc, test_workloads_churn_shared_array);
+	tcase_add_test(tc, test_workloads_xfree_partners);
+	tcase_add_test(tc, test_workloads_wset_rises_and_falls);
 	tcase_add_test(tc, test_workloads_all_at_once);
 	suite_add_tcase(s, tc);
 	return s;

@@ -4,7 +4,9 @@
  * blocks, fills them and puts them on queue i; worker i + 1 (mod n) takes
  * them off, checks and frees them.  Each queue is a single-producer
  * single-consumer ring, so the only synchronisation between the two sides
- * is one release store and one acquire load per block.
+ * is one release store and one acquire load per block.  In the split
+ * variant the roles are separate threads: producers that never free and
+ * consumers that never allocate, in pairs.
  */
 #include <sched.h>
 #include <stdatomic.h>
@@ -32,7 +34,7 @@ struct ring {
 struct pc_worker {
 	const struct wl_alloc *a;
 	struct ring *out, *in;
-	long items;
+	long make, take;	/* blocks to put on out, to take from in */
 	size_t max_size;
 	uint64_t seed;
 	uint64_t checked;
@@ -74,11 +76,11 @@ static void *pc_worker(void *arg)
 	bool have = false;
 	struct item next = { NULL, 0 };
 
-	while ((made < w->items || taken < w->items) && !*w->stop) {
+	while ((made < w->make || taken < w->take) && !*w->stop) {
 		bool progress = false;
 		struct item it;
 
-		if (made < w->items && !have) {
+		if (made < w->make && !have) {
 			next.size = 1 + wl_rand(&seed) % w->max_size;
 			next.p = w->a->malloc(next.size);
 			if (!next.p) {
@@ -93,7 +95,7 @@ static void *pc_worker(void *arg)
 			made++;
 			progress = true;
 		}
-		while (taken < w->items && ring_get(w->in, &it)) {
+		while (taken < w->take && ring_get(w->in, &it)) {
 			if (!wl_check(it.p, it.size, (uintptr_t)it.p ^ it.size))
 				w->why = "a handed-over block lost its contents";
 			w->a->free(it.p);
@@ -110,8 +112,14 @@ static void *pc_worker(void *arg)
 	return NULL;
 }
 
-int prodcons_run(const struct wl_alloc *a, unsigned int threads, long items,
-		 size_t max_size, uint64_t seed, struct wl_result *r)
+/*
+ * Worker i of @threads puts on ring i and takes from ring i - 1 (mod
+ * @threads); split: producer 2k puts on ring k, consumer 2k + 1 takes
+ * from it.
+ */
+static int pc_run(const struct wl_alloc *a, unsigned int threads, long items,
+		  size_t max_size, uint64_t seed, bool split,
+		  struct wl_result *r)
 {
 	struct pc_worker w[WL_MAX_THREADS];
 	_Atomic bool stop = false;
@@ -120,7 +128,8 @@ int prodcons_run(const struct wl_alloc *a, unsigned int threads, long items,
 	int ret = 0;
 
 	memset(r, 0, sizeof(*r));
-	if (threads < 1 || threads > WL_MAX_THREADS || max_size < 1) {
+	if (threads < 1 || threads > WL_MAX_THREADS || max_size < 1 ||
+	    (split && threads % 2)) {
 		wl_fail(r, "bad arguments");
 		return -1;
 	}
@@ -133,10 +142,17 @@ int prodcons_run(const struct wl_alloc *a, unsigned int threads, long items,
 	for (i = 0; i < threads; i++)
 		w[i] = (struct pc_worker){
 			.a = a, .out = &q[i], .in = &q[(i + threads - 1) % threads],
-			.items = items, .max_size = max_size,
+			.make = items, .take = items, .max_size = max_size,
 			.seed = seed * 0x9e3779b97f4a7c15ULL + i + 1,
 			.stop = &stop,
 		};
+	for (i = 0; split && i < threads; i++) {
+		w[i].out = w[i].in = &q[i / 2];
+		if (i % 2)
+			w[i].make = 0;
+		else
+			w[i].take = 0;
+	}
 	wl_run_threads(threads, pc_worker, w, sizeof(w[0]));
 	for (i = 0; i < threads; i++) {
 		r->checked += w[i].checked;
@@ -145,7 +161,20 @@ int prodcons_run(const struct wl_alloc *a, unsigned int threads, long items,
 			ret = -1;
 		}
 	}
-	r->ops = (uint64_t)items * threads;
+	r->ops = (uint64_t)items * (split ? threads / 2 : threads);
 	free(q);
 	return ret;
+}
+
+int prodcons_run(const struct wl_alloc *a, unsigned int threads, long items,
+		 size_t max_size, uint64_t seed, struct wl_result *r)
+{
+	return pc_run(a, threads, items, max_size, seed, false, r);
+}
+
+int prodcons_split_run(const struct wl_alloc *a, unsigned int threads,
+		       long items, size_t max_size, uint64_t seed,
+		       struct wl_result *r)
+{
+	return pc_run(a, threads, items, max_size, seed, true, r);
 }

@@ -118,3 +118,73 @@ int wl_check(const void *p, size_t n, uint64_t tag)
 	memcpy(&w, b + n - 8, 8);
 	return w == pattern_word(tag, n - 8);
 }
+
+/**
+ * wl_rand_size() - a random size from @lo to @hi, log-uniform in steps of
+ * powers of two from 16: about as many blocks under @lo + 16 bytes as
+ * from 512 to 1024 bytes above @lo, as programs allocate.
+ */
+size_t wl_rand_size(uint64_t *seed, size_t lo, size_t hi)
+{
+	uint64_t x = wl_rand(seed);
+	size_t span = hi - lo + 1, lim;
+	unsigned int bits = 64 - (unsigned int)__builtin_clzll(span);
+	unsigned int k = bits > 4 ? 4 + (unsigned int)(x % (bits - 3)) : bits;
+
+	lim = (size_t)1 << k;
+	if (lim > span)
+		lim = span;
+	return lo + (size_t)((x >> 8) % lim);
+}
+
+/**
+ * wl_rand_size_mixed() - wl_rand_size(@seed, 16, @max), except that one
+ * block in WL_BIG_ODDS is from @max to WL_BIG_FACTOR * @max bytes, as in
+ * mimalloc's stress test: the rare big blocks of real programs, which go
+ * to an allocator's large-block path.
+ */
+size_t wl_rand_size_mixed(uint64_t *seed, size_t max)
+{
+	if (wl_rand(seed) % WL_BIG_ODDS == 0)
+		return wl_rand_size(seed, max, WL_BIG_FACTOR * max);
+	return wl_rand_size(seed, 16, max);
+}
+
+/*
+ * Blocks that carry their size in their first word, for workloads that
+ * hand bare pointers between threads: the rest of the block has
+ * wl_fill()'s pattern, tagged by address and size.
+ */
+
+/** wl_block_new() - allocate and fill a block of @size (at least 16) bytes. */
+void *wl_block_new(const struct wl_alloc *a, size_t size)
+{
+	unsigned char *p;
+
+	if (size < 16)
+		size = 16;
+	p = a->malloc(size);
+	if (!p)
+		return NULL;
+	memcpy(p, &size, sizeof(size));
+	wl_fill(p + 8, size - 8, (uintptr_t)p ^ size);
+	return p;
+}
+
+/**
+ * wl_block_free() - check a block made by wl_block_new() and free it.
+ * Returns false if its size word is not from 16 to @max_size or its
+ * pattern is not intact (the block is freed all the same).
+ */
+bool wl_block_free(const struct wl_alloc *a, void *p, size_t max_size)
+{
+	unsigned char *b = p;
+	size_t size;
+	bool ok;
+
+	memcpy(&size, b, sizeof(size));
+	ok = size >= 16 && size <= max_size &&
+	     wl_check(b + 8, size - 8, (uintptr_t)b ^ size);
+	a->free(p);
+	return ok;
+}

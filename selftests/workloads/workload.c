@@ -54,8 +54,12 @@ static const char usage[] =
 	"  vectors  [THREADS=4] [OPS=200000] [NVEC=1024]\n"
 	"  frag     [LIMIT_MIB=16] [ROUNDS=8] fragmentation under RLIMIT_AS\n"
 	"  prodcons [THREADS=4] [ITEMS=500000] [MAX_SIZE=512]\n"
+	"  pcsplit  [THREADS=4] [ITEMS=500000] [MAX_SIZE=512]  THREADS/2 producers, as many consumers\n"
 	"  larson   [THREADS=4] [OPS=100000] [GENERATIONS=10] [SLOTS=1000] [MAX_SIZE=1024]\n"
 	"  micro    [LO=16] [HI=16] [THREADS=1] [OPS=10000000]\n"
+	"  churn    [THREADS=4] [ROUNDS=10] [OPS=50000] [MAX_SIZE=1024]  threads in rounds, shared array\n"
+	"  xfree    [THREADS=4] [ROUNDS=20] [BLOCKS=5000] [MAX_SIZE=512]  free half of another's blocks\n"
+	"  wset     [THREADS=4] [CYCLES=8] [PEAK=20000] [MAX_SIZE=1024]  rising and falling working set\n"
 	"--verify: also compute the Collatz answer directly and compare.\n"
 	"WL_SEED=n seeds the random workloads (default 1).\n";
 
@@ -113,12 +117,13 @@ int main(int argc, char **argv)
 		rc = frag_run(al, limit, rounds, seed, &r);
 		snprintf(what, sizeof(what), "limit=%ld MiB rounds=%d: %s", limit,
 			 rounds, rc ? "failed" : "passed");
-	} else if (!strcmp(name, "prodcons")) {
+	} else if (!strcmp(name, "prodcons") || !strcmp(name, "pcsplit")) {
 		unsigned int t = (unsigned int)arg_long(&a, 0, 4);
 		long items = arg_long(&a, 1, 500000);
 		size_t max = (size_t)arg_long(&a, 2, 512);
 
-		rc = prodcons_run(al, t, items, max, seed, &r);
+		rc = (!strcmp(name, "pcsplit") ? prodcons_split_run :
+		      prodcons_run)(al, t, items, max, seed, &r);
 		snprintf(what, sizeof(what), "threads=%u items=%ld max=%zu", t, items, max);
 	} else if (!strcmp(name, "larson")) {
 		unsigned int t = (unsigned int)arg_long(&a, 0, 4);
@@ -137,6 +142,33 @@ int main(int argc, char **argv)
 
 		rc = micro_run(al, t, lo, hi < lo ? lo : hi, ops, seed, &r);
 		snprintf(what, sizeof(what), "sizes %zu..%zu threads=%u ops=%ld", lo, hi, t, ops);
+	} else if (!strcmp(name, "churn")) {
+		unsigned int t = (unsigned int)arg_long(&a, 0, 4);
+		int rounds = (int)arg_long(&a, 1, 10);
+		long ops = arg_long(&a, 2, 50000);
+		size_t max = (size_t)arg_long(&a, 3, 1024);
+
+		rc = churn_run(al, t, rounds, ops, max, seed, &r);
+		snprintf(what, sizeof(what), "threads=%u rounds=%d ops=%ld max=%zu",
+			 t, rounds, ops, max);
+	} else if (!strcmp(name, "xfree")) {
+		unsigned int t = (unsigned int)arg_long(&a, 0, 4);
+		int rounds = (int)arg_long(&a, 1, 20);
+		long blocks = arg_long(&a, 2, 5000);
+		size_t max = (size_t)arg_long(&a, 3, 512);
+
+		rc = xfree_run(al, t, rounds, blocks, max, seed, &r);
+		snprintf(what, sizeof(what), "threads=%u rounds=%d blocks=%ld max=%zu",
+			 t, rounds, blocks, max);
+	} else if (!strcmp(name, "wset")) {
+		unsigned int t = (unsigned int)arg_long(&a, 0, 4);
+		int cycles = (int)arg_long(&a, 1, 8);
+		long peak = arg_long(&a, 2, 20000);
+		size_t max = (size_t)arg_long(&a, 3, 1024);
+
+		rc = wset_run(al, t, cycles, peak, max, seed, &r);
+		snprintf(what, sizeof(what), "threads=%u cycles=%d peak=%ld max=%zu",
+			 t, cycles, peak, max);
 	} else {
 		fprintf(stderr, "workload: unknown workload %s\n%s", name, usage);
 		return 2;

@@ -103,6 +103,16 @@ int prodcons_run(const struct wl_alloc *a, unsigned int threads, long items,
 		 size_t max_size, uint64_t seed, struct wl_result *r);
 
 /*
+ * prodcons_split_run() - the same with separate roles: @threads / 2
+ * producers only allocate and fill @items blocks each, and as many
+ * consumers (one per producer) only check and free them.  @threads must be
+ * even.
+ */
+int prodcons_split_run(const struct wl_alloc *a, unsigned int threads,
+		       long items, size_t max_size, uint64_t seed,
+		       struct wl_result *r);
+
+/*
  * larson_run() - a server in the style of Larson and Krishnan's benchmark:
  * @threads workers each hold @slots blocks of random sizes up to @max_size
  * and replace random ones @ops times; then each hands its blocks to a new
@@ -121,6 +131,44 @@ int larson_run(const struct wl_alloc *a, unsigned int threads, long slots,
 int micro_run(const struct wl_alloc *a, unsigned int threads, size_t lo,
 	      size_t hi, long ops, uint64_t seed, struct wl_result *r);
 
+/*
+ * churn_run() - thread churn with a shared array, after xmalloc-test and
+ * threadtest: @rounds times, @threads new workers each allocate @ops blocks
+ * of random sizes from 16 to @max_size bytes (one in WL_BIG_ODDS up to
+ * WL_BIG_FACTOR times larger) and store a random fraction of
+ * them (chosen per worker and round) in random slots of an array shared by
+ * all, freeing the block each displaces (another thread's, often one that
+ * has exited); the rest they free themselves.  The workers of a round are
+ * joined before the next round starts; the array outlives them.
+ */
+int churn_run(const struct wl_alloc *a, unsigned int threads, int rounds,
+	      long ops, size_t max_size, uint64_t seed, struct wl_result *r);
+
+/*
+ * xfree_run() - @rounds times, each of @threads workers allocates @blocks
+ * blocks of random sizes from 16 to @max_size bytes; then, once all have,
+ * each frees its own odd-numbered blocks and the even-numbered ones of a
+ * partner (another worker each round), in one random order, so half of
+ * every chunk's blocks come back from another thread while its owner frees
+ * the rest.
+ */
+int xfree_run(const struct wl_alloc *a, unsigned int threads, int rounds,
+	      long blocks, size_t max_size, uint64_t seed, struct wl_result *r);
+
+/*
+ * wset_run() - a working set that rises and falls: @cycles times, each of
+ * @threads workers grows its set of blocks (random sizes from 16 to
+ * @max_size bytes, one in WL_BIG_ODDS up to WL_BIG_FACTOR times larger) to
+ * a random height of up to @peak blocks, trading a
+ * quarter of its new blocks for other workers' through a shared array, then
+ * all shrink it again, freeing blocks in random order, many of them
+ * allocated by other threads.  All workers rise together and fall
+ * together, so the process's working set swings between nearly nothing and
+ * @threads * @peak blocks.
+ */
+int wset_run(const struct wl_alloc *a, unsigned int threads, int cycles,
+	     long peak, size_t max_size, uint64_t seed, struct wl_result *r);
+
 /* Internal helpers of the workloads. */
 void wl_fail(struct wl_result *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -131,5 +179,11 @@ __attribute__((noreturn, format(printf, 1, 2)))
 void wl_die(const char *fmt, ...);
 void wl_fill(void *p, size_t n, uint64_t tag);
 int wl_check(const void *p, size_t n, uint64_t tag);
+size_t wl_rand_size(uint64_t *seed, size_t lo, size_t hi);
+#define WL_BIG_ODDS	128
+#define WL_BIG_FACTOR	64
+size_t wl_rand_size_mixed(uint64_t *seed, size_t max);
+void *wl_block_new(const struct wl_alloc *a, size_t size);
+bool wl_block_free(const struct wl_alloc *a, void *p, size_t max_size);
 
 #endif /* SELFTESTS_WORKLOADS_H */

@@ -73,7 +73,8 @@ else
 fi
 wl_names=()
 declare -A wl_args
-wl() { wl_names+=("$1"); wl_args[$1]=$2; }
+# ONLY=regex keeps the workloads whose names match it.
+wl() { [[ $1 =~ ${ONLY:-.} ]] || return 0; wl_names+=("$1"); wl_args[$1]=$2; }
 wl list "list $N_LIST 4"
 wl ivec "ivec $N_IVEC 4"
 wl vectors "vectors 4 $OPS_VEC 1024"
@@ -88,6 +89,35 @@ for range in 16:64 64:512 512:4096 4096:32768 32768:262144; do
 	for t in 1 2 8; do
 		wl "micro-$lo-$hi-t$t" "micro $lo $hi $t $((ops / t))"
 	done
+done
+
+# Blocks that cross threads: thread churn with a shared array, frees out of
+# order into other threads' chunks, producers and consumers, the Larson
+# server, a rising and falling working set; each at several thread counts,
+# the same total work at each (xfree: the same blocks per thread, fewer
+# rounds).
+if [ -n "$QUICK" ]; then
+	XT_THREADS="4 16" CHURN_OPS=200000 XFREE_ROUNDS=160 PC_ITEMS=800000
+	WSET_CYCLES=8 WSET_PEAK=80000
+else
+	XT_THREADS="2 4 16 64" CHURN_OPS=500000 XFREE_ROUNDS=640
+	PC_ITEMS=4000000 WSET_CYCLES=16 WSET_PEAK=160000
+fi
+for t in $XT_THREADS; do
+	wl "churn-t$t" "churn $t 10 $((CHURN_OPS / t)) 1024"
+done
+for t in $XT_THREADS; do
+	r=$((XFREE_ROUNDS / t))
+	wl "xfree-t$t" "xfree $t $((r > 2 ? r : 2)) 4000 512"
+done
+for t in $XT_THREADS; do
+	wl "pcsplit-t$t" "pcsplit $t $((2 * PC_ITEMS / t)) 512"
+done
+for t in $XT_THREADS; do
+	wl "larson-t$t" "larson $t $((4 * OPS_LARSON / t)) 10 1000 1024"
+done
+for t in $XT_THREADS; do
+	wl "wset-t$t" "wset $t $WSET_CYCLES $((WSET_PEAK / t)) 1024"
 done
 
 {
@@ -133,6 +163,49 @@ for rep in $(seq 1 "$REPS"); do
 		done
 	done
 done
+
+# ---- memory system calls: one more run of each, under strace ----
+# Counted in a run of its own, not in the timed ones: strace stops the
+# process at every call it counts.  With --seccomp-bpf (strace 5.3 and
+# later) it stops only there; without it, at every system call.  The
+# counts include the dynamic loader's few dozen mmap and mprotect calls.
+syscalls=$OUT/syscalls.csv
+echo "workload,allocator,mmap,munmap,madvise,mprotect,mremap,brk,mmap_munmap_madvise,status" >"$syscalls"
+declare -A S
+strace_opts=()
+if command -v strace >/dev/null 2>&1 &&
+   strace -f -c -o /dev/null -e trace=memory true >/dev/null 2>&1; then
+	strace -f -c --seccomp-bpf -o /dev/null -e trace=memory true \
+		>/dev/null 2>&1 && strace_opts=(--seccomp-bpf)
+	echo "strace: $(strace -V | head -1)${strace_opts:+, ${strace_opts[*]}}" >>"$OUT/machine.txt"
+	st=$(mktemp)
+	for w in "${wl_names[@]}"; do
+		for n in "${names[@]}"; do
+			: >"$st"
+			# shellcheck disable=SC2086
+			strace -f -c "${strace_opts[@]}" -e trace=memory -o "$st" \
+				${lib[$n]:+-E LD_PRELOAD=${lib[$n]}} \
+				"$WORKLOAD" ${wl_args[$w]} >/dev/null 2>&1
+			status=$?
+			counts=$(awk '
+				{ c[$NF] = $4 }
+				END {
+					printf "%d,%d,%d,%d,%d,%d,%d", c["mmap"], c["munmap"],
+						c["madvise"], c["mprotect"], c["mremap"], c["brk"],
+						c["mmap"] + c["munmap"] + c["madvise"]
+				}' "$st")
+			echo "$w,$n,$counts,$status" >>"$syscalls"
+			S[$w,$n]=$([ "$status" = 0 ] && echo "${counts##*,}" || echo FAIL)
+			IFS=, read -r c_mmap c_munmap c_madvise _ <<<"$counts"
+			printf 'strace %-22s %-9s mmap %7d munmap %7d madvise %7d%s\n' \
+				"$w" "$n" "$c_mmap" "$c_munmap" "$c_madvise" \
+				"$([ "$status" = 0 ] || echo "  FAILED (status $status)")" >&3
+		done
+	done
+	rm -f "$st"
+else
+	echo "bench: memory system calls not counted: strace not installed or not permitted" >&3
+fi
 
 # median FIELD WORKLOAD ALLOCATOR: the median of a column over the runs
 # that succeeded, or "FAIL" if one did not.
@@ -249,9 +322,41 @@ table() {
 	done
 }
 
+# count_ratio A B: A / B, two places (two significant digits below 0.1),
+# or "-".
+count_ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "FAIL" || b == "FAIL" || b == 0) print "-"
+		else if (a / b < 0.1) printf "%.2g", a / b
+		else printf "%.2f", a / b }'
+}
+
+# table_counts TITLE ARRAY: as table, with bitslab's ratio computed here.
+table_counts() {
+	local -n cnt=$2
+	local w n
+	echo
+	echo "$1"
+	printf '%-22s' workload; printf '%16s' "${names[@]}"; echo
+	for w in "${wl_names[@]}"; do
+		printf '%-22s' "$w"
+		for n in "${names[@]}"; do
+			if [ "$n" = bitslab ]; then
+				printf '%16s' "${cnt[$w,$n]}"
+			else
+				printf '%16s' "${cnt[$w,$n]} [$(count_ratio "${cnt[$w,bitslab]}" "${cnt[$w,$n]}")]"
+			fi
+		done
+		echo
+	done
+}
+
 {
 	table "Wall time, median of $REPS runs, seconds; [bitslab's time as a fraction of that allocator's]" T 5
 	table "Peak RSS, median of $REPS runs, MiB; [bitslab's as a fraction of that allocator's]" R 6
+	if [ ${#S[@]} -gt 0 ]; then
+		table_counts "Memory system calls (mmap + munmap + madvise), one run under strace -c -f; [bitslab's as a fraction of that allocator's]" S
+	fi
 	echo
 	echo "Fragmentation test (8 rounds, 9 MiB): smallest RLIMIT_AS headroom that passes, MiB"
 	printf '%-22s' ""; printf '%16s' "${names[@]}"; echo
@@ -302,7 +407,7 @@ GP
 else
 	echo "bench: chart skipped: gnuplot not installed" >&3
 fi
-echo "results: $OUT (runs.csv, summary.csv, frag.csv, instructions.csv, table.txt)" >&3
+echo "results: $OUT (runs.csv, summary.csv, syscalls.csv, frag.csv, instructions.csv, table.txt)" >&3
 if [ "$failed" -gt 0 ]; then
 	echo "bench: $failed runs FAILED; their output is in $logs" >&3
 	exit 1
