@@ -349,6 +349,62 @@ START_TEST(test_shared_churn_gives_every_chunk_back)
 }
 END_TEST
 
+/*
+ * fork() while a thread holds blocks: in the child that thread is gone, its
+ * heap dead; once its blocks come back, its chunk is shared and the child
+ * reuses it instead of mapping new memory.
+ */
+static pthread_barrier_t fork_hold;
+
+static void *hold_blocks(void *arg)
+{
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		blocks[i] = bitslab_malloc(48);
+		memset(blocks[i], 0x48, 48);
+	}
+	pthread_barrier_wait(&fork_hold);	/* main forks */
+	pthread_barrier_wait(&fork_hold);
+	return NULL;
+}
+
+START_TEST(test_shared_fork_child_reuses_dead_threads_chunks)
+{
+	uintptr_t chunk;
+	pthread_t t;
+	int status;
+	pid_t pid;
+
+	pthread_barrier_init(&fork_hold, NULL, 2);
+	pthread_create(&t, NULL, hold_blocks, NULL);
+	pthread_barrier_wait(&fork_hold);
+	chunk = (uintptr_t)blocks[0] & ~CHUNK_MASK;
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int i, reused = 0;
+
+		for (i = 0; i < 1000; i++)
+			bitslab_free(blocks[i]);
+		bitslab_trim();
+		for (i = 0; i < 500; i++) {
+			void *p = bitslab_malloc(48);
+
+			if (((uintptr_t)p & ~CHUNK_MASK) == chunk)
+				reused++;
+		}
+		_exit(reused > 0 ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "child: status %#x (1: the dead thread's chunk was not reused)",
+		      status);
+	pthread_barrier_wait(&fork_hold);
+	pthread_join(t, NULL);
+}
+END_TEST
+
 Suite *check_suite(void)
 {
 	Suite *s = suite_create("shared");
@@ -360,6 +416,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_shared_double_free_wherever_the_block_is);
 	tcase_add_test(tc, test_shared_late_release_after_adoption_gives_chunk_back);
 	tcase_add_test(tc, test_shared_churn_gives_every_chunk_back);
+	tcase_add_test(tc, test_shared_fork_child_reuses_dead_threads_chunks);
 	suite_add_tcase(s, tc);
 	return s;
 }
