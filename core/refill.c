@@ -29,9 +29,9 @@
 #include "thread.h"
 
 /*
- * Give memory back when the system refused some (RLIMIT_AS, overcommit):
- * everything the heap holds free, every retired and cached chunk.  The
- * caller retries once.
+ * Give memory back when the system refused some (RLIMIT_AS, overcommit),
+ * or for trim: everything the heap holds free, every retired and cached
+ * chunk.  After a refusal, the caller retries once.
  */
 static void heap_recover(struct heap *h)
 {
@@ -215,15 +215,8 @@ bool heap_trim(void)
 	struct heap *h = heap_ensure();
 	size_t before = os_mapped_bytes();
 
-	if (h->kind == HEAP_KIND_THREAD) {
-		heap_flush_outbox(h);
+	if (h->kind == HEAP_KIND_THREAD)
 		heap_take_inbox(h);
-		heap_release_bins(h);
-		heap_retire_empty(h);
-		heap_dead_flush(h);
-		large_cache_drain(h);
-	}
-	reclaim_now();
-	chunk_cache_drain();
+	heap_recover(h);
 	return os_mapped_bytes() < before;
 }

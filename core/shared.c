@@ -69,6 +69,18 @@ static void class_lock_drop(unsigned int cls)
 	pthread_mutex_unlock(&class_lock[cls % CLASS_LOCKS]);
 }
 
+/* Make @c, which had an owner, a shared chunk.  Class lock held. */
+static void __shared_link(struct chunk *c)
+{
+	c->list = CHUNK_LIST_SHARED;
+	c->was_shared = true;
+	store_release(&c->owner, NULL);
+	tsan_publish(c);
+	cds_list_add_tail_rcu(&c->shared, &shared_list[c->cls]);
+	fetch_add_relaxed(&shared_len[c->cls], 1);
+	fetch_add_relaxed(&shared_count, 1);
+}
+
 /**
  * shared_publish() - owned -> shared: the owner of @c, which has blocks
  * taken, gives it up (thread exit).  From here on only class lock holders
@@ -78,13 +90,7 @@ void shared_publish(struct chunk *c)
 {
 	DEBUG_BUG_ON(READ_ONCE(c->nused) <= 0);
 	class_lock_take(c->cls);
-	c->list = CHUNK_LIST_SHARED;
-	c->was_shared = true;
-	store_release(&c->owner, NULL);
-	tsan_publish(c);
-	cds_list_add_tail_rcu(&c->shared, &shared_list[c->cls]);
-	fetch_add_relaxed(&shared_len[c->cls], 1);
-	fetch_add_relaxed(&shared_count, 1);
+	__shared_link(c);
 	class_lock_drop(c->cls);
 }
 
@@ -98,14 +104,8 @@ void shared_publish_dead(struct chunk *c, struct heap *dead)
 {
 	class_lock_take(c->cls);
 	if (READ_ONCE(c->owner) == dead) {
-		c->list = CHUNK_LIST_SHARED;
-		c->was_shared = true;
 		c->kept_empty = false;
-		store_release(&c->owner, NULL);
-		tsan_publish(c);
-		cds_list_add_tail_rcu(&c->shared, &shared_list[c->cls]);
-		fetch_add_relaxed(&shared_len[c->cls], 1);
-		fetch_add_relaxed(&shared_count, 1);
+		__shared_link(c);
 	}
 	class_lock_drop(c->cls);
 }
