@@ -33,6 +33,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -44,6 +45,7 @@
 #include "heap.h"
 #include "large.h"
 #include "options.h"
+#include "pagemap.h"
 #include "reclaim.h"
 #include "release.h"
 #include "remote.h"
@@ -221,6 +223,94 @@ static void heap_key_destructor(void *arg)
  * fork
  * ------------------------------------------------------------------- */
 
+/*
+ * fork child: what a heap whose thread did not survive still holds.  Its
+ * thread may have been in the middle of an update, so nothing of it is
+ * trusted: every chunk and block is checked (ours by the page map, a chunk
+ * header, owned by @h, a taken block start) before it is touched, and each
+ * walk is bounded.  Whatever fails a check stays where it is.
+ */
+#define SALVAGE_MAX	(1L << 20)
+
+/* @a, if it is a chunk of ours that @h owns. */
+static struct chunk *salvage_chunk(struct heap *h, uintptr_t a)
+{
+	struct chunk *c = (struct chunk *)a;
+
+	if (!a || (a & CHUNK_MASK) || pagemap_kind(a) != PM_CHUNK)
+		return NULL;
+	if (c->magic != CHUNK_MAGIC || READ_ONCE(c->owner) != h)
+		return NULL;
+	return c;
+}
+
+/* Publish every chunk on @head, a list of @h's (through ->node). */
+static void salvage_list(struct heap *h, struct cds_list_head *head)
+{
+	struct cds_list_head *pos = head->next;
+	long n;
+
+	for (n = 0; pos != head && n < SALVAGE_MAX; n++) {
+		struct chunk *c = salvage_chunk(h, (uintptr_t)pos -
+						offsetof(struct chunk, node));
+
+		if (!c)
+			break;
+		pos = pos->next;
+		shared_publish_dead(c, h);
+	}
+}
+
+/*
+ * Give back the free blocks on @list (through word 0, at most @max), which
+ * @h held in a bin with its local cookie: their chunks are shared by now.
+ */
+static void salvage_blocks(struct heap *me, struct heap *h, void **list,
+			   long max)
+{
+	while (list && max-- > 0) {
+		uintptr_t a = (uintptr_t)list;
+		struct chunk *c = chunk_lookup(a);
+		void **next;
+
+		if (!c || c->magic != CHUNK_MAGIC || READ_ONCE(c->owner) ||
+		    !chunk_block_start(c, a) || !chunk_block_taken(c, a) ||
+		    (uintptr_t)list[1] != free_cookie_local(h))
+			break;
+		next = list[0];
+		list[1] = NULL;
+		heap_free_remote(me, c, list);
+		list = next;
+	}
+}
+
+/*
+ * @h's thread did not survive the fork: make the heap dead (never reused),
+ * publish its chunks so that the child's threads adopt them, and give back
+ * the blocks that waited in its bins and inbox.  Blocks it had in flight
+ * in its outbox, or that fail a check, stay taken.
+ */
+static void heap_fork_dead(struct heap *h)
+{
+	struct heap *me = bitslab_tls_heap;
+	unsigned int cls;
+
+	heap_forget(h);
+	for (cls = 0; cls < NR_SIZE_CLASSES; cls++) {
+		struct heap_class *hc = &h->cls[cls];
+		struct chunk *cur = salvage_chunk(h, (uintptr_t)hc->cur);
+
+		if (cur)
+			shared_publish_dead(cur, h);
+		salvage_list(h, &hc->partial);
+		salvage_list(h, &hc->full);
+	}
+	for (cls = 0; cls < NR_SIZE_CLASSES; cls++)
+		salvage_blocks(me, h, h->bins[cls].head, h->bins[cls].max);
+	heap_drain_foreign(h);
+	heap_flush_outbox(me);
+}
+
 /* Did this thread's fork_prepare() call liburcu-bp's fork hooks? */
 static __thread bool fork_called_bp __attribute__((tls_model("initial-exec")));
 
@@ -274,13 +364,9 @@ static void fork_child(void)
 	chunk_cache_fork_child();
 	shared_fork_child();
 	reclaim_fork_child();
-	/*
-	 * Only the forking thread survives.  The other threads' heaps may
-	 * have been in the middle of an update, so they are left alone: their
-	 * blocks stay valid, frees into their chunks are drained by whoever
-	 * pushes them (the heaps read as dead), and they are never reused.
-	 */
-	heap_fork_child(bitslab_tls_heap, heap_forget);
+	/* Only the forking thread survives: the other heaps are dead, and
+	 * what they hold goes back (heap_fork_dead()). */
+	heap_fork_child(bitslab_tls_heap, heap_fork_dead);
 	if (fork_called_bp)
 		urcu_bp_after_fork_child();
 }

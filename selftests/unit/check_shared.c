@@ -373,9 +373,12 @@ START_TEST(test_shared_fork_child_reuses_dead_threads_chunks)
 {
 	uintptr_t chunk;
 	pthread_t t;
+	long before;
 	int status;
 	pid_t pid;
 
+	bitslab_trim();
+	before = chunk_live_count();
 	pthread_barrier_init(&fork_hold, NULL, 2);
 	pthread_create(&t, NULL, hold_blocks, NULL);
 	pthread_barrier_wait(&fork_hold);
@@ -383,23 +386,31 @@ START_TEST(test_shared_fork_child_reuses_dead_threads_chunks)
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
+		static void *mine[500];
 		int i, reused = 0;
 
-		for (i = 0; i < 1000; i++)
+		for (i = 0; i < 500; i++)
 			bitslab_free(blocks[i]);
 		bitslab_trim();
 		for (i = 0; i < 500; i++) {
-			void *p = bitslab_malloc(48);
-
-			if (((uintptr_t)p & ~CHUNK_MASK) == chunk)
+			mine[i] = bitslab_malloc(48);
+			if (((uintptr_t)mine[i] & ~CHUNK_MASK) == chunk)
 				reused++;
 		}
-		_exit(reused > 0 ? 0 : 1);
+		if (!reused)
+			_exit(1);
+		for (i = 0; i < 500; i++)
+			bitslab_free(mine[i]);
+		for (i = 500; i < 1000; i++)
+			bitslab_free(blocks[i]);
+		bitslab_trim();
+		/* Even the blocks the dead thread had in its bins are back. */
+		_exit(chunk_live_count() == before ? 0 : 2);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "child: status %#x (1: the dead thread's chunk was not reused)",
-		      status);
+		      "child: status %#x (exit 1: the dead thread's chunk was "
+		      "not reused; 2: chunks were left)", status);
 	pthread_barrier_wait(&fork_hold);
 	pthread_join(t, NULL);
 }
