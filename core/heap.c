@@ -243,6 +243,25 @@ void heap_pool_put(struct heap *h)
 }
 
 /**
+ * heap_no_walkers() - can no thread but the caller be walking a shared
+ * list now?  Walkers are threads with a heap of their own (adoption), so
+ * that is so when no heap is live but, maybe, the caller's.  Read under the
+ * pool lock: a heap that becomes live after this read (its pool lock
+ * section comes later) begins walking after whatever the caller unlinked
+ * before calling, so it cannot find that.
+ */
+bool heap_no_walkers(void)
+{
+	long live;
+
+	pthread_mutex_lock(&pool_lock);
+	live = heaps_live;
+	pthread_mutex_unlock(&pool_lock);
+	return live == 0 ||
+	       (live == 1 && bitslab_tls_heap->kind == HEAP_KIND_THREAD);
+}
+
+/**
  * heap_sum_stats() - add up the counters of every heap, live or exited.
  * Racy reads of live heaps' counters: good enough for statistics.
  */
@@ -295,9 +314,15 @@ void heap_fork_child(struct heap *survivor, void (*dead)(struct heap *h))
 {
 	struct heap *h;
 
+	/* Only the survivor's heap is live now (counted first: what @dead
+	 * gives back must see that no other thread can walk a list). */
+	heaps_live = survivor->kind == HEAP_KIND_THREAD &&
+		     READ_ONCE(survivor->state) == HEAP_LIVE;
 	heap_fork_parent();
+	/* Live, or dead in the middle of its exit: either way its thread is
+	 * gone, and what it holds is @dead's to look at. */
 	for (h = all_heaps; h; h = h->all_next)
-		if (h != survivor && READ_ONCE(h->state) == HEAP_LIVE)
+		if (h != survivor && READ_ONCE(h->state) != HEAP_FREE)
 			dead(h);
 }
 
@@ -307,8 +332,5 @@ void heap_fork_child(struct heap *survivor, void (*dead)(struct heap *h))
  */
 void heap_forget(struct heap *h)
 {
-	pthread_mutex_lock(&pool_lock);
 	store_seq_cst(&h->state, HEAP_DEAD);
-	heaps_live--;
-	pthread_mutex_unlock(&pool_lock);
 }

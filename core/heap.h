@@ -57,6 +57,7 @@ static __always_inline struct hot_slot *heap_hot_slot(struct heap *h,
 struct heap *heap_call_out_begin(void);
 void heap_call_out_end(struct heap *saved);
 bool heap_may_wait(void);
+bool heap_no_walkers(void);
 
 void heap_setup(struct heap *h, enum heap_kind kind);
 void heap_hot_reset(struct heap *h);

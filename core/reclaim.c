@@ -232,6 +232,19 @@ void reclaim_retire(struct chunk *c)
 	size_t span = c->span;
 
 	DEBUG_BUG_ON(!c->was_shared || c->list != CHUNK_LIST_DEAD);
+	/*
+	 * A grace period waits for walkers; when no other heap is live there
+	 * are none (the caller unlinked @c before), and the chunk is reused
+	 * at once: a program that is down to one thread, or a fork child,
+	 * neither waits nor starts the helper.
+	 */
+	if (heap_no_walkers()) {
+		c->retire.next = NULL;
+		fetch_add_relaxed(&reclaimed, 1);
+		chunk_forget(c);
+		chunk_cache_release(&c->retire);
+		return;
+	}
 	/* Count first: once on the stack the chunk may be reclaimed. */
 	fetch_add_relaxed(&pending, 1);
 	fetch_add_relaxed(&pending_bytes, span);
