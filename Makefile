@@ -13,13 +13,12 @@
 # values reach C as -DCONFIG_FOO=<value>.
 # ---------------------------------------------------------------------------
 CONFIG_DEBUG		?= n	# check allocator invariants (slow)
-CONFIG_STATS		?= y	# statistics for BITSLAB_STATS=1
 CONFIG_WERROR		?= y	# warnings are errors
 CONFIG_CHUNK_SHIFT	?= 16	# chunks of 64 KiB, aligned at 64 KiB
 CONFIG_MISUSE_CHECKS	?= y	# n: no double-free / interior-pointer tests
 				# on the free paths; only to measure their cost
 
-config-bool  := CONFIG_DEBUG CONFIG_STATS CONFIG_MISUSE_CHECKS
+config-bool  := CONFIG_DEBUG CONFIG_MISUSE_CHECKS
 config-value := CONFIG_CHUNK_SHIFT
 
 # ---------------------------------------------------------------------------

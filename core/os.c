@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * os.c - mmap, munmap, mremap and madvise: the only file that calls them.
+ * os.c - mmap, munmap and mremap: the only file that calls them.
  * Every function keeps errno as the kernel left it on failure, so callers
  * can return ENOMEM to the user unchanged.
  */
@@ -96,15 +96,6 @@ void os_unmap(void *addr, size_t size)
 
 	if (munmap(addr, size) == 0)
 		account(-(long)size);
-	errno = saved;
-}
-
-/** os_purge() - give the pages back but keep the range mapped (reads 0). */
-void os_purge(void *addr, size_t size)
-{
-	int saved = errno;
-
-	madvise(addr, size, MADV_DONTNEED);
 	errno = saved;
 }
 

@@ -8,18 +8,17 @@
  *
  * Concurrency (which operations may run at the same time on one bitmap):
  *
- *                      claim_*  release_*  test_bit  weight  find_next_zero
- *   claim_*              yes      yes        yes      yes       yes
- *   release_*            yes      yes        yes      yes       yes
- *   bitmap_init           -        -          -        -         -
+ *                      bitmap_claim_mask   bitmap_release_mask
+ *   bitmap_claim_mask         yes                 yes
+ *   bitmap_release_mask       yes                 yes
+ *   bitmap_init                -                   -
  *
  * Every claim and release is one atomic read-modify-write on one word
  * (fetch_or / fetch_and) that returns the word's previous value, so of
  * several threads racing for a bit exactly one sees it go 0 -> 1, and of
  * several threads releasing a bit exactly one sees it go 1 -> 0: a second
  * release of the same bit is reported, which is how a double free shows up.
- * weight() and find_next_zero() read word by word and are snapshots, exact
- * only while nobody writes.  bitmap_init() needs exclusive access.
+ * bitmap_init() needs exclusive access.
  *
  * ABA: none to defend against.  Bits are not pointers and no operation
  * decides on a value it read earlier without re-checking it in the same
@@ -51,41 +50,16 @@ static __always_inline unsigned long __ffs(unsigned long w)
 	return (unsigned long)__builtin_ctzl(w);
 }
 
-/** ffz() - index of the lowest clear bit; @w must not be ~0UL. */
-static __always_inline unsigned long ffz(unsigned long w)
-{
-	return __ffs(~w);
-}
-
-/** fls_long() - 1-based index of the highest set bit, 0 for 0. */
-static __always_inline unsigned int fls_long(unsigned long w)
-{
-	return w ? (unsigned int)(BITS_PER_LONG - __builtin_clzl(w)) : 0;
-}
-
 /** ilog2() - floor(log2(@w)); @w must not be 0. */
 static __always_inline unsigned int ilog2(unsigned long w)
 {
-	return fls_long(w) - 1;
+	return (unsigned int)(BITS_PER_LONG - 1 - __builtin_clzl(w));
 }
 
 /** hweight_long() - number of set bits in @w. */
 static __always_inline unsigned int hweight_long(unsigned long w)
 {
 	return (unsigned int)__builtin_popcountl(w);
-}
-
-/** is_power_of_2() - true for 1, 2, 4, ...; false for 0. */
-static __always_inline bool is_power_of_2(unsigned long n)
-{
-	return n != 0 && (n & (n - 1)) == 0;
-}
-
-/** test_bit() - relaxed snapshot of bit @nr. */
-static __always_inline bool test_bit(unsigned long nr,
-				     _Atomic unsigned long *map)
-{
-	return READ_ONCE(map[BIT_WORD(nr)]) & BIT_MASK(nr);
 }
 
 /**
@@ -114,26 +88,8 @@ bitmap_release_mask(_Atomic unsigned long *map, unsigned long w,
 	return mask & fetch_and_release(&map[w], ~mask);
 }
 
-/** test_and_set_bit_acquire() - claim bit @nr; true if it was already set. */
-static __always_inline bool test_and_set_bit_acquire(unsigned long nr,
-						     _Atomic unsigned long *map)
-{
-	return !bitmap_claim_mask(map, BIT_WORD(nr), BIT_MASK(nr));
-}
-
-/** test_and_clear_bit_release() - release bit @nr; true if it was set. */
-static __always_inline bool test_and_clear_bit_release(unsigned long nr,
-						       _Atomic unsigned long *map)
-{
-	return bitmap_release_mask(map, BIT_WORD(nr), BIT_MASK(nr)) != 0;
-}
-
-/* atomics/bitmap.c: multi-word operations. */
+/* atomics/bitmap.c */
 void bitmap_init(_Atomic unsigned long *map, unsigned long nbits,
 		 unsigned long capacity);
-long bitmap_claim_first_zero(_Atomic unsigned long *map, unsigned long nbits);
-unsigned long bitmap_find_next_zero(_Atomic unsigned long *map,
-				    unsigned long nbits, unsigned long start);
-unsigned long bitmap_weight(_Atomic unsigned long *map, unsigned long nbits);
 
 #endif /* BITSLAB_BITOPS_H */

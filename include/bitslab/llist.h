@@ -14,12 +14,12 @@
  *   llist_add             yes           yes               yes
  *   llist_add_batch       yes           yes               yes
  *   llist_del_all         yes           yes               yes
+ *   init_llist_head        -             -                 -
  *
- * llist_empty() and llist_first() are snapshots and may run with anything.
+ * llist_add_batch_mb() and llist_del_all_mb() may run wherever their plain
+ * forms may.  llist_empty() is a snapshot and may run with anything.
  * Walking the list returned by llist_del_all() needs no synchronisation:
- * that list belongs to the caller.  Walking from llist_first() is allowed
- * only to the single thread that also performs every llist_del_all() on
- * that head (nodes are never unlinked under it by anybody else).
+ * that list belongs to the caller.
  *
  * ABA: there is no single-node pop, only take-all, so a head value can never
  * be re-installed under a concurrent CAS in a way that loses nodes: a push
@@ -59,12 +59,6 @@ static inline void init_llist_head(struct llist_head *head)
 static inline bool llist_empty(struct llist_head *head)
 {
 	return READ_ONCE(head->first) == NULL;
-}
-
-/** llist_first() - snapshot of the first node; see the walking rule above. */
-static inline struct llist_node *llist_first(struct llist_head *head)
-{
-	return load_acquire(&head->first);
 }
 
 static __always_inline bool __llist_add_batch(struct llist_node *first,
@@ -129,9 +123,5 @@ static inline struct llist_node *llist_del_all_mb(struct llist_head *head)
 {
 	return xchg(&head->first, NULL);
 }
-
-/* atomics/llist.c */
-struct llist_node *llist_reverse_order(struct llist_node *head);
-size_t llist_count(struct llist_node *head);
 
 #endif /* BITSLAB_LLIST_H */

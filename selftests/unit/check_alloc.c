@@ -15,8 +15,8 @@
 
 #include <bitslab.h>
 
-#include "../../core/os.h"
-#include "../../core/size_class.h"
+#include "os.h"
+#include "size_class.h"
 #include "unit.h"
 
 static void fill(unsigned char *p, size_t n, unsigned int seed)
