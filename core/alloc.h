@@ -61,11 +61,13 @@ static __always_inline void bitslab_free_fast(void *ptr)
 		return;
 	}
 	if (IS_ENABLED(CONFIG_MISUSE_CHECKS)) {
-		if (unlikely(!chunk_block_start(c, a))) {
+		unsigned long idx;
+
+		if (unlikely(!chunk_block_start_index(c, a, &idx))) {
 			heap_free_invalid(c, ptr);
 			return;
 		}
-		if (unlikely(!chunk_block_taken(c, a))) {
+		if (unlikely(!chunk_bit_taken(c, idx))) {
 			heap_free_untaken(c, ptr);
 			return;
 		}

@@ -75,6 +75,8 @@
 #ifndef CORE_CHUNK_H
 #define CORE_CHUNK_H
 
+#include <stddef.h>
+
 #include <bitslab/types.h>
 
 #include "pagemap.h"
@@ -137,6 +139,36 @@ static __always_inline unsigned long chunk_block_index(struct chunk *c,
 }
 
 /**
+ * chunk_block_start_index() - chunk_block_start(), which also gives the
+ * block's index in *@idx: the high half of the same product.  With
+ * M = ceil(2^64 / d), a block start k * d times M is k * 2^64 + k * e for
+ * e = d * M - 2^64 < d, so the low half is what the divisibility test
+ * compares and the high half is k (exact while k * e < 2^64, here always).
+ * *@idx is meaningful only if the test passed.
+ */
+static __always_inline bool chunk_block_start_index(struct chunk *c,
+						    uintptr_t a,
+						    unsigned long *idx)
+{
+	uint32_t off = (uint32_t)a - c->first_lo;
+	unsigned __int128 prod = (unsigned __int128)off * c->div_magic;
+
+	*idx = (unsigned long)(prod >> 64);
+	return (uint64_t)prod < c->div_limit;
+}
+
+/** chunk_bit_taken() - is the bit of block @idx of @c set (relaxed)? */
+static __always_inline bool chunk_bit_taken(struct chunk *c, unsigned long idx)
+{
+	const char *base = (const char *)c + offsetof(struct chunk, used);
+	unsigned long w = atomic_load_explicit(
+		(const _Atomic unsigned long *)(base + BIT_WORD(idx) * sizeof(long)),
+		memory_order_relaxed);
+
+	return (w >> (idx % BITS_PER_LONG)) & 1;
+}
+
+/**
  * chunk_block_taken() - is the bit of block @a of @c set?  Every block
  * handed out, or on its way back to its chunk, has its bit set.  Any
  * thread, on a chunk it holds a block of (relaxed: the bit of a block this
@@ -144,10 +176,7 @@ static __always_inline unsigned long chunk_block_index(struct chunk *c,
  */
 static __always_inline bool chunk_block_taken(struct chunk *c, uintptr_t a)
 {
-	unsigned long idx = chunk_block_index(c, a);
-
-	return (atomic_load_explicit(&c->used[BIT_WORD(idx)],
-				     memory_order_relaxed) >> (idx % BITS_PER_LONG)) & 1;
+	return chunk_bit_taken(c, chunk_block_index(c, a));
 }
 
 /** chunk_block() - address of block @idx of @c. */

@@ -666,9 +666,10 @@ static void prof_fork_parent(void)
 	pthread_mutex_unlock(&prof_lock);
 }
 
+/* The forking thread, the child's only one, holds it: release it. */
 static void prof_fork_child(void)
 {
-	pthread_mutex_init(&prof_lock, NULL);
+	pthread_mutex_unlock(&prof_lock);
 }
 
 /**

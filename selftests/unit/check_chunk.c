@@ -55,12 +55,38 @@ START_TEST(test_chunk_claim_finds_bits_below_its_hint)
 }
 END_TEST
 
+/* The divisibility test's product gives every block's index exactly. */
+START_TEST(test_chunk_block_start_gives_the_index)
+{
+	unsigned int cls;
+
+	for (cls = 0; cls < NR_SIZE_CLASSES; cls++) {
+		struct chunk *c = chunk_create(cls, NULL, false);
+		unsigned long k, idx;
+
+		ck_assert_ptr_nonnull(c);
+		for (k = 0; k < c->nblocks; k++) {
+			uintptr_t a = (uintptr_t)chunk_block(c, k);
+
+			ck_assert(chunk_block_start_index(c, a, &idx));
+			ck_assert_uint_eq(idx, k);
+			ck_assert_uint_eq(chunk_block_index(c, a), k);
+			ck_assert(!chunk_block_start_index(c, a + 16, &idx) ||
+				  c->size == 16);
+		}
+		ck_assert(!chunk_block_start_index(
+			c, (uintptr_t)chunk_block(c, c->nblocks), &idx));
+	}
+}
+END_TEST
+
 Suite *check_suite(void)
 {
 	Suite *s = suite_create("chunk");
 	TCase *tc = tcase_create("chunk");
 
 	tcase_add_test(tc, test_chunk_claim_finds_bits_below_its_hint);
+	tcase_add_test(tc, test_chunk_block_start_gives_the_index);
 	suite_add_tcase(s, tc);
 	return s;
 }
