@@ -22,6 +22,8 @@
 #include "report.h"
 #include "thread.h"
 
+static void heap_free_slow(void *ptr);
+
 void heap_free_invalid(struct chunk *c, void *ptr)
 {
 	report_misuse("free of invalid pointer (not the start of a block)",
@@ -55,7 +57,7 @@ bool heap_block_is_free(struct chunk *c, void **p)
  * of multi-chunk spans, and frees that missed the hot chunks).  A chunk of
  * this heap becomes hot, in the slot its address picks.
  */
-void heap_free_chunk(struct chunk *c, void *ptr)
+static void heap_free_chunk(struct chunk *c, void *ptr)
 {
 	struct heap *h = bitslab_tls_heap;
 	struct hot_slot *s;
@@ -101,7 +103,7 @@ void heap_free_cold(struct heap *h, void *ptr)
 }
 
 /** heap_free_slow() - free of a pointer outside any chunk head region. */
-void heap_free_slow(void *ptr)
+static void heap_free_slow(void *ptr)
 {
 	uintptr_t a = (uintptr_t)ptr;
 	unsigned int kind;

@@ -42,8 +42,6 @@ static __always_inline void heap_free_local(struct heap *h, struct chunk *c,
 }
 
 void heap_free_cold(struct heap *h, void *ptr);
-void heap_free_chunk(struct chunk *c, void *ptr);
-void heap_free_slow(void *ptr);
 bool heap_block_is_free(struct chunk *c, void **p);
 
 #endif /* CORE_FREE_H */

@@ -110,7 +110,7 @@ void heap_hot_reset(struct heap *h)
 }
 
 /** heap_setup() - make @h an empty heap of @kind. */
-void heap_setup(struct heap *h, enum heap_kind kind)
+static void heap_setup(struct heap *h, enum heap_kind kind)
 {
 	unsigned int c;
 

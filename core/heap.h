@@ -59,7 +59,6 @@ void heap_call_out_end(struct heap *saved);
 bool heap_may_wait(void);
 bool heap_no_walkers(void);
 
-void heap_setup(struct heap *h, enum heap_kind kind);
 void heap_hot_reset(struct heap *h);
 struct heap *heap_pool_get(void);
 void heap_pool_put(struct heap *h);

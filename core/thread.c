@@ -99,7 +99,7 @@ static void init_routine(void)
  * sentinel, so what pthread_once(), pthread_key_create() and
  * pthread_atfork() allocate comes from the global heap.
  */
-void bitslab_init(void)
+static void bitslab_init(void)
 {
 	pthread_once(&init_once, init_routine);
 }

@@ -8,7 +8,6 @@
 
 #include <bitslab/types.h>
 
-void bitslab_init(void);
 struct heap *heap_ensure(void);
 
 #endif /* CORE_THREAD_H */
