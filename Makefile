@@ -288,6 +288,7 @@ preload-runs := $(host-embed-checks) \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/stats.sh \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/prof.sh \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/examples.sh \
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/startup.sh \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/workloads/frag-course.sh
 else
 preload-runs := $(embed-checks) $(host-embed-checks) \
@@ -297,6 +298,7 @@ preload-runs := $(embed-checks) $(host-embed-checks) \
 		$(srctree)/selftests/preload/stats.sh \
 		$(srctree)/selftests/preload/prof.sh \
 		$(srctree)/selftests/preload/examples.sh \
+		$(srctree)/selftests/preload/startup.sh \
 		$(srctree)/selftests/workloads/frag-course.sh
 endif
 
