@@ -287,7 +287,9 @@ preload-runs := $(host-embed-checks) \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/programs.sh \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/stats.sh \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/prof.sh \
-		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/examples.sh
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/examples.sh \
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/startup.sh \
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/workloads/frag-course.sh
 else
 preload-runs := $(embed-checks) $(host-embed-checks) \
 		$(addprefix linked:,$(link-checks)) \
@@ -295,13 +297,16 @@ preload-runs := $(embed-checks) $(host-embed-checks) \
 		$(srctree)/selftests/preload/programs.sh \
 		$(srctree)/selftests/preload/stats.sh \
 		$(srctree)/selftests/preload/prof.sh \
-		$(srctree)/selftests/preload/examples.sh
+		$(srctree)/selftests/preload/examples.sh \
+		$(srctree)/selftests/preload/startup.sh \
+		$(srctree)/selftests/workloads/frag-course.sh
 endif
 
 selftest: $(libs) $(unit-checks) $(preload-checks) $(embed-checks) \
 	  $(link-checks) $(checks-selftests/host) \
 	  $(progs-selftests/preload) $(progs-selftests/workloads)
 	@PRELOAD_LIB=$(preload-lib) LINK_LIB_DIR=$(objtree) \
+		WORKLOAD_DIR=$(objtree)/selftests/workloads \
 		$(srctree)/scripts/run-suites.sh $(unit-checks) $(preload-runs)
 
 # --- workloads, stress and demo (selftests/workloads, selftests/stress) ---

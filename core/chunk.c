@@ -55,7 +55,8 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 	struct chunk *c;
 	uintptr_t first;
 
-	if (shorter || READ_ONCE(vm_tight)) {
+	if (shorter || READ_ONCE(vm_tight) ||
+	    (span > CHUNK_SIZE && os_vm_tight())) {
 		/* The shortest span that holds two blocks, or one. */
 		while (span > CHUNK_SIZE &&
 		       span / 2 >= CHUNK_HDR_SIZE + 2 * sc->size)

@@ -152,6 +152,8 @@ struct chunk *chunk_cache_map(size_t span)
 
 	if (n > MAP_BATCH_MAX)
 		n = MAP_BATCH_MAX;
+	if (n > 1 && os_vm_tight())
+		n = 1;
 	if (n > 1)
 		mem = os_map_aligned(n * span, CHUNK_SIZE);
 	if (!mem) {

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <bitslab/atomic.h>
@@ -61,6 +62,24 @@ void *os_map(size_t size)
 	return p;
 }
 
+/* @size bytes exactly at @addr if nothing is mapped there; else 0. */
+static uintptr_t os_map_at(uintptr_t addr, size_t size)
+{
+	int saved = errno;
+	void *p = mmap((void *)addr, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	errno = saved;
+	if (p == MAP_FAILED)
+		return 0;
+	if ((uintptr_t)p != addr) {	/* a kernel that took it as a hint */
+		munmap(p, size);
+		return 0;
+	}
+	account((long)size);
+	return addr;
+}
+
 /**
  * os_map_aligned() - @size bytes starting at a multiple of @align (a power
  * of two, at least a page), or NULL with errno set.  The kernel places new
@@ -77,6 +96,18 @@ void *os_map_aligned(size_t size, size_t align)
 	if (!p || IS_ALIGNED(p, align))
 		return (void *)p;
 	os_unmap((void *)p, size);
+
+	/*
+	 * Before reserving @align more: the aligned address just below (the
+	 * kernel hands out addresses downwards, so the gap there is usually
+	 * free) or just above.  Under an address-space limit the extra
+	 * reservation may not fit when the block itself would.
+	 */
+	a = os_map_at(ALIGN_DOWN(p, align), size);
+	if (!a)
+		a = os_map_at(ALIGN_UP(p, align), size);
+	if (a)
+		return (void *)a;
 
 	over = size + align - OS_PAGE_SIZE;
 	p = (uintptr_t)os_map(over);
@@ -134,6 +165,31 @@ void *os_remap(void *old, size_t old_size, size_t new_size, void *target)
 		return NULL;
 	account(-(long)old_size);
 	return p;
+}
+
+/*
+ * Below this much room under RLIMIT_AS, the allocator packs tightly: the
+ * shortest spans, no batches of chunks mapped ahead.
+ */
+#define OS_TIGHT_HEADROOM (64UL << 20)
+
+/**
+ * os_vm_tight() - whether the address-space limit (RLIMIT_AS, read now: a
+ * program may set it at any time) leaves less than OS_TIGHT_HEADROOM above
+ * what the allocator has mapped.  A system call: for slow paths that are
+ * about to map memory.
+ */
+bool os_vm_tight(void)
+{
+	struct rlimit rl;
+	int saved = errno;
+
+	if (getrlimit(RLIMIT_AS, &rl)) {
+		errno = saved;
+		return false;
+	}
+	return rl.rlim_cur != RLIM_INFINITY &&
+	       rl.rlim_cur < READ_ONCE(mapped) + OS_TIGHT_HEADROOM;
 }
 
 /** os_now_ms() - a coarse monotonic clock in milliseconds (no syscall). */

@@ -18,6 +18,7 @@ void *os_remap(void *old, size_t old_size, size_t new_size, void *target);
 bool os_grow_in_place(void *addr, size_t old_size, size_t new_size);
 
 uint64_t os_now_ms(void);
+bool os_vm_tight(void);
 
 /* Bytes currently mapped by the allocator, and the peak. */
 size_t os_mapped_bytes(void);

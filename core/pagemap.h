@@ -5,9 +5,10 @@
  * header is at the region's start), a later region of a multi-chunk span, or
  * the user pointer of a large block.
  *
- * Two levels: pagemap_l1 (static, one pointer per GiB of the 47-bit user
- * address space) points to leaves of one byte per region, mapped on demand
- * and never freed.
+ * Two levels: pagemap_l1 (static, one pointer per 4 GiB of the 47-bit user
+ * address space: 256 KiB, where one per GiB took 1 MiB of the process's
+ * address space for nothing) points to leaves of one byte per region (64
+ * KiB each), mapped on demand and never freed.
  *
  * Concurrency: pagemap_kind() may run at any time, with anything.  A region's
  * byte is written only by the thread creating or destroying what is there;
@@ -32,7 +33,7 @@ enum pagemap_kind {
 };
 
 #define PM_VA_BITS	47
-#define PM_L1_SHIFT	30
+#define PM_L1_SHIFT	32
 #define PM_L1_SIZE	(1UL << (PM_VA_BITS - PM_L1_SHIFT))
 #define PM_LEAF_SIZE	(1UL << (PM_L1_SHIFT - CHUNK_SHIFT))
 

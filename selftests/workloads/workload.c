@@ -53,6 +53,7 @@ static const char usage[] =
 	"  ivec     [N=300000] [THREADS=4]    Collatz search, vectors of longs\n"
 	"  vectors  [THREADS=4] [OPS=200000] [NVEC=1024]\n"
 	"  frag     [LIMIT_MIB=16] [ROUNDS=8] fragmentation under RLIMIT_AS\n"
+	"  frag-course [LIMIT_KIB=16384] [ROUNDS=2]  the course's: absolute RLIMIT_AS, unchecked malloc\n"
 	"  prodcons [THREADS=4] [ITEMS=500000] [MAX_SIZE=512]\n"
 	"  pcsplit  [THREADS=4] [ITEMS=500000] [MAX_SIZE=512]  THREADS/2 producers, as many consumers\n"
 	"  larson   [THREADS=4] [OPS=100000] [GENERATIONS=10] [SLOTS=1000] [MAX_SIZE=1024]\n"
@@ -117,6 +118,15 @@ int main(int argc, char **argv)
 		rc = frag_run(al, limit, rounds, seed, &r);
 		snprintf(what, sizeof(what), "limit=%ld MiB rounds=%d: %s", limit,
 			 rounds, rc ? "failed" : "passed");
+	} else if (!strcmp(name, "frag-course")) {
+		long limit = arg_long(&a, 0, 16384);
+		int rounds = (int)arg_long(&a, 1, 2);
+
+		rc = frag_course_run(al, (size_t)limit * 1024, rounds, seed, &r);
+		snprintf(what, sizeof(what),
+			 "RLIMIT_AS %ld KiB absolute, rounds=%d, peak %ld KiB live: %s",
+			 limit, rounds, r.best_start, rc ? "failed" : "passed");
+		r.best_start = 0;
 	} else if (!strcmp(name, "prodcons") || !strcmp(name, "pcsplit")) {
 		unsigned int t = (unsigned int)arg_long(&a, 0, 4);
 		long items = arg_long(&a, 1, 500000);

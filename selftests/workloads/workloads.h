@@ -94,6 +94,20 @@ int frag_run(const struct wl_alloc *a, long limit_mib, int rounds,
 	     uint64_t seed, struct wl_result *r);
 
 /*
+ * frag_course_run() - the fragmentation test as the course runs it: RLIMIT_AS
+ * set to @limit bytes for the whole process (absolute, not above its size),
+ * then @rounds rounds (the course: 2) each allocate blocks of the seed's
+ * sizes (a third up to 100 bytes, a third up to 256, a third up to 64 KiB)
+ * until 9 MiB were asked for, about 6 MiB live at once, free them all,
+ * and allocate, fill and free one 9 MiB block.  malloc's result is not
+ * checked: a NULL is written to and the process dies of SIGSEGV.  Sets the
+ * limit for the whole process and leaves it set: run it in a process of its
+ * own.  r->best_start is the peak of live bytes in KiB.
+ */
+int frag_course_run(const struct wl_alloc *a, size_t limit, int rounds,
+		    uint64_t seed, struct wl_result *r);
+
+/*
  * prodcons_run() - @threads workers in a ring: each allocates @items blocks
  * of random sizes up to @max_size, fills them and hands them to the next
  * worker through a single-producer single-consumer queue; each checks and

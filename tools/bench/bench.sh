@@ -9,13 +9,14 @@
 # once, then every allocator again, ...), REPS times; the tables give
 # medians of wall time and peak RSS (wait4's rusage of the process) and
 # bitslab's figure as a fraction of each peer's.  Then the fragmentation
-# test's smallest passing limit per allocator, and the exact instruction
+# test's smallest passing limit per allocator (above the process's size,
+# and absolute as the course sets it), and the exact instruction
 # count of one malloc+free pair per allocator and size (callgrind).
 #
 # Environment: BENCH_BIN (measure, pair), WORKLOAD (the workload program),
 # PRELOAD_LIB, OUT (results directory), QUICK=1 (smaller, 3 repeats:
 # about three minutes), REPS.  Writes OUT/runs.csv (every run),
-# OUT/summary.csv, OUT/frag.csv, OUT/instructions.csv, OUT/machine.txt,
+# OUT/summary.csv, OUT/frag.csv, OUT/frag-course.csv, OUT/instructions.csv, OUT/machine.txt,
 # OUT/table.txt (what is printed) and OUT/chart.png (gnuplot).
 #
 # A timed run or an instruction count that fails keeps its output in
@@ -263,6 +264,44 @@ for n in "${names[@]}"; do
 	esac
 done
 
+# ---- the course's fragmentation test: the smallest absolute limit ----
+# workload frag-course under an absolute RLIMIT_AS for the whole process,
+# as the course runs it: the first passing limit in 1 MiB steps from 8 to
+# 64 MiB, then the first passing one in 128 KiB steps below it.  The same
+# for the prefixed API (workload-api, bitslab-api), when it is built.
+# Failures below the limit are expected and do not count.
+course=$OUT/frag-course.csv
+echo "allocator,smallest_passing_absolute_limit_kib" >"$course"
+declare -A C
+course_pass() {	# library program limit_kib
+	local status
+	# shellcheck disable=SC2086
+	read -r _ _ status < <(env ${1:+LD_PRELOAD=$1} "$measure" "$2" \
+		frag-course "$3" 2)
+	[ "${status:-1}" = 0 ]
+}
+course_search() {	# library program
+	local m k
+	for m in $(seq 8 64); do
+		course_pass "$1" "$2" $((m * 1024)) || continue
+		for k in $(seq $(((m - 1) * 1024 + 128)) 128 $((m * 1024))); do
+			course_pass "$1" "$2" "$k" && { echo "$k"; return; }
+		done
+	done
+	echo "fails at 65536"
+}
+course_names=("${names[@]}")
+[ -x "$WORKLOAD-api" ] && course_names+=(bitslab-api)
+for n in "${course_names[@]}"; do
+	if [ "$n" = bitslab-api ]; then
+		C[$n]=$(course_search "" "$WORKLOAD-api")
+	else
+		C[$n]=$(course_search "${lib[$n]}" "$WORKLOAD")
+	fi
+	echo "$n,${C[$n]}" >>"$course"
+	echo "frag-course: $n passes from ${C[$n]} KiB absolute" >&3
+done
+
 # ---- instructions per malloc+free pair (callgrind) ----
 sizes="16 64 256 1024 4096 16384"
 instr=$OUT/instructions.csv
@@ -361,6 +400,10 @@ table_counts() {
 	echo "Fragmentation test (8 rounds, 9 MiB): smallest RLIMIT_AS headroom that passes, MiB"
 	printf '%-22s' ""; printf '%16s' "${names[@]}"; echo
 	printf '%-22s' frag; for n in "${names[@]}"; do printf '%16s' "${F[$n]}"; done; echo
+	echo
+	echo "The course's fragmentation test (frag-course: absolute RLIMIT_AS for the whole process, 2 rounds, 9 MiB): smallest limit that passes, KiB"
+	printf '%-22s' ""; printf '%16s' "${course_names[@]}"; echo
+	printf '%-22s' frag-course; for n in "${course_names[@]}"; do printf '%16s' "${C[$n]}"; done; echo
 	if [ ${#I[@]} -gt 0 ]; then
 		echo
 		echo "Instructions per malloc+free pair (callgrind, exact), by size in bytes"
@@ -407,7 +450,7 @@ GP
 else
 	echo "bench: chart skipped: gnuplot not installed" >&3
 fi
-echo "results: $OUT (runs.csv, summary.csv, syscalls.csv, frag.csv, instructions.csv, table.txt)" >&3
+echo "results: $OUT (runs.csv, summary.csv, syscalls.csv, frag.csv, frag-course.csv, instructions.csv, table.txt)" >&3
 if [ "$failed" -gt 0 ]; then
 	echo "bench: $failed runs FAILED; their output is in $logs" >&3
 	exit 1
