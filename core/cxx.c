@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <bitslab.h>
@@ -111,19 +112,24 @@ static __cold noinline void *cxx_new_slow(size_t size, size_t align)
 }
 
 /*
- * The nothrow operators' failure path.  @cxx_nothrow names libstdc++'s
- * own nothrow form, called when a handler is installed (it may throw).
+ * The nothrow operators' failure path.  With a handler installed (it may
+ * throw), libstdc++'s own nothrow form @cxx_nothrow, called with the
+ * caller's @nt, does the loop inside a try block: it calls our throwing
+ * form through its PLT.
  */
 static __cold noinline void *cxx_new_nothrow_slow(size_t size, size_t align,
-						    const char *cxx_nothrow)
+						  const void *nt,
+						  const char *cxx_nothrow)
 {
 	void *(*next)(size_t, ...);
+	Dl_info info;
 
 	if (!cxx_new_handler())
 		return NULL;
 	next = (void *(*)(size_t, ...))dlsym(RTLD_NEXT, cxx_nothrow);
-	if (next && (void *)next != dlsym(RTLD_DEFAULT, cxx_nothrow))
-		return align ? next(size, align, NULL) : next(size, NULL);
+	if (next && dladdr((void *)next, &info) && info.dli_fname &&
+	    strstr(info.dli_fname, "libstdc++"))
+		return align ? next(size, align, nt) : next(size, nt);
 	/* No libstdc++ after us: the loop, without catching. */
 	return cxx_new_slow(size, align);
 }
@@ -136,12 +142,13 @@ static __always_inline void *cxx_new(size_t size, size_t align)
 }
 
 static __always_inline void *cxx_new_nothrow(size_t size, size_t align,
+					     const void *nt,
 					     const char *cxx_nothrow)
 {
 	void *p = cxx_alloc(size, align);
 
 	return likely(p != NULL) ? p :
-	       cxx_new_nothrow_slow(size, align, cxx_nothrow);
+	       cxx_new_nothrow_slow(size, align, nt, cxx_nothrow);
 }
 
 /* The operators' prototypes: the C++ declarations they mangle. */
@@ -184,12 +191,12 @@ EXPORT void *_Znam(size_t size)
 /* operator new(size_t, const std::nothrow_t &), and new[] */
 EXPORT void *_ZnwmRKSt9nothrow_t(size_t size, const void *nt)
 {
-	return cxx_new_nothrow(size, 0, "_ZnwmRKSt9nothrow_t");
+	return cxx_new_nothrow(size, 0, nt, "_ZnwmRKSt9nothrow_t");
 }
 
 EXPORT void *_ZnamRKSt9nothrow_t(size_t size, const void *nt)
 {
-	return cxx_new_nothrow(size, 0, "_ZnamRKSt9nothrow_t");
+	return cxx_new_nothrow(size, 0, nt, "_ZnamRKSt9nothrow_t");
 }
 
 /* operator new(size_t, std::align_val_t), and new[]; an alignment of 0
@@ -208,14 +215,14 @@ EXPORT void *_ZnamSt11align_val_t(size_t size, size_t align)
 EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t align,
 						const void *nt)
 {
-	return cxx_new_nothrow(size, align ? align : 3,
+	return cxx_new_nothrow(size, align ? align : 3, nt,
 			       "_ZnwmSt11align_val_tRKSt9nothrow_t");
 }
 
 EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t align,
 						const void *nt)
 {
-	return cxx_new_nothrow(size, align ? align : 3,
+	return cxx_new_nothrow(size, align ? align : 3, nt,
 			       "_ZnamSt11align_val_tRKSt9nothrow_t");
 }
 
