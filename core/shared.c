@@ -43,18 +43,20 @@
  * under ThreadSanitizer.
  */
 #define CLASS_LOCKS 16
-static pthread_mutex_t class_lock[CLASS_LOCKS];
+/* Initialised statically: the fork handlers, registered before the first
+ * allocation, may take them before shared_init() has run. */
+static pthread_mutex_t class_lock[CLASS_LOCKS] = {
+	[0 ... CLASS_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER
+};
 static struct cds_list_head shared_list[NR_SIZE_CLASSES];	/* class lock */
 static _Atomic long shared_len[NR_SIZE_CLASSES];	/* for lock-free peeks */
 static _Atomic long shared_count;
 
-/** shared_init() - set up the class locks and lists; from global init. */
+/** shared_init() - set up the lists; from global init. */
 void shared_init(void)
 {
 	unsigned int c;
 
-	for (c = 0; c < CLASS_LOCKS; c++)
-		pthread_mutex_init(&class_lock[c], NULL);
 	for (c = 0; c < NR_SIZE_CLASSES; c++)
 		CDS_INIT_LIST_HEAD(&shared_list[c]);
 }
