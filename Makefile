@@ -67,6 +67,9 @@ CC		?= cc
 ifeq ($(origin CC),default)
 CC		:= gcc
 endif
+ifeq ($(origin CXX),default)
+CXX		:= g++
+endif
 LD		?= ld
 AR		?= ar
 OBJCOPY		?= objcopy
@@ -122,10 +125,14 @@ KBUILD_CFLAGS := -std=gnu11 $(OPT) -g -pthread -fPIC -fvisibility=hidden \
 		 $(warn-flags) $(san-flags) $(config-defines) \
 		 -I$(srctree)/include $(URCU_CFLAGS) $(EXTRA_CFLAGS)
 KBUILD_LDFLAGS := -pthread $(san-flags) $(EXTRA_LDFLAGS)
+# C++ sources (.cc: the tests of the C++ operators) get the same flags but
+# the C-only ones.
+KBUILD_CXXFLAGS := -std=gnu++17 \
+		   $(filter-out -std=gnu11 -Wstrict-prototypes -Wmissing-prototypes,$(KBUILD_CFLAGS))
 
 # A change of compiler or flags rebuilds everything: objects depend on
 # .flags, which is rewritten only when its content changes.
-flags-content := $(CC) $(KBUILD_CFLAGS) $(KBUILD_LDFLAGS)
+flags-content := $(CC) $(KBUILD_CFLAGS) $(KBUILD_LDFLAGS) $(CXX)
 $(objtree)/.flags: FORCE
 	@mkdir -p $(@D)
 	@if [ "$$(cat $@ 2>/dev/null)" != '$(call escsq,$(flags-content))' ]; then \
@@ -201,6 +208,14 @@ quiet_cmd_cc_o_c = CC      $(rel)
 $(objtree)/%.o: $(srctree)/%.c $(objtree)/.flags
 	@mkdir -p $(@D)
 	$(call cmd,cc_o_c)
+
+quiet_cmd_cxx_o_cc = CXX     $(rel)
+      cmd_cxx_o_cc = $(CXX) $(KBUILD_CXXFLAGS) $(dirflags-$(reldir)) \
+		     $(fileflags-$(rel)) -MMD -MP -c -o $@ $<
+
+$(objtree)/%.o: $(srctree)/%.cc $(objtree)/.flags
+	@mkdir -p $(@D)
+	$(call cmd,cxx_o_cc)
 
 # built-in.a: every library object, symbols untouched, for the unit tests.
 quiet_cmd_ar_builtin = AR      $(rel)

@@ -144,6 +144,68 @@ size_t bitslab_usable_size_op(void *ptr, const char *op)
 	return large_usable(ptr, op);
 }
 
+/*
+ * Could a call asking for @size bytes at alignment @align (MIN_ALIGN or
+ * less: malloc's) have given a block of class @cls, or left one there?
+ * malloc and calloc give size_to_class(size); realloc leaves a block in
+ * place while the size fits and is more than half the class (see
+ * bitslab_realloc()); aligned calls give size_class_aligned().
+ */
+static bool small_size_fits(unsigned int cls, size_t align, size_t size)
+{
+	size_t csize = size_classes[cls].size;
+
+	if (size > SMALL_MAX)
+		return false;
+	if (align > MIN_ALIGN)
+		return size_class_aligned(size, align) == cls;
+	return size_to_class(size) == cls || (size <= csize && size > csize / 2);
+}
+
+/* Does @size at alignment @align get a large block? */
+static bool size_is_large(size_t align, size_t size)
+{
+	if (align <= MIN_ALIGN)
+		return size > SMALL_MAX;
+	return size_class_aligned(size, align) == NR_SIZE_CLASSES;
+}
+
+/**
+ * bitslab_free_sized_op() - free @ptr, which a call asking for @size bytes
+ * at alignment @align (0 or up to MIN_ALIGN: malloc, calloc, realloc)
+ * returned.  A size that could not have given a live block (one of another
+ * size class; for a large block, more than its usable size or a size that
+ * gets another mapping) is reported as "<@what> of <ptr>", @what being
+ * "free_sized with wrong size", say.  Invalid pointers and double frees
+ * are reported as free() reports them.  Only the sized entry points pay
+ * for the check: free()'s fast path does not look at sizes.
+ */
+void bitslab_free_sized_op(void *ptr, size_t align, size_t size,
+			   const char *what)
+{
+	uintptr_t a = (uintptr_t)ptr;
+	unsigned int kind;
+	struct chunk *c;
+
+	if (!ptr)
+		return;
+	kind = pagemap_kind(a);
+	if (kind == PM_CHUNK || (kind & PM_TAIL)) {
+		c = chunk_lookup(a);
+		/* A block that is free is free()'s to report. */
+		if (chunk_block_start(c, a) &&
+		    !small_size_fits(c->cls, align, size) &&
+		    !heap_block_is_free(c, ptr))
+			report_misuse(what, ptr, c->cls);
+	} else if (kind == PM_LARGE || kind == PM_LARGE0) {
+		if (!size_is_large(align, size) ||
+		    (align > MIN_ALIGN && (a & (align - 1))) ||
+		    !large_size_fits(ptr, size))
+			report_misuse(what, ptr, REPORT_LARGE);
+	}
+	bitslab_free_fast(ptr);
+}
+
 size_t bitslab_usable_size(void *ptr)
 {
 	return bitslab_usable_size_op(ptr, "bitslab_usable_size");

@@ -10,5 +10,7 @@
 
 void *bitslab_alloc_aligned(size_t align, size_t size);
 size_t bitslab_usable_size_op(void *ptr, const char *op);
+void bitslab_free_sized_op(void *ptr, size_t align, size_t size,
+			   const char *what);
 
 #endif /* CORE_API_H */

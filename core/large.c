@@ -48,7 +48,9 @@ struct large {
 	size_t map_size;		/* the block's owner (the user) */
 	size_t usable;			/* bytes from the user pointer on */
 	_Atomic uintptr_t cookie;	/* atomic: large_cookie() while live */
-	uint64_t reserved[4];
+	size_t asked;			/* the size last asked for (malloc,
+					 * realloc): the user */
+	uint64_t reserved[3];
 };
 
 BUILD_BUG_ON(sizeof(struct large) != LARGE_HDR);
@@ -246,6 +248,7 @@ mark:
 	l->map_start = start;
 	l->map_size = map;
 	l->usable = start + map - p;
+	l->asked = size;
 	atomic_init(&l->cookie, large_cookie(p));
 	fetch_add_relaxed(&live_blocks, 1);
 	fetch_add_relaxed(&live_bytes, map);
@@ -304,6 +307,31 @@ size_t large_usable(void *ptr, const char *op)
 	return large_lookup(ptr, op)->usable;
 }
 
+/* The bytes of mapping a block @off bytes into it gets for @size bytes. */
+static size_t large_map_for(size_t off, size_t size)
+{
+	return ALIGN_UP(off + (size ? size : 1), CHUNK_SIZE);
+}
+
+/**
+ * large_size_fits() - could a call asking for @size bytes have given large
+ * block @ptr, or left it as it is (realloc)?  Yes for the size last asked
+ * for, and for any size up to the usable one that gets the same mapping
+ * (the usable size itself, say); the caller has checked that @size gets a
+ * large block at all.  A pointer that is no live large block is reported
+ * as free() reports it.
+ */
+bool large_size_fits(void *ptr, size_t size)
+{
+	struct large *l = large_lookup(ptr, "free");
+	size_t off = (uintptr_t)ptr - l->map_start;
+
+	if (size == l->asked)
+		return true;
+	return size <= l->usable &&
+	       large_map_for(off, size) == large_map_for(off, l->asked);
+}
+
 void large_free(void *ptr)
 {
 	uintptr_t p = (uintptr_t)ptr;
@@ -348,8 +376,10 @@ void *large_realloc(void *ptr, size_t size)
 		return NULL;
 	}
 	map = ALIGN_UP(off + size, CHUNK_SIZE);
-	if (map <= old && old - map <= SHRINK_KEEP)
+	if (map <= old && old - map <= SHRINK_KEEP) {
+		l->asked = size;
 		return ptr;
+	}
 	/* The profiler forgets the block before its address can be reused
 	 * (if the realloc fails, the sample is lost: only an underestimate). */
 	prof_free_hook(ptr);
@@ -402,6 +432,7 @@ void *large_realloc(void *ptr, size_t size)
 	}
 	l->map_size = map;
 	l->usable = l->map_start + map - p;
+	l->asked = size;
 	fetch_add_relaxed(&live_bytes, map - old);
 	count_large_resize(old, map);
 	prof_alloc_hook((void *)p, size);

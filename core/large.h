@@ -15,6 +15,7 @@ void large_cache_drain(struct heap *h);
 void large_free(void *ptr);
 void *large_realloc(void *ptr, size_t size);
 size_t large_usable(void *ptr, const char *op);
+bool large_size_fits(void *ptr, size_t size);
 __cold __noreturn void large_report_unknown(const char *op, void *ptr);
 
 /* Live large blocks and their bytes, for statistics. */

@@ -101,15 +101,27 @@ EXPORT size_t malloc_usable_size(void *ptr)
 	return bitslab_usable_size_op(ptr, "malloc_usable_size");
 }
 
-/* C23 sized frees: the size is only a hint here. */
+/*
+ * C23 sized frees: @size must be the size asked for (malloc, calloc,
+ * realloc; aligned_alloc for free_aligned_sized).  One that does not
+ * belong to the block's size class is reported (bitslab_free_sized_op()).
+ */
 EXPORT void free_sized(void *ptr, size_t size)
 {
-	bitslab_free_fast(ptr);
+	bitslab_free_sized_op(ptr, 0, size, "free_sized with wrong size");
 }
 
+/* @align as aligned_alloc() (memalign()) took it: rounded up to a power
+ * of two; one no call accepts is wrong whatever the size (no block is
+ * aligned at SIZE_MAX). */
 EXPORT void free_aligned_sized(void *ptr, size_t align, size_t size)
 {
-	bitslab_free_fast(ptr);
+	if (align > SIZE_MAX / 2 + 1)
+		align = SIZE_MAX;	/* no class, no large block fits */
+	else if (align & (align - 1))
+		align = (size_t)1 << (64 - __builtin_clzl(align));
+	bitslab_free_sized_op(ptr, align, size,
+			      "free_aligned_sized with wrong size");
 }
 
 EXPORT int malloc_trim(size_t pad)

@@ -424,6 +424,26 @@ START_TEST(test_preload_first_allocation_large)
 }
 END_TEST
 
+/*
+ * libbitslab.so exports the C++ operators, but a C program must not map
+ * libstdc++ for them (a few MiB of address space: the frag test has 16),
+ * and it needs nothing of C++ until an operator new fails.
+ */
+START_TEST(test_preload_c_program_maps_no_libstdcxx)
+{
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		ck_assert_msg(!strstr(line, "libstdc++"),
+			      "libstdc++ is mapped: %s", line);
+	fclose(f);
+	ck_assert_msg(from_bitslab("_Znwm") && from_bitslab("_ZdlPvm"),
+		      "operator new/delete are not bitslab's");
+}
+END_TEST
+
 Suite *check_suite(void)
 {
 	Suite *s = suite_create("preload");
@@ -443,6 +463,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_preload_trim_stats_mallinfo);
 	tcase_add_test(tc, test_preload_misuse_caught);
 	tcase_add_test(tc, test_preload_first_allocation_large);
+	tcase_add_test(tc, test_preload_c_program_maps_no_libstdcxx);
 	suite_add_tcase(s, tc);
 	return s;
 }

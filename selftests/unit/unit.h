@@ -10,6 +10,11 @@
 #include <pthread.h>
 #include <stdint.h>
 
+/* A C++ suite (selftests/preload/check_cxx.cc) shares main.c. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 Suite *check_suite(void);
 
 /*
@@ -62,6 +67,10 @@ struct kernel_mem {
 #define KERNEL_MEM_MARGIN (256 * 1024UL)
 
 void kernel_mem_read(struct kernel_mem *m);
+
+#ifdef __cplusplus
+}
+#endif
 
 /* Seeded xorshift PRNG, so a failing run can be repeated. */
 static inline uint64_t prng_next(uint64_t *s)
