@@ -124,7 +124,9 @@ static void heap_take_blocks(struct heap *me, struct heap *dest,
 
 		n = n->next;
 		c = inbox_block(dest, p);
-		owner = READ_ONCE(c->owner);
+		/* Acquire: pairs with the release that made a heap the owner
+		 * (adoption, chunk setup), so its inbox is seen set up. */
+		owner = load_acquire(&c->owner);
 		if (owner == me && heap_is_real(me)) {
 			struct bin *b = &me->bins[c->cls];
 
@@ -222,7 +224,8 @@ bool block_cookie_free(struct heap *owner, uintptr_t w1)
 void heap_free_remote(struct heap *h, struct chunk *c, void *ptr)
 {
 	void **p = ptr;
-	struct heap *owner = READ_ONCE(c->owner), *dest;
+	/* Acquire: see heap_take_blocks(). */
+	struct heap *owner = load_acquire(&c->owner), *dest;
 
 	if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
 	    block_cookie_free(owner, (uintptr_t)p[1]))
