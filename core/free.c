@@ -63,11 +63,13 @@ static void heap_free_chunk(struct chunk *c, void *ptr)
 	struct hot_slot *s;
 
 	if (IS_ENABLED(CONFIG_MISUSE_CHECKS)) {
-		if (!chunk_block_start(c, (uintptr_t)ptr)) {
+		unsigned long idx;
+
+		if (!chunk_block_start_index(c, (uintptr_t)ptr, &idx)) {
 			heap_free_invalid(c, ptr);
 			return;
 		}
-		if (!chunk_block_taken(c, (uintptr_t)ptr)) {
+		if (!chunk_bit_taken(c, idx)) {
 			heap_free_untaken(c, ptr);
 			return;
 		}
