@@ -35,7 +35,7 @@ static __always_inline void *bitslab_alloc_fast(size_t size)
 		off = size_bin_offset_big[(size + 127) >> 7];
 	else
 		return heap_alloc_slow(size);
-	p = bin_pop((struct bin *)(h + off));
+	p = bin_pop((struct heap *)h, (struct bin *)(h + off));
 	if (likely(p != NULL))
 		return p;
 	return heap_alloc_slow(size);
@@ -44,7 +44,8 @@ static __always_inline void *bitslab_alloc_fast(size_t size)
 /** heap_alloc_class_fast() - a block of class @cls: bin pop, else slow. */
 static __always_inline void *heap_alloc_class_fast(unsigned int cls)
 {
-	void *p = bin_pop(&bitslab_tls_heap->bins[cls]);
+	struct heap *h = bitslab_tls_heap;
+	void *p = bin_pop(h, &h->bins[cls]);
 
 	return likely(p != NULL) ? p : heap_alloc_class(cls);
 }

@@ -30,6 +30,20 @@ void heap_free_invalid(struct chunk *c, void *ptr)
 		      ptr, c->cls);
 }
 
+/**
+ * heap_bin_corrupt() - block @p at the head of a bin of @h lost @h's free
+ * cookie: the program wrote to it after freeing it (or overwrote the link
+ * of the block freed after it, which led here).
+ */
+__cold __noreturn void heap_bin_corrupt(const struct heap *h, void **p)
+{
+	struct chunk *c = chunk_lookup((uintptr_t)p);
+
+	(void)h;
+	report_misuse("write after free (free block overwritten)", p,
+		      c ? (int)c->cls : REPORT_FOREIGN);
+}
+
 void heap_free_double(struct chunk *c, void *ptr)
 {
 	report_misuse("double free", ptr, c->cls);

@@ -12,6 +12,8 @@
 
 #include <bitslab/types.h>
 
+#include "chunk.h"
+
 /*
  * The calling thread's heap.  Never NULL: threads start on a sentinel heap
  * whose bins are empty, so the fast paths need no test for it.
@@ -31,15 +33,25 @@ static __always_inline bool heap_is_real(const struct heap *h)
 	return h->kind == HEAP_KIND_THREAD || h->kind == HEAP_KIND_GLOBAL;
 }
 
+__cold __noreturn void heap_bin_corrupt(const struct heap *h, void **p);
+
 /**
- * bin_pop() - take the most recently freed block off bin @b and clear its
- * free cookie, or return NULL if the bin is empty.  Owner only.
+ * bin_pop() - take the most recently freed block off bin @b of heap @h and
+ * clear its free cookie, or return NULL if the bin is empty.  Owner only.
+ *
+ * Every block in a bin carries @h's local free cookie in word 1
+ * (core/chunk.h); a block whose word 1 says otherwise was written to after
+ * it was freed (or the bin's links were), and is reported before it is
+ * handed out again: one compare on a word the pop touches anyway.
  */
-static __always_inline void *bin_pop(struct bin *b)
+static __always_inline void *bin_pop(struct heap *h, struct bin *b)
 {
 	void **p = b->head;
 
 	if (likely(p != NULL)) {
+		if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
+		    unlikely((uintptr_t)p[1] != free_cookie_local(h)))
+			heap_bin_corrupt(h, p);
 		b->head = p[0];
 		b->room++;
 		p[1] = NULL;

@@ -132,7 +132,7 @@ static void *__heap_alloc(struct heap *h, unsigned int cls)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return bin_pop(&h->bins[cls]);
+	return bin_pop(h, &h->bins[cls]);
 }
 
 /*
