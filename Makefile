@@ -17,8 +17,9 @@ CONFIG_WERROR		?= y	# warnings are errors
 CONFIG_CHUNK_SHIFT	?= 16	# chunks of 64 KiB, aligned at 64 KiB
 CONFIG_MISUSE_CHECKS	?= y	# n: no double-free / interior-pointer tests
 				# on the free paths; only to measure their cost
+CONFIG_SECURE		?= n	# y: secure mode (core/secure.c) by default
 
-config-bool  := CONFIG_DEBUG CONFIG_MISUSE_CHECKS
+config-bool  := CONFIG_DEBUG CONFIG_MISUSE_CHECKS CONFIG_SECURE
 config-value := CONFIG_CHUNK_SHIFT
 
 # ---------------------------------------------------------------------------

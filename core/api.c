@@ -14,6 +14,8 @@
 #include "large.h"
 #include "prof.h"
 #include "report.h"
+#include "secure.h"
+#include "thread.h"
 
 void *bitslab_malloc(size_t size)
 {
@@ -73,7 +75,7 @@ void *bitslab_realloc(void *ptr, size_t size)
 	}
 	kind = pagemap_kind((uintptr_t)ptr);
 	if (kind == PM_CHUNK || (kind & PM_TAIL)) {
-		old = block_check(ptr, "realloc")->size;
+		old = chunk_usable(block_check(ptr, "realloc"));
 		/* Stay put while the block fits and is not mostly empty. */
 		if (size <= old && size > old / 2)
 			return ptr;
@@ -110,7 +112,10 @@ void *bitslab_alloc_aligned(size_t align, size_t size)
 
 	if (align <= MIN_ALIGN)
 		return bitslab_alloc_fast(size);
-	cls = size_class_aligned(size, align);
+	if (unlikely(bitslab_tls_heap->kind == HEAP_KIND_BOOT))
+		heap_ensure();	/* the options, before a class is picked */
+	cls = size > SMALL_MAX ? NR_SIZE_CLASSES
+			       : size_class_aligned(size + secure_pad(), align);
 	if (cls < NR_SIZE_CLASSES) {
 		p = heap_alloc_class(cls);
 		prof_alloc_hook(p, size);
@@ -140,7 +145,7 @@ size_t bitslab_usable_size_op(void *ptr, const char *op)
 		return 0;
 	kind = pagemap_kind((uintptr_t)ptr);
 	if (kind == PM_CHUNK || (kind & PM_TAIL))
-		return block_check(ptr, op)->size;
+		return chunk_usable(block_check(ptr, op));
 	return large_usable(ptr, op);
 }
 
@@ -151,12 +156,16 @@ size_t bitslab_usable_size_op(void *ptr, const char *op)
  * place while the size fits and is more than half the class (see
  * bitslab_realloc()); aligned calls give size_class_aligned().
  */
-static bool small_size_fits(unsigned int cls, size_t align, size_t size)
+static bool small_size_fits(const struct chunk *c, size_t align, size_t size)
 {
-	size_t csize = size_classes[cls].size;
+	unsigned int cls = c->cls;
+	size_t csize = chunk_usable(c);
 
-	if (size > SMALL_MAX)
+	if (size > csize)
 		return false;
+	/* A secure block's class is the one of the size and its canary. */
+	if (c->secure)
+		size += SECURE_CANARY;
 	if (align > MIN_ALIGN)
 		return size_class_aligned(size, align) == cls;
 	return size_to_class(size) == cls || (size <= csize && size > csize / 2);
@@ -165,9 +174,11 @@ static bool small_size_fits(unsigned int cls, size_t align, size_t size)
 /* Does @size at alignment @align get a large block? */
 static bool size_is_large(size_t align, size_t size)
 {
+	if (size > SMALL_MAX - secure_pad())
+		return true;
 	if (align <= MIN_ALIGN)
-		return size > SMALL_MAX;
-	return size_class_aligned(size, align) == NR_SIZE_CLASSES;
+		return false;
+	return size_class_aligned(size + secure_pad(), align) == NR_SIZE_CLASSES;
 }
 
 /**
@@ -194,7 +205,7 @@ void bitslab_free_sized_op(void *ptr, size_t align, size_t size,
 		c = chunk_lookup(a);
 		/* A block that is free is free()'s to report. */
 		if (chunk_block_start(c, a) &&
-		    !small_size_fits(c->cls, align, size) &&
+		    !small_size_fits(c, align, size) &&
 		    !heap_block_is_free(c, ptr))
 			report_misuse(what, ptr, c->cls);
 	} else if (kind == PM_LARGE || kind == PM_LARGE0) {

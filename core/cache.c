@@ -28,6 +28,8 @@
 
 #include "alloc.h"
 #include "report.h"
+#include "secure.h"
+#include "thread.h"
 
 #define CACHE_MAGIC 0x6b6d656d63616368ULL	/* "kmemcach" */
 #define CACHE_NAME_MAX 32
@@ -70,8 +72,11 @@ struct bitslab_cache *bitslab_cache_create(const char *name, size_t size,
 		errno = EINVAL;
 		return NULL;
 	}
+	if (unlikely(bitslab_tls_heap->kind == HEAP_KIND_BOOT))
+		heap_ensure();	/* the options, before a class is picked */
 	tag_off = ALIGN_UP(size, sizeof(uintptr_t));
-	need = tag_off + sizeof(uintptr_t);
+	/* The tag, and in secure mode the block's canary after it. */
+	need = tag_off + sizeof(uintptr_t) + secure_pad();
 	if (need > SMALL_MAX) {
 		errno = EINVAL;
 		return NULL;

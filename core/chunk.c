@@ -14,6 +14,7 @@
 
 #include "chunk.h"
 #include "os.h"
+#include "secure.h"
 #include "report.h"
 #include "chunk_cache.h"
 #include "counters.h"
@@ -31,10 +32,12 @@ long chunk_live_count(void)
 	return READ_ONCE(chunks_live);
 }
 
-static struct chunk *chunk_get_span(size_t span)
+/* A chunk of @span bytes; *@fresh says whether it is new from the system. */
+static struct chunk *chunk_get_span(size_t span, bool *fresh)
 {
 	struct chunk *c = chunk_cache_get(span);
 
+	*fresh = !c;
 	return c ? c : chunk_cache_map(span);
 }
 
@@ -54,6 +57,7 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 	unsigned int nblocks = sc->nblocks;
 	struct chunk *c;
 	uintptr_t first;
+	bool fresh;
 
 	if (shorter || READ_ONCE(vm_tight) ||
 	    (span > CHUNK_SIZE && os_vm_tight())) {
@@ -62,11 +66,11 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 		       span / 2 >= CHUNK_HDR_SIZE + 2 * sc->size)
 			span /= 2;
 	}
-	c = chunk_get_span(span);
+	c = chunk_get_span(span, &fresh);
 	while (!c && shorter && span > CHUNK_SIZE &&
 	       span / 2 >= CHUNK_HDR_SIZE + sc->size) {
 		span /= 2;
-		c = chunk_get_span(span);
+		c = chunk_get_span(span, &fresh);
 	}
 	if (c && shorter)
 		WRITE_ONCE(vm_tight, true);
@@ -97,6 +101,7 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 	c->kept_empty = false;
 	c->was_shared = false;
 	bitmap_init(c->used, nblocks, CHUNK_MAX_BLOCKS);
+	secure_chunk_setup(c, fresh);
 	fetch_add_relaxed(&chunks_live, 1);
 	count_chunk_add(c);
 	return c;

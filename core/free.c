@@ -20,6 +20,7 @@
 #include "pagemap.h"
 #include "remote.h"
 #include "report.h"
+#include "secure.h"
 #include "thread.h"
 
 static void heap_free_slow(void *ptr);
@@ -95,6 +96,11 @@ static void heap_free_chunk(struct chunk *c, void *ptr)
 	 */
 	if (unlikely(h->kind == HEAP_KIND_BOOT))
 		h = heap_ensure();
+	/* Never hot, so every free of a secure block comes here. */
+	if (unlikely(c->secure)) {
+		secure_free(h, c, ptr);
+		return;
+	}
 	if (READ_ONCE(c->owner) != h) {
 		heap_free_remote(h, c, ptr);
 		return;

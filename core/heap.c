@@ -122,6 +122,7 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 		if (unlikely(prof_active))
 			max = 1;	/* every malloc and free takes a slow path */
 		h->bins[c] = (struct bin){ NULL, (int32_t)max, (int32_t)max };
+		h->sbins[c] = h->bins[c];
 		hc->cur = NULL;
 		CDS_INIT_LIST_HEAD(&hc->partial);
 		CDS_INIT_LIST_HEAD(&hc->full);
@@ -138,6 +139,9 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 	h->empty_keep = (uint8_t)opt_empty_keep;
 	h->dead = NULL;
 	h->ndead = 0;
+	memset(h->quar, 0, sizeof(h->quar));
+	h->qpos = 0;
+	h->rng = 0;
 	memset(&h->stats, 0, sizeof(h->stats));
 }
 

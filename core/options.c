@@ -22,6 +22,7 @@ long opt_prof;
 long opt_prof_sample = 512 * 1024;
 long opt_prof_signal;
 long opt_leaks;
+long opt_secure = IS_ENABLED(CONFIG_SECURE);
 
 static const struct option {
 	const char *key;
@@ -43,6 +44,8 @@ static const struct option {
 	{ "prof_signal", &opt_prof_signal, 0, 64,
 	  "signal that writes a heap profile" },
 	{ "leaks", &opt_leaks, 0, 1, "report sampled blocks live at exit" },
+	{ "secure", &opt_secure, 0, 1,
+	  "canaries, zeroed freed blocks, quarantine, random reuse" },
 };
 
 static void warn(const char *what, const char *s, size_t n, const char *tail)

@@ -17,6 +17,7 @@ extern long opt_prof;		/* heap profile at exit (core/prof.c) */
 extern long opt_prof_sample;	/* mean bytes between samples */
 extern long opt_prof_signal;	/* signal that dumps a profile, 0: none */
 extern long opt_leaks;		/* leak report at exit */
+extern long opt_secure;		/* secure mode (core/secure.c) */
 
 #define OPT_STATS_TEXT	1
 #define OPT_STATS_JSON	2

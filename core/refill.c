@@ -19,12 +19,14 @@
 #include "chunk_cache.h"
 #include "heap.h"
 #include "large.h"
+#include "options.h"
 #include "os.h"
 #include "prof.h"
 #include "reclaim.h"
 #include "refill.h"
 #include "release.h"
 #include "remote.h"
+#include "secure.h"
 #include "shared.h"
 #include "thread.h"
 
@@ -35,6 +37,8 @@
  */
 static void heap_recover(struct heap *h)
 {
+	if (h->kind == HEAP_KIND_THREAD)
+		secure_flush(h);
 	heap_flush_outbox(h);
 	if (heap_is_real(h)) {
 		heap_release_bins(h);
@@ -85,10 +89,14 @@ static struct chunk *heap_next_chunk(struct heap *h, unsigned int cls)
 	return hc->cur = c;
 }
 
-/* Put blocks into the empty bin of @cls.  Return: 0, or -1 (ENOMEM). */
-static int heap_refill(struct heap *h, unsigned int cls)
+/**
+ * heap_refill() - put blocks into @b, the empty bin of @cls (or its secure
+ * bin, which takes only secure chunks' blocks, in random order).
+ * Return: 0, or -1 (ENOMEM).
+ */
+int heap_refill(struct heap *h, unsigned int cls, struct bin *b)
 {
-	struct bin *b = &h->bins[cls];
+	bool secure = b != &h->bins[cls];
 	struct heap_class *hc = &h->cls[cls];
 	unsigned int want = (unsigned int)(b->max > 1 ? b->max / 2 : 1);
 
@@ -111,8 +119,13 @@ static int heap_refill(struct heap *h, unsigned int cls)
 			if (b->head)	/* recovery refilled the bin */
 				return 0;
 		}
-		n = chunk_claim(c, want, &first, &last);
+		/* A chunk made before secure mode was decided serves only
+		 * the plain bin (it gets back to the partial list when a
+		 * block of it is released). */
+		n = c->secure == secure ? chunk_claim(c, want, &first, &last) : 0;
 		if (n) {
+			if (secure)
+				secure_shuffle(h, &first, &last);
 			h->stats.claimed += n;
 			h->stats.cls_claimed[cls] += n;
 			last[0] = b->head;
@@ -128,7 +141,9 @@ static int heap_refill(struct heap *h, unsigned int cls)
 
 static void *__heap_alloc(struct heap *h, unsigned int cls)
 {
-	if (!h->bins[cls].head && heap_refill(h, cls)) {
+	if (unlikely(opt_secure))
+		return secure_alloc(h, cls);
+	if (!h->bins[cls].head && heap_refill(h, cls, &h->bins[cls])) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -196,9 +211,12 @@ void *heap_alloc_slow(size_t size)
 {
 	void *p;
 
-	if (unlikely(size > SMALL_MAX))
+	/* The options (secure mode) are read before a class is picked. */
+	if (unlikely(bitslab_tls_heap->kind == HEAP_KIND_BOOT))
+		heap_ensure();
+	if (unlikely(size > SMALL_MAX - secure_pad()))
 		return heap_alloc_large(size, 0, false);
-	p = heap_alloc_class(size_to_class(size));
+	p = heap_alloc_class(size_to_class(size + secure_pad()));
 	prof_alloc_hook(p, size);
 	return p;
 }

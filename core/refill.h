@@ -10,7 +10,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct heap;
+struct chunk;
+
 void *heap_alloc_slow(size_t size);
+struct bin;
+int heap_refill(struct heap *h, unsigned int cls, struct bin *b);
 void *heap_alloc_class(unsigned int cls);
 void *heap_alloc_large(size_t size, size_t align, bool zero);
 bool heap_trim(void);

@@ -189,7 +189,12 @@ static void heap_release_list(struct heap *h, void **list)
  */
 void heap_flush_bin(struct heap *h, unsigned int cls)
 {
-	struct bin *b = &h->bins[cls];
+	heap_flush_bin_of(h, &h->bins[cls]);
+}
+
+/** heap_flush_bin_of() - the same for bin @b of @h (a secure bin, say). */
+void heap_flush_bin_of(struct heap *h, struct bin *b)
+{
 	int n = b->max / 2, i;
 	void **first = b->head, **last = first;
 
@@ -205,13 +210,15 @@ void heap_flush_bin(struct heap *h, unsigned int cls)
 	heap_release_list(h, first);
 }
 
-/** heap_release_bins() - release every block of every bin of @h. */
+/** heap_release_bins() - release every block of every bin of @h (and of
+ * every secure bin). */
 void heap_release_bins(struct heap *h)
 {
 	unsigned int c;
 
-	for (c = 0; c < NR_SIZE_CLASSES; c++) {
-		struct bin *b = &h->bins[c];
+	for (c = 0; c < 2 * NR_SIZE_CLASSES; c++) {
+		struct bin *b = c < NR_SIZE_CLASSES ? &h->bins[c]
+				: &h->sbins[c - NR_SIZE_CLASSES];
 		void **list = b->head;
 
 		b->head = NULL;

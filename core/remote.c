@@ -35,6 +35,7 @@
 #include "release.h"
 #include "remote.h"
 #include "report.h"
+#include "secure.h"
 #include "shared.h"
 
 static void heap_push_remote(struct heap *owner, void **first, void **last);
@@ -128,7 +129,9 @@ static void heap_take_blocks(struct heap *me, struct heap *dest,
 		 * (adoption, chunk setup), so its inbox is seen set up. */
 		owner = load_acquire(&c->owner);
 		if (owner == me && heap_is_real(me)) {
-			struct bin *b = &me->bins[c->cls];
+			/* Secure blocks only enter secure bins. */
+			struct bin *b = c->secure ? &me->sbins[c->cls]
+					: &me->bins[c->cls];
 
 			me->stats.remote_taken++;
 			if (b->room > 1) {
@@ -208,13 +211,14 @@ void heap_flush_outbox(struct heap *h)
  * block_cookie_free() - does word 1 (@w1) of a block of a chunk owned by
  * @owner say the block is free?  Its owner's local cookie (in the owner's
  * bin), or a remote cookie towards the owner or the orphanage (on its way
- * back).  A block back in its bitmap has its bit clear instead.
+ * back), or the quarantine cookie (secure mode).  A block back in its
+ * bitmap has its bit clear instead.
  */
 bool block_cookie_free(struct heap *owner, uintptr_t w1)
 {
 	return (owner && w1 == free_cookie_local(owner)) ||
 	       w1 == free_cookie_remote(owner ? owner : &heap_orphanage) ||
-	       w1 == free_cookie_remote(&heap_orphanage);
+	       w1 == free_cookie_remote(&heap_orphanage) || secure_cookie(w1);
 }
 
 /**

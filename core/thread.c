@@ -52,6 +52,7 @@
 #include "report.h"
 #include "shared.h"
 #include "thread.h"
+#include "secure.h"
 
 static pthread_key_t heap_key;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -87,6 +88,7 @@ static void fork_register(void)
 static void init_routine(void)
 {
 	init_secrets();
+	secure_init();
 	options_parse(getenv("BITSLAB_OPTIONS"));
 	stats_init();
 	shared_init();
@@ -181,6 +183,7 @@ static void heap_exit(struct heap *h)
 {
 	unsigned int cls;
 
+	secure_flush(h);
 	heap_flush_outbox(h);
 	heap_take_inbox(h);
 	h->empty_keep = 0;
@@ -305,8 +308,11 @@ static void heap_fork_dead(struct heap *h)
 		salvage_list(h, &hc->partial);
 		salvage_list(h, &hc->full);
 	}
-	for (cls = 0; cls < NR_SIZE_CLASSES; cls++)
+	for (cls = 0; cls < NR_SIZE_CLASSES; cls++) {
 		salvage_blocks(me, h, h->bins[cls].head, h->bins[cls].max);
+		salvage_blocks(me, h, h->sbins[cls].head, h->sbins[cls].max);
+	}
+	secure_salvage(me, h);
 	heap_drain_foreign(h);
 	heap_flush_outbox(me);
 }

@@ -106,6 +106,8 @@ struct chunk {
 	bool was_shared;		/* class lock: set when published; a
 					 * retirement then waits for a grace
 					 * period.  Cleared by chunk_create. */
+	bool secure;			/* const: made in secure mode; its
+					 * blocks take core/secure.c's paths */
 
 	/* Lines 2..9: one bit per block, set = taken (handed out, or on its
 	 * way back in a bin, inbox or outbox).  Set by the owner; cleared by
@@ -172,6 +174,7 @@ struct heap_stats {
 };
 
 #define OUTBOX_MAX 64
+#define SECURE_QUARANTINE 64	/* freed blocks held back (secure mode) */
 #define LARGE_CACHE_SLOTS 32
 
 /** struct large_slot - a freed large mapping kept for reuse.  owner only. */
@@ -239,6 +242,13 @@ struct heap {
 	 * the chunk cache in batches (linked by ->retire).  owner */
 	struct llist_node *dead;
 	unsigned int ndead;
+	/* Secure mode (core/secure.c): the bins of secure blocks, which
+	 * no fast path sees; the blocks freed last, still taken, a ring;
+	 * and the state of the heap's random numbers.  owner */
+	struct bin sbins[NR_SIZE_CLASSES];
+	void **quar[SECURE_QUARANTINE];
+	unsigned int qpos;
+	uint64_t rng;
 	struct heap *pool_next;		/* pool lock: free heaps */
 	struct heap *all_next;		/* pool lock: every heap ever made */
 };

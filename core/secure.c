@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: MIT
+/*
+ * secure.c - secure mode for small blocks: what a hardened allocator adds
+ * to the default mode's checks, paid for only by the programs that ask.
+ *
+ * BITSLAB_OPTIONS=secure=1 (or a build with CONFIG_SECURE=y, where it is
+ * the default) makes every chunk created from then on a secure chunk
+ * (chunk->secure).  Its blocks never enter a bin or a hot slot: free
+ * blocks wait in the heap's secure bins (heap->sbins, one per class,
+ * threaded and bounded as bins are), which the inline fast paths of
+ * alloc.h never look at, so the default mode pays nothing for secure
+ * mode: in secure mode every malloc takes secure_alloc() and every free
+ * secure_free(), both on slow paths.
+ *
+ *  - Canary: the last SECURE_CANARY bytes of every block hold a value
+ *    derived from the process's secret and the block's address, written
+ *    when it is handed out and checked when it is freed: a write past the
+ *    usable size (which is the class size minus the canary) is reported.
+ *  - Zero fill: a freed block is zeroed at once (no stale data for a use
+ *    after free to read), and checked to be still zero when it leaves the
+ *    quarantine and when it is handed out again: a write after free is
+ *    reported.  Word 0 and 1 of a block are the allocator's while the
+ *    block travels back to its owner (links and cookies), so only the
+ *    quarantine check covers them.  Chunks taken from the chunk cache are
+ *    zeroed when they become secure chunks.
+ *  - Quarantine: the last SECURE_QUARANTINE blocks a thread freed stay
+ *    taken (their bits set, word 1 the quarantine cookie) in a ring of its
+ *    heap; the block a free pushes out of the ring is checked and only
+ *    then goes back to its chunk (by its owner) or towards its owner (the
+ *    remote paths of core/remote.c), as any free.  A double free of a
+ *    block in quarantine finds the quarantine cookie.
+ *  - Randomised reuse: the blocks a refill claims from a chunk enter the
+ *    secure bin in random order, and a block is taken from a random one
+ *    of the bin's first four: the next block's address is neither the
+ *    next one in the chunk nor always the last one released.
+ *
+ * The ownership protocol (core/chunk.h) is unchanged: a block in a ring is
+ * a taken block, so its chunk stays alive as for any block the program
+ * holds; only the owner claims and releases.  The ring is the heap's
+ * owner's: thread heaps only (a sentinel or the fallback heap frees at
+ * once, with the same checks).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <bitslab/types.h>
+
+#include "chunk.h"
+#include "heap.h"
+#include "refill.h"
+#include "release.h"
+#include "remote.h"
+#include "report.h"
+#include "secure.h"
+
+#define QUARANTINE_MIX	0x71756172616e7469ULL	/* "quaranti" */
+#define CANARY_MIX	0x63616e6172792121ULL	/* "canary!!" */
+
+/*
+ * Word 1 of a block in quarantine.  Its low bits are 10, so it is never a
+ * heap's local cookie (a 64-byte aligned address) or remote cookie (01).
+ * Set once, at start-up, with the canaries' key.
+ */
+static uintptr_t qcookie = 2, canary_key;
+
+static uintptr_t quarantine_cookie(void)
+{
+	return qcookie;
+}
+
+/** secure_init() - derive the quarantine cookie and canary key. */
+void secure_init(void)
+{
+	qcookie = ((bitslab_secret ^ QUARANTINE_MIX) & ~(uintptr_t)3) | 2;
+	canary_key = bitslab_secret ^ CANARY_MIX;
+}
+
+/** secure_cookie() - does word 1 @w1 say the block waits in a quarantine? */
+bool secure_cookie(uintptr_t w1)
+{
+	return w1 == quarantine_cookie();
+}
+
+static uintptr_t *canary_of(struct chunk *c, void **p)
+{
+	return (uintptr_t *)((char *)p + c->size - SECURE_CANARY);
+}
+
+static uintptr_t canary_value(void **p)
+{
+	uintptr_t v = canary_key ^ (uintptr_t)p;
+
+	return v * 0x9e3779b97f4a7c15ULL;
+}
+
+/* xorshift64*: the heap's own, seeded from the secret and its address. */
+static uint64_t heap_random(struct heap *h)
+{
+	uint64_t x = h->rng;
+
+	if (!x)
+		x = (bitslab_secret ^ (uintptr_t)h) | 1;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	h->rng = x;
+	return x * 0x2545f4914f6cdd1dULL;
+}
+
+/**
+ * secure_chunk_setup() - @c, just made a chunk, becomes a secure chunk if
+ * secure mode is on; its blocks are zeroed unless the memory is @fresh
+ * from the system (the cache holds chunks with earlier contents).
+ */
+void secure_chunk_setup(struct chunk *c, bool fresh)
+{
+	c->secure = opt_secure != 0;
+	if (c->secure && !fresh)
+		memset(chunk_block(c, 0), 0, (size_t)c->nblocks * c->size);
+}
+
+/* Are the words of block @p (@size bytes) after words 0 and 1 zero? */
+static bool block_zero(void **p, size_t size)
+{
+	const uintptr_t *w = (const uintptr_t *)p;
+	size_t i, n = size / sizeof(*w);
+	uintptr_t any = 0;
+
+	for (i = 2; i < n; i++)
+		any |= w[i];
+	return !any;
+}
+
+#define SHUFFLE_MAX 256
+
+/**
+ * secure_shuffle() - put the @n claimed blocks chained from *@first to
+ * *@last (word 0 links) in random order, so that the order in which a
+ * chunk's blocks are handed out says nothing about their addresses.
+ */
+void secure_shuffle(struct heap *h, void ***first, void ***last)
+{
+	void **v[SHUFFLE_MAX], **p = *first;
+	unsigned int i, k = 0;
+
+	while (p && k < SHUFFLE_MAX) {
+		v[k++] = p;
+		p = p[0];
+	}
+	if (p)
+		return;	/* more than fit: leave the chain as it is */
+	for (i = k; i > 1; i--) {
+		unsigned int j = (unsigned int)(heap_random(h) % i);
+		void **t = v[i - 1];
+
+		v[i - 1] = v[j];
+		v[j] = t;
+	}
+	for (i = 0; i + 1 < k; i++)
+		v[i][0] = v[i + 1];
+	v[k - 1][0] = NULL;
+	*first = v[0];
+	*last = v[k - 1];
+}
+
+/*
+ * Take a block off secure bin @b of @h: one of its first four, at random,
+ * so that the block freed (and released from quarantine) last is not
+ * always the next one handed out.
+ */
+static void **secure_pop(struct heap *h, struct bin *b)
+{
+	unsigned int k = (unsigned int)(heap_random(h) & 3);
+	void **prev = NULL, **p = b->head;
+
+	while (k-- && p[0]) {
+		prev = p;
+		p = p[0];
+	}
+	if ((uintptr_t)p[1] != free_cookie_local(h))
+		heap_bin_corrupt(h, p);
+	if (prev)
+		prev[0] = p[0];
+	else
+		b->head = p[0];
+	b->room++;
+	return p;
+}
+
+/**
+ * secure_alloc() - a block of class @cls for @h (a thread's heap, or the
+ * fallback heap under its lock) from its secure bin, checked to be zero
+ * and given its canary.  NULL with errno = ENOMEM on failure.
+ */
+void *secure_alloc(struct heap *h, unsigned int cls)
+{
+	struct bin *b = &h->sbins[cls];
+	size_t size = size_classes[cls].size;
+	void **p;
+
+	if (!b->head && heap_refill(h, cls, b)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p = secure_pop(h, b);
+	if (!block_zero(p, size))
+		report_misuse("write after free (freed block not zero)", p, cls);
+	p[0] = NULL;
+	p[1] = NULL;
+	*(uintptr_t *)((char *)p + size - SECURE_CANARY) = canary_value(p);
+	return p;
+}
+
+/*
+ * Give block @p of @c back as any free would: into the secure bin of its
+ * owner if that is @h, else towards its owner or the orphanage.
+ */
+static void secure_release(struct heap *h, struct chunk *c, void **p)
+{
+	if (load_acquire(&c->owner) == h && heap_is_real(h)) {
+		struct bin *b = &h->sbins[c->cls];
+
+		p[1] = (void *)free_cookie_local(h);
+		p[0] = b->head;
+		b->head = p;
+		if (--b->room == 0)
+			heap_flush_bin_of(h, b);
+		return;
+	}
+	heap_free_remote(h, c, p);
+}
+
+/* @p leaves @h's quarantine: still as the free left it, then released. */
+static void secure_evict(struct heap *h, void **p)
+{
+	struct chunk *c = chunk_lookup((uintptr_t)p);
+
+	if ((uintptr_t)p[1] != quarantine_cookie() || p[0] ||
+	    !block_zero(p, c->size))
+		report_misuse("write after free (block in quarantine)", p,
+			      c->cls);
+	p[1] = NULL;
+	secure_release(h, c, p);
+}
+
+/**
+ * secure_free() - free block @p of secure chunk @c, a taken block start,
+ * from the calling thread's heap @h: check it is not free already and
+ * its canary, zero it, and put it in quarantine.
+ */
+void secure_free(struct heap *h, struct chunk *c, void **p)
+{
+	uintptr_t w1 = (uintptr_t)p[1];
+	void **old;
+
+	if (secure_cookie(w1) || block_cookie_free(load_acquire(&c->owner), w1))
+		report_misuse("double free", p, c->cls);
+	if (*canary_of(c, p) != canary_value(p))
+		report_misuse("write past the end of a block (canary overwritten)",
+			      p, c->cls);
+	memset(p, 0, c->size);
+	if (h->kind != HEAP_KIND_THREAD) {
+		secure_release(h, c, p);
+		return;
+	}
+	p[1] = (void *)quarantine_cookie();
+	old = h->quar[h->qpos];
+	h->quar[h->qpos] = p;
+	h->qpos = (h->qpos + 1) % SECURE_QUARANTINE;
+	if (old)
+		secure_evict(h, old);
+}
+
+/** secure_flush() - release every block in @h's quarantine (exit, trim). */
+void secure_flush(struct heap *h)
+{
+	unsigned int i;
+
+	for (i = 0; i < SECURE_QUARANTINE; i++) {
+		void **p = h->quar[i];
+
+		h->quar[i] = NULL;
+		if (p)
+			secure_evict(h, p);
+	}
+	h->qpos = 0;
+}
+
+/**
+ * secure_salvage() - fork child: the quarantine of @dead, a heap whose
+ * thread did not survive, is released by @me as remote frees.
+ */
+void secure_salvage(struct heap *me, struct heap *dead)
+{
+	unsigned int i;
+
+	for (i = 0; i < SECURE_QUARANTINE; i++) {
+		void **p = dead->quar[i];
+		struct chunk *c = p ? chunk_lookup((uintptr_t)p) : NULL;
+
+		dead->quar[i] = NULL;
+		if (!c || (uintptr_t)p[1] != quarantine_cookie())
+			continue;	/* stays taken, as a block in flight */
+		p[1] = NULL;
+		heap_free_remote(me, c, p);
+	}
+	dead->qpos = 0;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * secure.h - secure mode (BITSLAB_OPTIONS=secure=1, or CONFIG_SECURE=y):
+ * canaries, zero-filled free blocks, a quarantine and randomised reuse for
+ * the small blocks of chunks created while it is on.  See core/secure.c.
+ */
+#ifndef CORE_SECURE_H
+#define CORE_SECURE_H
+
+#include <stddef.h>
+
+#include <bitslab/types.h>
+
+#include "options.h"
+
+/* Bytes at the end of every block of a secure chunk that hold its canary. */
+#define SECURE_CANARY	8
+
+/** secure_pad() - bytes a request needs on top of its size: the canary. */
+static __always_inline size_t secure_pad(void)
+{
+	return unlikely(opt_secure) ? SECURE_CANARY : 0;
+}
+
+/** chunk_usable() - the bytes of a block of @c that are the program's. */
+static __always_inline size_t chunk_usable(const struct chunk *c)
+{
+	return c->size - (c->secure ? SECURE_CANARY : 0);
+}
+
+void *secure_alloc(struct heap *h, unsigned int cls);
+void secure_free(struct heap *h, struct chunk *c, void **p);
+void secure_flush(struct heap *h);
+void secure_salvage(struct heap *me, struct heap *dead);
+void secure_chunk_setup(struct chunk *c, bool fresh);
+void secure_shuffle(struct heap *h, void ***first, void ***last);
+bool secure_cookie(uintptr_t w1);
+void secure_init(void);
+
+#endif /* CORE_SECURE_H */
