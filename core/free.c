@@ -58,6 +58,20 @@ void heap_free_untaken(struct chunk *c, void *ptr)
 }
 
 /**
+ * heap_free_overflow() - a free filled @h's bin of @cls: release half of
+ * it, and take back what other threads sent to @h.  A thread that frees
+ * but no longer allocates (a producer between bursts, say) so still takes
+ * its remote frees back every few dozen of its own frees, instead of
+ * holding the blocks, and with them their chunks, until it allocates.
+ */
+void heap_free_overflow(struct heap *h, unsigned int cls)
+{
+	heap_flush_bin(h, cls);
+	if (!llist_empty(&h->inbox))
+		heap_take_inbox(h);
+}
+
+/**
  * heap_block_is_free() - is block start @p of @c free: back in its bitmap
  * (bit clear), or in a bin or on its way to one (free cookie)?
  */

@@ -15,6 +15,7 @@
 #include <bitslab.h>
 
 #include "chunk.h"
+#include "heap.h"
 #include "misuse.h"
 #include "os.h"
 #include "unit.h"
@@ -416,6 +417,48 @@ START_TEST(test_shared_fork_child_reuses_dead_threads_chunks)
 }
 END_TEST
 
+/*
+ * A thread that stops allocating but still frees (a producer between
+ * bursts) takes back what its consumers freed within a bounded number of
+ * its own frees, instead of holding those blocks, and their chunks, until
+ * its next allocation.
+ */
+#define HANDED 1000
+
+static void *hand[2 * HANDED];
+
+static void *free_handed(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < HANDED; i++)
+		bitslab_free(hand[i]);
+	return NULL;	/* the exit pushes the outbox to the owner */
+}
+
+START_TEST(test_shared_owner_that_only_frees_takes_its_inbox)
+{
+	struct heap *h;
+	pthread_t t;
+	int i;
+
+	for (i = 0; i < 2 * HANDED; i++)
+		hand[i] = bitslab_malloc(64);
+	h = bitslab_tls_heap;
+	ck_assert_int_eq(pthread_create(&t, NULL, free_handed, NULL), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_msg(!llist_empty(&h->inbox), "the consumer's frees did not "
+		      "reach the owner's inbox");
+	/* Frees only: at most a few bin capacities of them. */
+	for (i = HANDED; i < 2 * HANDED; i++)
+		bitslab_free(hand[i]);
+	ck_assert_msg(llist_empty(&h->inbox), "after %d frees and no "
+		      "allocation the owner still holds its remote frees", HANDED);
+	ck_assert_uint_ge(h->stats.remote_taken, HANDED);
+}
+END_TEST
+
 Suite *check_suite(void)
 {
 	Suite *s = suite_create("shared");
@@ -428,6 +471,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_shared_late_release_after_adoption_gives_chunk_back);
 	tcase_add_test(tc, test_shared_churn_gives_every_chunk_back);
 	tcase_add_test(tc, test_shared_fork_child_reuses_dead_threads_chunks);
+	tcase_add_test(tc, test_shared_owner_that_only_frees_takes_its_inbox);
 	suite_add_tcase(s, tc);
 	return s;
 }
