@@ -77,6 +77,8 @@ void heap_free_overflow(struct heap *h, unsigned int cls)
  */
 bool heap_block_is_free(struct chunk *c, void **p)
 {
+	if (unlikely(c->zero))	/* its blocks cannot be read */
+		return !chunk_block_taken(c, (uintptr_t)p);
 	return !chunk_block_taken(c, (uintptr_t)p) ||
 	       block_cookie_free(READ_ONCE(c->owner), (uintptr_t)p[1]);
 }

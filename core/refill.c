@@ -216,6 +216,11 @@ void *heap_alloc_slow(size_t size)
 		heap_ensure();
 	if (unlikely(size > SMALL_MAX - secure_pad()))
 		return heap_alloc_large(size, 0, false);
+	if (unlikely(size == 0 && opt_secure)) {
+		p = secure_alloc_zero(bitslab_tls_heap);
+		if (p)
+			return p;
+	}
 	p = heap_alloc_class(size_to_class(size + secure_pad()));
 	prof_alloc_hook(p, size);
 	return p;

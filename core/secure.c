@@ -29,6 +29,8 @@
  *    then goes back to its chunk (by its owner) or towards its owner (the
  *    remote paths of core/remote.c), as any free.  A double free of a
  *    block in quarantine finds the quarantine cookie.
+ *  - malloc(0): a block of no bytes in a page that faults when touched
+ *    (zero chunks, below).
  *  - Randomised reuse: the blocks a refill claims from a chunk enter the
  *    secure bin in random order, and a block is taken from a random one
  *    of the bin's first four: the next block's address is neither the
@@ -42,11 +44,13 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <bitslab/types.h>
 
 #include "chunk.h"
 #include "heap.h"
+#include "os.h"
 #include "refill.h"
 #include "release.h"
 #include "remote.h"
@@ -243,6 +247,91 @@ static void secure_evict(struct heap *h, void **p)
 	secure_release(h, c, p);
 }
 
+/*
+ * malloc(0) in secure mode: a block of no bytes that faults when touched.
+ * Zero chunks are chunks of the 16-byte class whose blocks lie in pages
+ * mapped PROT_NONE (those sharing the header's page are never handed
+ * out).  They have no owner and are never retired: any thread claims and
+ * releases their bits with the bitmap's atomics, and nothing ever reads
+ * or writes their blocks (heap_block_is_free() and chunk_usable() know
+ * them).  At most ZERO_CHUNKS of them; past that, malloc(0) falls back
+ * to an ordinary block.
+ */
+#define ZERO_CHUNKS 64
+
+static _Atomic(struct chunk *) zero_chunks[ZERO_CHUNKS];
+static _Atomic unsigned int zero_slots;	/* slots handed out */
+
+static struct chunk *zero_chunk_new(void)
+{
+	struct chunk *c = chunk_create(0, NULL, false);
+	uintptr_t page = (uintptr_t)c + OS_PAGE_SIZE;
+	unsigned long idx, slot;
+
+	if (!c)
+		return NULL;
+	c->zero = true;
+	for (idx = 0; (uintptr_t)chunk_block(c, idx) < page; idx++)
+		bitmap_claim_mask(c->used, BIT_WORD(idx), BIT_MASK(idx));
+	if (mprotect((void *)page, c->span - OS_PAGE_SIZE, PROT_NONE))
+		return NULL;	/* stays a chunk nobody hands blocks of */
+	slot = fetch_add_relaxed(&zero_slots, 1);
+	if (slot >= ZERO_CHUNKS)
+		return NULL;
+	store_release(&zero_chunks[slot], c);
+	return c;
+}
+
+static void **zero_claim(struct chunk *c, uint64_t r)
+{
+	unsigned int words = (unsigned int)BITS_TO_LONGS(c->nblocks);
+	unsigned int i, w = (unsigned int)(r % words);
+
+	for (i = 0; i < words; i++, w = w + 1 == words ? 0 : w + 1) {
+		unsigned long clear;
+
+		while ((clear = ~READ_ONCE(c->used[w]))) {
+			unsigned long bit = clear & -clear;
+
+			if (bitmap_claim_mask(c->used, w, bit))
+				return chunk_block(c, w * BITS_PER_LONG +
+						      __ffs(bit));
+		}
+	}
+	return NULL;
+}
+
+/**
+ * secure_alloc_zero() - malloc(0) in secure mode, for the thread of @h:
+ * a block in a zero chunk, or NULL (then an ordinary block does).
+ */
+void *secure_alloc_zero(struct heap *h)
+{
+	uint64_t r = h->kind == HEAP_KIND_THREAD ? heap_random(h) : 0;
+	unsigned int n = READ_ONCE(zero_slots), i;
+	struct chunk *c;
+	void **p;
+
+	if (n > ZERO_CHUNKS)
+		n = ZERO_CHUNKS;
+	for (i = 0; i < n; i++) {
+		c = load_acquire(&zero_chunks[(i + r) % n]);
+		if (c && (p = zero_claim(c, r >> 8)))
+			return p;
+	}
+	c = n < ZERO_CHUNKS ? zero_chunk_new() : NULL;
+	return c ? zero_claim(c, r >> 8) : NULL;
+}
+
+/* free() of @p, a taken block start of zero chunk @c. */
+static void zero_free(struct chunk *c, void **p)
+{
+	unsigned long idx = chunk_block_index(c, (uintptr_t)p);
+
+	if (!bitmap_release_mask(c->used, BIT_WORD(idx), BIT_MASK(idx)))
+		report_misuse("double free", p, c->cls);
+}
+
 /**
  * secure_free() - free block @p of secure chunk @c, a taken block start,
  * from the calling thread's heap @h: check it is not free already and
@@ -250,9 +339,14 @@ static void secure_evict(struct heap *h, void **p)
  */
 void secure_free(struct heap *h, struct chunk *c, void **p)
 {
-	uintptr_t w1 = (uintptr_t)p[1];
+	uintptr_t w1;
 	void **old;
 
+	if (unlikely(c->zero)) {
+		zero_free(c, p);
+		return;
+	}
+	w1 = (uintptr_t)p[1];
 	if (secure_cookie(w1) || block_cookie_free(load_acquire(&c->owner), w1))
 		report_misuse("double free", p, c->cls);
 	if (*canary_of(c, p) != canary_value(p))

@@ -25,10 +25,13 @@ static __always_inline size_t secure_pad(void)
 /** chunk_usable() - the bytes of a block of @c that are the program's. */
 static __always_inline size_t chunk_usable(const struct chunk *c)
 {
+	if (unlikely(c->zero))
+		return 0;
 	return c->size - (c->secure ? SECURE_CANARY : 0);
 }
 
 void *secure_alloc(struct heap *h, unsigned int cls);
+void *secure_alloc_zero(struct heap *h);
 void secure_free(struct heap *h, struct chunk *c, void **p);
 void secure_flush(struct heap *h);
 void secure_salvage(struct heap *me, struct heap *dead);

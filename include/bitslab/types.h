@@ -108,6 +108,8 @@ struct chunk {
 					 * period.  Cleared by chunk_create. */
 	bool secure;			/* const: made in secure mode; its
 					 * blocks take core/secure.c's paths */
+	bool zero;			/* const: holds malloc(0)'s blocks in
+					 * secure mode, no access to them */
 
 	/* Lines 2..9: one bit per block, set = taken (handed out, or on its
 	 * way back in a bin, inbox or outbox).  Set by the owner; cleared by
