@@ -6,9 +6,9 @@
  */
 #include "size_class.h"
 
-#define SC(sz, sp, n, bmax, magic, limit)                                  \
-	{ .size = (sz), .span = (sp), .nblocks = (n), .bin_max = (bmax),   \
-	  .div_magic = (magic), .div_limit = (limit),                      \
+#define SC(sz, sp, n, fst, bmax, magic, limit)                             \
+	{ .size = (sz), .span = (sp), .nblocks = (n), .first = (fst),      \
+	  .bin_max = (bmax), .div_magic = (magic), .div_limit = (limit),                      \
 	  .div_recip = ((1ULL << 40) + (sz) - 1) / (sz) },
 
 const struct size_class size_classes[NR_SIZE_CLASSES] = { SIZE_CLASS_TABLE };
