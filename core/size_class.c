@@ -8,7 +8,7 @@
 
 #define SC(sz, sp, n, fst, bmax, magic, limit)                             \
 	{ .size = (sz), .span = (sp), .nblocks = (n), .first = (fst),      \
-	  .bin_max = (bmax), .div_magic = (magic), .div_limit = (limit),                      \
+	  .bin_max = (bmax), .div_magic = (magic), .div_limit = (limit),   \
 	  .div_recip = ((1ULL << 40) + (sz) - 1) / (sz) },
 
 const struct size_class size_classes[NR_SIZE_CLASSES] = { SIZE_CLASS_TABLE };

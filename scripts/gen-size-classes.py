@@ -120,7 +120,8 @@ def main():
     w("#define SIZE_CLASS_STEPS %d\n" % STEPS)
     w("#define CHUNK_HDR_SIZE %d\n" % HDR)
     w("#define SIZE_CLASS_ALIGN_MAX %d\n\n" % ALIGN_MAX)
-    w("/* size, span, nblocks, first, bin_max, div_magic, div_limit;  waste */\n")
+    w("/* size, span, nblocks, first, bin_max, div_magic, div_limit;"
+      "  waste */\n")
     w("#define SIZE_CLASS_TABLE \\\n")
     for d, span, n, first, b, m, lim, waste in rows:
         w("\tSC(%5d, %7d, %4d, %4d, %3d, 0x%016xULL, 0x%xULL) /* %4.1f%% */ \\\n"

@@ -113,7 +113,7 @@ static inline void aligned_matrix_one(const struct alloc_ops *ops,
 		ops->free((void *)a[i]);
 }
 
-/* Every alignment from 8 to a page, with the sizes of aligned_matrix_sizes(). */
+/* Every alignment from 8 to a page, with aligned_matrix_sizes()'s sizes. */
 static inline void aligned_matrix(const struct alloc_ops *ops,
 				  bool (*is_small)(void *p))
 {
