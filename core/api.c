@@ -102,8 +102,10 @@ void *bitslab_realloc(void *ptr, size_t size)
 
 /**
  * bitslab_alloc_aligned() - @size bytes at a multiple of @align, a power of
- * two.  Small sizes come from the smallest class whose blocks are all
- * aligned enough; the rest get a large block.
+ * two.  Sizes up to SMALL_MAX at alignments up to SIZE_CLASS_ALIGN_MAX (a
+ * page: valloc, pvalloc, posix_memalign(4096) ...) come from the smallest
+ * class whose blocks are all aligned enough (size_class_aligned()); larger
+ * sizes or alignments get a large block.
  */
 void *bitslab_alloc_aligned(size_t align, size_t size)
 {

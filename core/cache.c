@@ -2,7 +2,10 @@
 /*
  * cache.c - object caches after the kernel's kmem_cache.  A cache is a size
  * class chosen for its object size and alignment (objects smaller than a
- * class share its chunks with bitslab_malloc()), plus a constructor.
+ * class share its chunks with bitslab_malloc()), plus a constructor.  Every
+ * power-of-two alignment up to SIZE_CLASS_ALIGN_MAX (4096, what
+ * include/bitslab.h promises) has classes: those whose size is a multiple
+ * of it (size_class_aligned()).
  *
  * Constructor semantics: every object handed out by bitslab_cache_alloc()
  * has just been constructed.  Unlike the kernel, a freed object is not kept
@@ -68,7 +71,7 @@ struct bitslab_cache *bitslab_cache_create(const char *name, size_t size,
 	if (align == 0)
 		align = MIN_ALIGN;
 	if (size == 0 || size > SMALL_MAX || (align & (align - 1)) ||
-	    align > 4096) {
+	    align > SIZE_CLASS_ALIGN_MAX) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -84,7 +87,7 @@ struct bitslab_cache *bitslab_cache_create(const char *name, size_t size,
 	cls = align <= MIN_ALIGN ? size_to_class(need)
 				 : size_class_aligned(need, align);
 	if (cls >= NR_SIZE_CLASSES) {
-		errno = EINVAL;	/* no class gives that alignment */
+		errno = EINVAL;	/* cannot happen: see size_class_aligned() */
 		return NULL;
 	}
 	cache = bitslab_alloc_fast(sizeof(*cache));

@@ -63,12 +63,12 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 	    (span > CHUNK_SIZE && os_vm_tight())) {
 		/* The shortest span that holds two blocks, or one. */
 		while (span > CHUNK_SIZE &&
-		       span / 2 >= CHUNK_HDR_SIZE + 2 * sc->size)
+		       span / 2 >= sc->first + 2 * sc->size)
 			span /= 2;
 	}
 	c = chunk_get_span(span, &fresh);
 	while (!c && shorter && span > CHUNK_SIZE &&
-	       span / 2 >= CHUNK_HDR_SIZE + sc->size) {
+	       span / 2 >= sc->first + sc->size) {
 		span /= 2;
 		c = chunk_get_span(span, &fresh);
 	}
@@ -79,14 +79,15 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 		return NULL;
 	}
 	if (span != sc->span)
-		nblocks = (unsigned int)((span - CHUNK_HDR_SIZE) / sc->size);
-	first = (uintptr_t)c + CHUNK_HDR_SIZE;
+		nblocks = (unsigned int)((span - sc->first) / sc->size);
+	first = (uintptr_t)c + sc->first;
 	atomic_init(&c->owner, owner);
 	c->div_magic = sc->div_magic;
 	/* div_limit is nblocks times the class's step (see chunk.h). */
 	c->div_limit = sc->div_limit / sc->nblocks * nblocks;
 	c->div_recip = sc->div_recip;
 	c->first_lo = (uint32_t)first;
+	c->first = sc->first;
 	c->size = sc->size;
 	c->cls = (uint16_t)cls;
 	c->nblocks = (uint16_t)nblocks;

@@ -5,8 +5,13 @@
  *
  * A chunk of class c is size_classes[c].span bytes at a CHUNK_SIZE-aligned
  * address: the struct chunk header (CHUNK_HDR_SIZE bytes), then nblocks
- * blocks of size bytes.  Block k starts at first + k * size, where first is
- * the address just past the header.
+ * blocks of size bytes.  Block k starts at chunk + first + k * size, where
+ * first (size_classes[c].first, copied to chunk->first) is CHUNK_HDR_SIZE
+ * rounded up to the class's natural alignment: the largest power of two
+ * dividing the size, at most SIZE_CLASS_ALIGN_MAX.  So every block of a
+ * class whose size is a multiple of a power of two up to that is aligned
+ * to it (size_class_aligned()); the bytes between the header and block 0
+ * are never touched.
  *
  * Ownership protocol
  * ------------------
@@ -182,7 +187,7 @@ static __always_inline bool chunk_block_taken(struct chunk *c, uintptr_t a)
 /** chunk_block() - address of block @idx of @c. */
 static __always_inline void **chunk_block(struct chunk *c, unsigned long idx)
 {
-	return (void **)((char *)c + CHUNK_HDR_SIZE + idx * c->size);
+	return (void **)((char *)c + c->first + idx * c->size);
 }
 
 struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter);

@@ -6,9 +6,9 @@
  */
 #include "size_class.h"
 
-#define SC(sz, sp, n, bmax, magic, limit)                                  \
-	{ .size = (sz), .span = (sp), .nblocks = (n), .bin_max = (bmax),   \
-	  .div_magic = (magic), .div_limit = (limit),                      \
+#define SC(sz, sp, n, fst, bmax, magic, limit)                             \
+	{ .size = (sz), .span = (sp), .nblocks = (n), .first = (fst),      \
+	  .bin_max = (bmax), .div_magic = (magic), .div_limit = (limit),   \
 	  .div_recip = ((1ULL << 40) + (sz) - 1) / (sz) },
 
 const struct size_class size_classes[NR_SIZE_CLASSES] = { SIZE_CLASS_TABLE };
@@ -41,21 +41,27 @@ const uint16_t size_bin_offset[SMALL_FAST_MAX + 16] = {
 };
 
 /*
- * Blocks of class c start at chunk + CHUNK_HDR_SIZE + k * size, and chunks
- * are CHUNK_SIZE-aligned, so every block is aligned to the largest power of
- * two dividing both CHUNK_HDR_SIZE and the size.
+ * Blocks of class c start at chunk + first + k * size, and chunks are
+ * CHUNK_SIZE-aligned, so every block is aligned to the largest power of two
+ * dividing both first and the size.  The generator rounds first up to the
+ * size's own largest power of two (at most SIZE_CLASS_ALIGN_MAX), so for
+ * align up to that the first class at or above ALIGN_UP(size, align) whose
+ * size is a multiple of align is the answer, and one always exists below
+ * SMALL_MAX (a multiple of SIZE_CLASS_ALIGN_MAX).
  */
 unsigned int size_class_aligned(size_t size, size_t align)
 {
 	unsigned int c;
 
+	if (size > SMALL_MAX || align > SIZE_CLASS_ALIGN_MAX)
+		return NR_SIZE_CLASSES;
+	size = ALIGN_UP(size, align);
 	if (size > SMALL_MAX)
 		return NR_SIZE_CLASSES;
 	for (c = size_to_class(size); c < NR_SIZE_CLASSES; c++) {
-		uint32_t sz = size_classes[c].size;
+		const struct size_class *sc = &size_classes[c];
 
-		if ((sz & (align - 1)) == 0 &&
-		    (CHUNK_HDR_SIZE & (align - 1)) == 0)
+		if (((sc->size | sc->first) & (align - 1)) == 0)
 			return c;
 	}
 	return NR_SIZE_CLASSES;

@@ -48,8 +48,10 @@ static __always_inline unsigned int size_to_class(size_t size)
 
 /**
  * size_class_aligned() - the smallest class whose blocks hold @size bytes
- * and all start at a multiple of @align (a power of two).  Return:
- * NR_SIZE_CLASSES if there is none, then the caller maps a large block.
+ * and all start at a multiple of @align (a power of two).  There is one
+ * for every @size up to SMALL_MAX and @align up to SIZE_CLASS_ALIGN_MAX.
+ * Return: NR_SIZE_CLASSES if there is none, then the caller maps a large
+ * block.
  */
 unsigned int size_class_aligned(size_t size, size_t align);
 

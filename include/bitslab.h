@@ -122,9 +122,9 @@ BITSLAB_API int bitslab_prof_dump(const char *path);
 struct bitslab_cache;
 
 /**
- * bitslab_cache_create() - a cache of objects of @size bytes aligned at
- * @align (0 or a power of two up to 4096), constructed by @ctor if not
- * NULL.  @name is copied (up to 31 characters) and used in reports.
+ * bitslab_cache_create() - a cache of objects of @size bytes (1 to 32760)
+ * aligned at @align (0 or a power of two up to 4096), constructed by @ctor
+ * if not NULL.  @name is copied (up to 31 characters) and used in reports.
  * Return: NULL with errno = EINVAL for a bad @size or @align, ENOMEM on
  * exhaustion.
  */

@@ -8,7 +8,7 @@ a header plus a power-of-two payload, wastes at most 12.5 %).  For each class: t
 rounding waste low, the number of blocks after the fixed header, the bin
 capacity, and the constants of the divisibility test used by free():
 
-    off = (uint32_t)(p - first)
+    off = (uint32_t)(p - (chunk + first))
     p is the start of block k < nblocks  <=>  off * M (mod 2^64) < n * e
 
 where M = floor((2^64 - 1) / d) + 1 (or 2^64 / d + 1 for powers of two) and
@@ -25,6 +25,7 @@ SPANS = (1, 2, 4, 8, 16)
 FAST_MAX = 1024        # sizes served by the lookup table
 STEPS = 8              # classes per power of two above 128
 SINGLE_MAX = 4096      # classes up to this size use single chunks
+ALIGN_MAX = 4096       # blocks are aligned to at most this (a page)
 
 
 def classes():
@@ -36,15 +37,30 @@ def classes():
     return out
 
 
+def natural_align(d):
+    """The largest power of two dividing d, capped at ALIGN_MAX."""
+    return min(d & -d, ALIGN_MAX)
+
+
+def first_for(d):
+    """Offset of block 0: the header rounded up to d's natural alignment.
+    The bytes in between are never touched (for 4 KiB and up they are the
+    rest of the header's page)."""
+    a = natural_align(d)
+    return (HDR + a - 1) // a * a
+
+
 def span_for(d):
     """Single chunks up to 4 KiB, so that chunks freed by any of those
     classes can be reused by any other (workloads move between classes);
-    at most one block per chunk is lost to the header there.  Larger
-    classes take the smallest span that wastes little."""
+    at most one block per chunk is lost to the header (and the gap up to
+    the first block) there.  Larger classes take the smallest span that
+    wastes little."""
+    first = first_for(d)
     best = None
     for k in (SPANS[:1] if d <= SINGLE_MAX else SPANS):
         span = k * CHUNK
-        n = min((span - HDR) // d, MAX_BLOCKS)
+        n = min((span - first) // d, MAX_BLOCKS)
         if n < 1:
             continue
         waste = (span - n * d) / span
@@ -69,15 +85,20 @@ def main():
     rows = []
     for d in cls:
         k, n, waste = span_for(d)
+        first = first_for(d)
         m, e = magic(d)
         bin_max = max(4, min(256, 32768 // d)) & ~1
-        # sanity: the test accepts exactly the block starts
+        assert first >= HDR and first % natural_align(d) == 0
+        assert first + n * d <= k * CHUNK
+        # sanity: the test accepts exactly the block starts, and nothing
+        # in the header or the gap before block 0 (offsets that wrap)
         for off in list(range(0, min(k * CHUNK, 4 * d + 64), 16)) + \
-                [(n - 1) * d, n * d, (1 << 32) - HDR, (1 << 32) - 16]:
+                [(n - 1) * d, n * d] + \
+                list(range((1 << 32) - first, 1 << 32, 16)):
             ok = (off * m) % (1 << 64) < n * e
             want = off % d == 0 and off // d < n
             assert ok == want, (d, off)
-        rows.append((d, k * CHUNK, n, bin_max, m, n * e, waste))
+        rows.append((d, k * CHUNK, n, first, bin_max, m, n * e, waste))
     lookup = []
     for i in range(FAST_MAX // 16 + 1):
         size = max(1, i * 16)
@@ -97,12 +118,14 @@ def main():
     w("#define SMALL_MAX %d\n" % SMALL_MAX)
     w("#define SMALL_FAST_MAX %d\n" % FAST_MAX)
     w("#define SIZE_CLASS_STEPS %d\n" % STEPS)
-    w("#define CHUNK_HDR_SIZE %d\n\n" % HDR)
-    w("/* size, span, nblocks, bin_max, div_magic, div_limit;  waste */\n")
+    w("#define CHUNK_HDR_SIZE %d\n" % HDR)
+    w("#define SIZE_CLASS_ALIGN_MAX %d\n\n" % ALIGN_MAX)
+    w("/* size, span, nblocks, first, bin_max, div_magic, div_limit;"
+      "  waste */\n")
     w("#define SIZE_CLASS_TABLE \\\n")
-    for d, span, n, b, m, lim, waste in rows:
-        w("\tSC(%5d, %7d, %4d, %3d, 0x%016xULL, 0x%xULL) /* %4.1f%% */ \\\n"
-          % (d, span, n, b, m, lim, waste * 100))
+    for d, span, n, first, b, m, lim, waste in rows:
+        w("\tSC(%5d, %7d, %4d, %4d, %3d, 0x%016xULL, 0x%xULL) /* %4.1f%% */ \\\n"
+          % (d, span, n, first, b, m, lim, waste * 100))
     w("\n\n/* class of a size s <= SMALL_FAST_MAX, at index (s + 15) / 16,\n")
     w(" * as an X-macro: SIZE_CLASS_LOOKUP(X) gives X(class), ... */\n")
     w("#define SIZE_CLASS_LOOKUP(X) \\\n")

@@ -49,7 +49,9 @@ struct heap;
 struct size_class {
 	uint32_t size;		/* block size in bytes */
 	uint32_t span;		/* bytes per chunk: 1..16 times CHUNK_SIZE */
-	uint32_t nblocks;	/* blocks after the header */
+	uint32_t nblocks;	/* blocks from first on */
+	uint32_t first;		/* offset of block 0: CHUNK_HDR_SIZE rounded
+				 * up to the size's natural alignment */
 	uint32_t bin_max;	/* per-thread bin capacity */
 	uint64_t div_magic;	/* divisibility test, see core/chunk.h */
 	uint64_t div_limit;
@@ -66,7 +68,8 @@ enum chunk_list {
 
 /**
  * struct chunk - header at the start of every chunk (or span).  It fills
- * exactly CHUNK_HDR_SIZE bytes; the blocks follow it.
+ * exactly CHUNK_HDR_SIZE bytes; the blocks start at ->first, the header
+ * size rounded up to the class's alignment (size_classes[].first).
  */
 struct chunk {
 	/* Line 0: read by every free, rarely written. */
@@ -83,6 +86,7 @@ struct chunk {
 	uint32_t magic;			/* const: CHUNK_MAGIC */
 	_Atomic long nused;		/* taken bits: owner, or class lock
 					 * while shared; read by any thread */
+	uint32_t first;			/* const: offset of block 0 */
 
 	/* Line 1: bookkeeping of the owner or of the class's shared list. */
 	struct cds_list_head node ____cacheline_aligned;

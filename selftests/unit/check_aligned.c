@@ -3,6 +3,9 @@
  * check_aligned.c - aligned allocation through the prefixed API: a block of
  * any size, zero included, at any alignment, is a block of its own that
  * free, realloc and usable-size accept, and it never disturbs a neighbour.
+ * Up to a page of alignment and 32 KiB of size it comes from a size class
+ * (white box: the page map says chunk, and bitslab maps chunks, not a
+ * 64 KiB mapping per block).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -11,7 +14,10 @@
 
 #include <bitslab.h>
 
+#include "aligned_matrix.h"
 #include "aligned_zero.h"
+#include "chunk.h"
+#include "os.h"
 #include "unit.h"
 
 static const struct alloc_ops api_ops = {
@@ -62,6 +68,64 @@ START_TEST(test_aligned_zero_size_every_alignment)
 }
 END_TEST
 
+/* White box: @p is a block of a chunk, not a large mapping. */
+static bool in_a_chunk(void *p)
+{
+	struct chunk *c = chunk_lookup((uintptr_t)p);
+
+	return c && c->magic == CHUNK_MAGIC &&
+	       chunk_block_start(c, (uintptr_t)p);
+}
+
+START_TEST(test_aligned_small_blocks_come_from_size_classes)
+{
+	aligned_matrix(&api_ops, in_a_chunk);
+}
+END_TEST
+
+START_TEST(test_aligned_blocks_of_one_request_are_neighbours)
+{
+	/* The issue's example: 256 bytes apart, not 64 KiB. */
+	char *p = bitslab_aligned_alloc(256, 32);
+	char *q = bitslab_aligned_alloc(256, 32);
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_uint_eq((uintptr_t)p % 256, 0);
+	ck_assert_uint_eq((uintptr_t)q % 256, 0);
+	ck_assert_uint_eq(q > p ? (size_t)(q - p) : (size_t)(p - q), 256);
+	bitslab_free(p);
+	bitslab_free(q);
+}
+END_TEST
+
+START_TEST(test_aligned_pages_do_not_map_a_chunk_each)
+{
+	/* 1000 page-aligned pages once mapped 1000 * 64 KiB. */
+	aligned_matrix_mapped(&api_ops, os_mapped_bytes, 4096, 4096, 1000);
+	aligned_matrix_mapped(&api_ops, os_mapped_bytes, 256, 32, 1000);
+	aligned_matrix_mapped(&api_ops, os_mapped_bytes, 2048, 3000, 1000);
+}
+END_TEST
+
+START_TEST(test_aligned_above_a_page_is_large)
+{
+	/* Beyond what a class gives: still aligned, from large.c. */
+	void *p = bitslab_aligned_alloc(8192, 100);
+	void *q = bitslab_aligned_alloc(4096, 40000);
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_uint_eq((uintptr_t)p % 8192, 0);
+	ck_assert_uint_eq((uintptr_t)q % 4096, 0);
+	ck_assert(!in_a_chunk(p));
+	ck_assert(!in_a_chunk(q));
+	ck_assert_uint_ge(bitslab_usable_size(q), 40000);
+	bitslab_free(p);
+	bitslab_free(q);
+}
+END_TEST
+
 START_TEST(test_aligned_bad_alignment_is_einval)
 {
 	errno = 0;
@@ -79,6 +143,10 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_aligned_issue_program);
 	tcase_add_test(tc, test_aligned_zero_size_big_alignments);
 	tcase_add_test(tc, test_aligned_zero_size_every_alignment);
+	tcase_add_test(tc, test_aligned_small_blocks_come_from_size_classes);
+	tcase_add_test(tc, test_aligned_blocks_of_one_request_are_neighbours);
+	tcase_add_test(tc, test_aligned_pages_do_not_map_a_chunk_each);
+	tcase_add_test(tc, test_aligned_above_a_page_is_large);
 	tcase_add_test(tc, test_aligned_bad_alignment_is_einval);
 	suite_add_tcase(s, tc);
 	return s;

@@ -294,15 +294,25 @@ START_TEST(test_alloc_size_classes_waste_under_an_eighth)
 	}
 	waste /= SMALL_MAX;
 	ck_assert_msg(waste < 0.125, "average waste %.3f", waste);
-	/* Classes increase, are 16-byte multiples, fit their span. */
+	/* Classes increase, are 16-byte multiples, fit their span; block 0
+	 * is the header rounded up to the size's natural alignment (at most
+	 * a page), so every block of the class is aligned to that. */
 	for (c = 0; c < NR_SIZE_CLASSES; c++) {
 		const struct size_class *sc = &size_classes[c];
+		uint32_t nat = sc->size & -sc->size;
 
+		if (nat > SIZE_CLASS_ALIGN_MAX)
+			nat = SIZE_CLASS_ALIGN_MAX;
 		ck_assert_uint_eq(sc->size % 16, 0);
 		if (c)
 			ck_assert_uint_gt(sc->size, size_classes[c - 1].size);
-		ck_assert_uint_le(CHUNK_HDR_SIZE + sc->nblocks * sc->size,
+		ck_assert_uint_eq(sc->first, ALIGN_UP(CHUNK_HDR_SIZE, nat));
+		ck_assert_uint_le(sc->first + sc->nblocks * sc->size,
 				  sc->span);
+		/* No block lost to the gap: as many as after the header. */
+		ck_assert_uint_eq(sc->nblocks,
+				  min((sc->span - CHUNK_HDR_SIZE) / sc->size,
+				      (uint32_t)CHUNK_MAX_BLOCKS));
 		ck_assert_uint_le(sc->nblocks, CHUNK_MAX_BLOCKS);
 		/* The lookup and the computed path agree at class edges. */
 		ck_assert_uint_eq(size_to_class(sc->size), c);

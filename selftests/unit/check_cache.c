@@ -2,11 +2,14 @@
 /*
  * check_cache.c - kmem_cache-style object caches: objects come constructed
  * and aligned, are distinct and reusable, and a free to the wrong cache is
- * caught, also to another cache of the same size class.
+ * caught, also to another cache of the same size class.  Every alignment
+ * include/bitslab.h promises (up to 4096) is accepted and kept, by blocks
+ * packed in a size class.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -57,6 +60,69 @@ START_TEST(test_cache_objects_constructed_and_aligned)
 }
 END_TEST
 
+static void fill_ctor(void *p)
+{
+	memset(p, 0xc7, 8);
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A cache of @size at @align: its objects are constructed, aligned, hold
+ * @size bytes, and sit side by side (one block size apart). */
+static void cache_at(size_t size, size_t align)
+{
+	struct bitslab_cache *c = bitslab_cache_create("al", size, align,
+						       fill_ctor);
+	uintptr_t o[12];
+	size_t usable = 0, gap = SIZE_MAX;
+	unsigned int i;
+
+	ck_assert_msg(c != NULL, "size %zu align %zu: errno %d", size, align,
+		      errno);
+	for (i = 0; i < 12; i++) {
+		unsigned char *p = bitslab_cache_alloc(c);
+
+		ck_assert_ptr_nonnull(p);
+		ck_assert_msg((uintptr_t)p % align == 0,
+			      "size %zu align %zu: %p", size, align, (void *)p);
+		ck_assert_uint_eq(p[0], 0xc7);
+		usable = bitslab_usable_size(p);
+		ck_assert_uint_ge(usable, size);
+		memset(p, 0x11, size);
+		o[i] = (uintptr_t)p;
+	}
+	qsort(o, 12, sizeof(o[0]), cmp_addr);
+	for (i = 1; i < 12; i++)
+		if (o[i] - o[i - 1] < gap)
+			gap = o[i] - o[i - 1];
+	ck_assert_msg(gap == usable, "size %zu align %zu: %zu apart, block %zu",
+		      size, align, gap, usable);
+	for (i = 0; i < 12; i++)
+		bitslab_cache_free(c, (void *)o[i]);
+	bitslab_cache_destroy(c);
+}
+
+START_TEST(test_cache_every_alignment_up_to_a_page)
+{
+	static const size_t sizes[] = { 1, 24, 100, 1000, 4096, 5000, 20000,
+					32760 };
+	size_t align;
+	unsigned int i;
+
+	for (align = 1; align <= 4096; align *= 2) {
+		cache_at(align, align);
+		cache_at(align + 1, align);
+		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+			cache_at(sizes[i], align);
+	}
+}
+END_TEST
+
 START_TEST(test_cache_rejects_bad_arguments)
 {
 	errno = 0;
@@ -70,6 +136,9 @@ START_TEST(test_cache_rejects_bad_arguments)
 	ck_assert_int_eq(errno, EINVAL);
 	errno = 0;
 	ck_assert_ptr_null(bitslab_cache_create("bad", 1 << 20, 0, NULL));
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;	/* the owner tag must fit in 32 KiB too */
+	ck_assert_ptr_null(bitslab_cache_create("bad", 32761, 4096, NULL));
 	ck_assert_int_eq(errno, EINVAL);
 }
 END_TEST
@@ -187,6 +256,7 @@ Suite *check_suite(void)
 	TCase *tc = tcase_create("kmem_cache");
 
 	tcase_add_test(tc, test_cache_objects_constructed_and_aligned);
+	tcase_add_test(tc, test_cache_every_alignment_up_to_a_page);
 	tcase_add_test(tc, test_cache_rejects_bad_arguments);
 	tcase_add_test(tc, test_cache_free_to_wrong_cache_aborts);
 	tcase_add_test(tc, test_cache_two_of_one_class_side_by_side);

@@ -55,7 +55,8 @@ START_TEST(test_chunk_claim_finds_bits_below_its_hint)
 }
 END_TEST
 
-/* The divisibility test's product gives every block's index exactly. */
+/* The divisibility test's product gives every block's index exactly, and
+ * nothing in the header or the gap before block 0 passes for a block. */
 START_TEST(test_chunk_block_start_gives_the_index)
 {
 	unsigned int cls;
@@ -76,6 +77,12 @@ START_TEST(test_chunk_block_start_gives_the_index)
 		}
 		ck_assert(!chunk_block_start_index(
 			c, (uintptr_t)chunk_block(c, c->nblocks), &idx));
+		ck_assert_uint_eq((uintptr_t)chunk_block(c, 0) - (uintptr_t)c,
+				  size_classes[cls].first);
+		for (k = 0; k < c->first; k += 16)
+			ck_assert_msg(!chunk_block_start(c, (uintptr_t)c + k),
+				      "class %u: offset %lu of %u passes",
+				      cls, k, c->first);
 	}
 }
 END_TEST
