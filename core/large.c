@@ -427,6 +427,30 @@ static uint32_t large_cache_fill(uintptr_t dst, size_t len, bool zero)
 }
 
 /*
+ * A fresh mapping of @map bytes at a multiple of @align.  The kernel puts
+ * a new mapping just below the last one: asked for whole chunks, it lands
+ * at a chunk boundary when the last one did, and the pages past @map go
+ * back at once (two system calls; a mapping of @map bytes alone would
+ * straddle a boundary and take four to realign).
+ */
+static uintptr_t large_map_fresh(size_t map, size_t align)
+{
+	size_t whole = ALIGN_UP(map, CHUNK_SIZE);
+	uintptr_t p;
+
+	if (align != CHUNK_SIZE || whole == map || os_vm_tight())
+		return (uintptr_t)os_map_aligned(map, align);
+	p = (uintptr_t)os_map(whole);
+	if (p && IS_ALIGNED(p, CHUNK_SIZE)) {
+		os_unmap((void *)(p + map), whole - map);
+		return p;
+	}
+	if (p)
+		os_unmap((void *)p, whole);
+	return (uintptr_t)os_map_aligned(map, align);
+}
+
+/*
  * A mapping of @map bytes at a CHUNK_SIZE boundary made of cached memory,
  * zero-filled if @zero: a cached piece that holds it, else a reservation
  * filled with pieces.  Its start and size (*@got) and parts, or 0 if the
@@ -449,7 +473,7 @@ static uintptr_t large_cache_get(struct heap *h, size_t map, bool zero,
 	 * mremap() per piece). */
 	if (map < LARGE_FILL_MIN)
 		return 0;
-	start = (uintptr_t)os_map_aligned(map, CHUNK_SIZE);
+	start = large_map_fresh(map, CHUNK_SIZE);
 	if (!start)
 		return 0;
 	*got = map;
@@ -508,7 +532,7 @@ void *large_alloc(struct heap *h, size_t size, size_t align, bool zero)
 		if (start)
 			goto mark;
 	}
-	start = (uintptr_t)os_map_aligned(map, map_align);
+	start = large_map_fresh(map, map_align);
 	if (!start) {
 		errno = ENOMEM;
 		return NULL;
@@ -690,7 +714,7 @@ void *large_realloc(void *ptr, size_t size)
 		l->parts += large_cache_fill(l->map_start + old, map - old,
 					     false);
 	} else {
-		target = os_map_aligned(map, CHUNK_SIZE);
+		target = (void *)large_map_fresh(map, CHUNK_SIZE);
 		if (!target) {
 			errno = ENOMEM;
 			return NULL;

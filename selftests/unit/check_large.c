@@ -8,7 +8,9 @@
  * with a short mapping is rejected, not read.
  */
 #define _GNU_SOURCE
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -220,22 +222,31 @@ static void realloc_of_cached_block(void)
  * A page of someone else's mapped in the same 64 KiB region as a short
  * large block's mapping (which ends at a page), past a hole: freeing a
  * pointer at its start must not read the "header" 64 bytes before it, in
- * the hole.
+ * the hole.  Arranged by the test (the child inherits it).
  */
+static void *foreign_page;
+
 static void free_foreign_page_beside_short_block(void)
+{
+	bitslab_free(foreign_page);
+}
+
+/* Arrange it; false if the address after the block is taken. */
+static bool foreign_page_arranged(void)
 {
 	char *p = bitslab_malloc(40 << 10);
 	uintptr_t base = (uintptr_t)p & ~(uintptr_t)CHUNK_MASK;
 	uintptr_t at = base + (48 << 10);
-	void *f;
 
-	if (bitslab_usable_size(p) >= 47 << 10)
-		_exit(3);	/* not page-granular: fails the test */
-	f = mmap((void *)at, 4096, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	if (f != (void *)at)
-		_exit(0);	/* taken: cannot arrange it */
-	bitslab_free(f);
+	ck_assert_uint_lt(bitslab_usable_size(p), 44 << 10);
+	foreign_page = mmap((void *)at, 4096, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			    -1, 0);
+	if (foreign_page == (void *)at)
+		return true;
+	if (foreign_page != MAP_FAILED)
+		munmap(foreign_page, 4096);
+	return false;
 }
 
 START_TEST(test_large_misuse_still_caught_after_reuse)
@@ -243,7 +254,11 @@ START_TEST(test_large_misuse_still_caught_after_reuse)
 	expect_abort(double_free_after_reuse, "double free");
 	expect_abort(free_of_cached_block, "double free");
 	expect_abort(realloc_of_cached_block, "realloc of freed block");
-	expect_abort(free_foreign_page_beside_short_block, "invalid pointer");
+	if (foreign_page_arranged())
+		expect_abort(free_foreign_page_beside_short_block,
+			     "invalid pointer");
+	else
+		printf("SKIP foreign page beside a short block: address taken\n");
 }
 END_TEST
 
