@@ -281,6 +281,27 @@ static uint32_t parts_split(uint32_t *parts, size_t part, size_t whole)
 	return head;
 }
 
+/*
+ * os_vm_tight() is a system call (getrlimit): once per LARGE_TIGHT_MS at
+ * most, not once per free (it was nine tenths of a free's cost for blocks
+ * of 32 - 256 KiB).  A limit set meanwhile is seen that much later; until
+ * then a refused mapping still drains the cache.
+ */
+#define LARGE_TIGHT_MS	10
+
+static bool large_vm_tight(void)
+{
+	static _Atomic uint64_t checked;	/* atomic: any; ms + 1 */
+	static _Atomic bool tight;		/* atomic: any */
+	uint64_t now = os_now_ms() + 1, last = READ_ONCE(checked);
+
+	if (now - last >= LARGE_TIGHT_MS || now < last) {
+		WRITE_ONCE(tight, os_vm_tight());
+		WRITE_ONCE(checked, now);
+	}
+	return READ_ONCE(tight);
+}
+
 /* Keep @size bytes of mapped memory at @start (page-aligned), or unmap it. */
 static void large_cache_put(uintptr_t start, size_t size, uint32_t parts)
 {
@@ -288,7 +309,7 @@ static void large_cache_put(uintptr_t start, size_t size, uint32_t parts)
 	size_t bound;
 
 	if (size < LARGE_PIECE_MIN || parts > LARGE_PARTS_MAX ||
-	    os_vm_tight()) {
+	    large_vm_tight()) {
 		os_unmap((void *)start, size);
 		return;
 	}
@@ -438,7 +459,7 @@ static uintptr_t large_map_fresh(size_t map, size_t align)
 	size_t whole = ALIGN_UP(map, CHUNK_SIZE);
 	uintptr_t p;
 
-	if (align != CHUNK_SIZE || whole == map || os_vm_tight())
+	if (align != CHUNK_SIZE || whole == map || large_vm_tight())
 		return (uintptr_t)os_map_aligned(map, align);
 	p = (uintptr_t)os_map(whole);
 	if (p && IS_ALIGNED(p, CHUNK_SIZE)) {
