@@ -181,10 +181,18 @@ static void __lcache_expire(uint64_t cutoff, struct large_victims *out)
 	}
 }
 
+/*
+ * Move the pieces LARGE_CACHE_MS old at @now to @out.  Lock held.  One
+ * scan per millisecond at most: every touch of the cache asks.
+ */
 static void __lcache_expire_old(uint64_t now, struct large_victims *out)
 {
-	if (now >= LARGE_CACHE_MS)
-		__lcache_expire(now - LARGE_CACHE_MS, out);
+	static uint64_t scanned;	/* large_lock */
+
+	if (now == scanned || now < LARGE_CACHE_MS)
+		return;
+	scanned = now;
+	__lcache_expire(now - LARGE_CACHE_MS, out);
 }
 
 /* The piece cached longest ago.  Lock held, lcache_n > 0. */
@@ -306,6 +314,7 @@ static bool large_vm_tight(void)
 static void large_cache_put(uintptr_t start, size_t size, uint32_t parts)
 {
 	struct large_victims out = { 0 };
+	uint64_t now;
 	size_t bound;
 
 	if (size < LARGE_PIECE_MIN || parts > LARGE_PARTS_MAX ||
@@ -313,8 +322,9 @@ static void large_cache_put(uintptr_t start, size_t size, uint32_t parts)
 		os_unmap((void *)start, size);
 		return;
 	}
+	now = os_now_ms();
 	pthread_mutex_lock(&large_lock);
-	__lcache_expire_old(os_now_ms(), &out);
+	__lcache_expire_old(now, &out);
 	bound = (os_mapped_bytes() - READ_ONCE(lcache_bytes)) /
 		LARGE_CACHE_SHARE;
 	if (bound < LARGE_CACHE_MIN)
@@ -327,8 +337,7 @@ static void large_cache_put(uintptr_t start, size_t size, uint32_t parts)
 	while (lcache_n && (READ_ONCE(lcache_bytes) + size > bound ||
 			    lcache_n == LARGE_CACHE_SLOTS))
 		__lcache_remove(__lcache_oldest(), &out);
-	lcache[lcache_n++] = (struct large_piece){ start, size, os_now_ms(),
-						   parts };
+	lcache[lcache_n++] = (struct large_piece){ start, size, now, parts };
 	WRITE_ONCE(lcache_bytes, READ_ONCE(lcache_bytes) + size);
 unlock:
 	pthread_mutex_unlock(&large_lock);
@@ -359,6 +368,8 @@ static uintptr_t large_cache_fit(size_t map, size_t *got, uint32_t *parts)
 			continue;
 		if (best == LARGE_CACHE_SLOTS || c->size < lcache[best].size)
 			best = i;
+		if (c->size < head + LARGE_PIECE_MIN)
+			break;	/* taken whole: none fits better */
 	}
 	if (best < LARGE_CACHE_SLOTS) {
 		struct large_piece *b = &lcache[best];
