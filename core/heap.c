@@ -130,8 +130,6 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 		hc->nempty = 0;
 	}
 	heap_hot_reset(h);
-	memset(h->lcache, 0, sizeof(h->lcache));
-	h->lcache_bytes = 0;
 	h->out_owner = NULL;
 	h->out_first = h->out_last = NULL;
 	h->out_count = 0;

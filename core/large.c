@@ -2,27 +2,48 @@
 /*
  * large.c - blocks beyond SMALL_MAX get a mapping of their own.
  *
- * The mapping starts at a CHUNK_SIZE boundary and spans whole chunks, so the
- * page-map region of the user pointer is entirely ours.  A 64-byte header
- * sits just before the user pointer; the region of the user pointer is
- * marked PM_LARGE (pointer at offset >= 64 in its region) or PM_LARGE0
- * (offset 0, for alignments of CHUNK_SIZE or more; the header then ends the
- * previous region, which the mapping also covers).  free() reads the header
- * only after the page map said the region is a large block's, and accepts
- * the pointer only if the header's cookie matches it: interior pointers and
- * stale pointers are rejected without touching unmapped memory.
+ * The mapping starts at a CHUNK_SIZE boundary and spans whole pages (not
+ * whole chunks: a 40 KiB block maps 44 KiB, not 64).  A 64-byte header sits
+ * just before the user pointer; the region of the user pointer is marked
+ * PM_LARGE (pointer at offset >= 64 in its region) or PM_LARGE0 (offset 0,
+ * for alignments of CHUNK_SIZE or more; the header then ends the previous
+ * region, which the mapping covers whole).  Only that region is marked:
+ * the rest of the mapping, and whatever the kernel maps after its last page
+ * in the same region (never one of ours: our mappings start at region
+ * boundaries), reads PM_NONE.  A PM_LARGE region is ours from its first
+ * byte, where the mapping starts; that first word holds the user pointer's
+ * offset (it is the header's first field when the header starts the
+ * mapping).  So free() reads first that word, which is always mapped, then
+ * the header only if the pointer is at that offset (so the header lies in
+ * the mapping), and accepts the pointer only if the header's cookie
+ * matches it: interior pointers, stale pointers and foreign pointers that
+ * share a region with a short mapping are rejected without touching
+ * memory that may be unmapped.
  *
- * Freed mappings are kept in a small per-heap cache (no lock: only the
- * heap's thread touches it) and reused for blocks whose mapping is the same
- * size or up to a third smaller, which spares the mmap, the munmap and the
- * page faults of a workload that frees and reallocates buffers.  The cache
- * holds at most LARGE_CACHE_BYTES and nothing older than LARGE_CACHE_MS, so
- * memory that stays unused still goes back to the system.
+ * Freed mappings are kept in a process-wide cache, under large_lock, and
+ * reused for later blocks: the pages are already faulted in, so a program
+ * that replaces big buffers pays neither the mmap and munmap nor a page
+ * fault per page (a fresh 16 MiB buffer is 4,096 faults).  A request takes
+ * the smallest cached mapping that holds it (the excess stays cached as a
+ * piece of its own); when none does, a fresh aligned reservation is filled
+ * with cached pieces moved there with mremap(), largest first: the pages
+ * move, nothing is copied, and only what the pieces do not cover faults in.
+ * A growing realloc fills its new tail the same way; blocks under
+ * LARGE_FILL_MIN only take a piece that holds them.  Bounded three ways:
+ * at most max(LARGE_CACHE_MIN, half the rest of what the allocator has
+ * mapped) and LARGE_CACHE_SLOTS pieces (the oldest go first); nothing
+ * stays longer than LARGE_CACHE_MS unused (large_cache_decay(), and every
+ * touch of the cache); and nothing is kept when the address space is tight
+ * (os_vm_tight()), when malloc_trim() or a refused mapping drains it.
  *
- * Nothing here takes a lock.  Concurrency: a block is freed by whoever swaps
- * its cookie to 0 first; a second free loses and is reported.
+ * Lock order: large_lock is a leaf (Documentation/design.rst): nothing is
+ * taken under it, nothing is mapped or unmapped under it.  Concurrency of
+ * blocks: a block is freed by whoever swaps its cookie to 0 first; a
+ * second free loses and is reported.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -40,17 +61,50 @@
 #define LARGE_HDR	64
 #define LARGE_MAX	((size_t)PTRDIFF_MAX - 2 * CHUNK_SIZE)
 #define RECENT		64
-#define LARGE_CACHE_BYTES	(8UL << 20)
+
+/*
+ * The cache's bounds.  At most 1/LARGE_CACHE_SHARE of the rest of what the
+ * allocator has mapped: a program replacing buffers of random sizes frees
+ * one while it allocates the next, and what the cache holds rises and
+ * falls by a buffer at a time; every time it runs dry, a buffer's worth of
+ * pages faults in again, and every time it overflows, a buffer's worth is
+ * unmapped.  In the bigbuf workload (20 buffers of 5 - 25 MiB), a quarter
+ * faulted 930 MiB in again over 2,000 replacements, a half 450 MiB, for
+ * the same peak RSS (398 MiB; glibc's is 470 MiB, tcmalloc's 575 MiB).
+ * At least LARGE_CACHE_MIN, so that a small program replacing one big
+ * buffer still reuses it.  What stays unused goes back after
+ * LARGE_CACHE_MS anyway.
+ */
+#define LARGE_CACHE_SHARE	2
+#define LARGE_CACHE_MIN		(32UL << 20)
+#define LARGE_CACHE_SLOTS	64
 #define LARGE_CACHE_MS		1000
+/* Pieces smaller than this are unmapped, not kept. */
+#define LARGE_PIECE_MIN		CHUNK_SIZE
+/* Blocks of this size or more may be filled with several pieces. */
+#define LARGE_FILL_MIN		(1UL << 20)
+/*
+ * A block filled from cached pieces may be several kernel mappings (VMAs):
+ * the kernel need not merge moved pages with their new neighbours.  Each
+ * block and piece carries an estimate of its parts (the sum of what went
+ * into it; a split shares them out by size), and a block of more than this
+ * many is unmapped when freed, not cached, so the process's mapping count
+ * stays bounded.
+ */
+#define LARGE_PARTS_MAX		64
 
 struct large {
+	uintptr_t off;			/* const while live: user pointer -
+					 * map_start (first: the word at the
+					 * mapping's start when off is 64) */
 	uintptr_t map_start;		/* const while live */
 	size_t map_size;		/* the block's owner (the user) */
 	size_t usable;			/* bytes from the user pointer on */
 	_Atomic uintptr_t cookie;	/* atomic: large_cookie() while live */
 	size_t asked;			/* the size last asked for (malloc,
 					 * realloc): the user */
-	uint64_t reserved[3];
+	uint32_t parts;			/* the user: kernel mappings, at most */
+	uint32_t reserved[3];
 };
 
 BUILD_BUG_ON(sizeof(struct large) != LARGE_HDR);
@@ -78,123 +132,410 @@ void large_get_stats(long *blocks, size_t *bytes)
 	*bytes = READ_ONCE(live_bytes);
 }
 
-static bool heap_has_cache(struct heap *h)
-{
-	return h->kind == HEAP_KIND_THREAD;
-}
+/* ---- the cache ---- */
 
-/* Unmap cached mapping @s. */
-static void large_cache_evict(struct heap *h, struct large_slot *s)
-{
-	os_unmap((void *)s->start, s->size);
-	h->lcache_bytes -= s->size;
-	s->start = 0;
-}
-
-/* Unmap cached mappings older than LARGE_CACHE_MS (all if @all). */
-static void large_cache_expire(struct heap *h, bool all)
-{
-	uint64_t now = all ? 0 : os_now_ms();
-	unsigned int i;
-
-	for (i = 0; i < LARGE_CACHE_SLOTS; i++) {
-		struct large_slot *s = &h->lcache[i];
-
-		if (s->start && (all || now - s->stamp > LARGE_CACHE_MS))
-			large_cache_evict(h, s);
-	}
-}
-
-/* The slot of the smallest cached mapping of @map to @map * 3 / 2 bytes. */
-static struct large_slot *large_cache_find(struct heap *h, size_t map)
-{
-	struct large_slot *best = NULL;
-	unsigned int i;
-
-	if (!h->lcache_bytes)
-		return NULL;
-	for (i = 0; i < LARGE_CACHE_SLOTS; i++) {
-		struct large_slot *s = &h->lcache[i];
-
-		if (s->start && s->size >= map && s->size <= map + map / 2 &&
-		    (!best || s->size < best->size))
-			best = s;
-	}
-	return best;
-}
-
-/* Take the mapping large_cache_find() picks; its start, or 0. */
-static uintptr_t large_cache_get(struct heap *h, size_t map, size_t *got)
-{
-	struct large_slot *best = large_cache_find(h, map);
+/** struct large_piece - cached mapped memory, page-aligned.  large_lock. */
+struct large_piece {
 	uintptr_t start;
+	size_t size;
+	uint64_t stamp;		/* when it was cached, in ms */
+	uint32_t parts;		/* kernel mappings it may span */
+};
 
-	if (!best)
-		return 0;
-	start = best->start;
-	*got = best->size;
-	h->lcache_bytes -= best->size;
-	best->start = 0;
-	h->stats.large_reused++;
+/* Adaptive: held for a scan of at most LARGE_CACHE_SLOTS entries. */
+static pthread_mutex_t large_lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
+static struct large_piece lcache[LARGE_CACHE_SLOTS];	/* large_lock */
+static unsigned int lcache_n;				/* large_lock */
+static _Atomic size_t lcache_bytes;	/* written under large_lock */
+
+/* Pieces taken out of the cache, to unmap once the lock is dropped. */
+struct large_victims {
+	unsigned int n;
+	struct large_piece v[LARGE_CACHE_SLOTS + 1];
+};
+
+static void lcache_sub(size_t bytes)
+{
+	WRITE_ONCE(lcache_bytes, READ_ONCE(lcache_bytes) - bytes);
+}
+
+/* Remove piece @i, moving it to @out (if not NULL).  large_lock held. */
+static void __lcache_remove(unsigned int i, struct large_victims *out)
+{
+	if (out)
+		out->v[out->n++] = lcache[i];
+	lcache_sub(lcache[i].size);
+	lcache[i] = lcache[--lcache_n];
+}
+
+/* Move the pieces cached at or before @cutoff ms to @out.  Lock held. */
+static void __lcache_expire(uint64_t cutoff, struct large_victims *out)
+{
+	unsigned int i = 0;
+
+	while (i < lcache_n) {
+		if (lcache[i].stamp <= cutoff)
+			__lcache_remove(i, out);
+		else
+			i++;
+	}
+}
+
+/*
+ * Move the pieces LARGE_CACHE_MS old at @now to @out.  Lock held.  One
+ * scan per millisecond at most: every touch of the cache asks.
+ */
+static void __lcache_expire_old(uint64_t now, struct large_victims *out)
+{
+	static uint64_t scanned;	/* large_lock */
+
+	if (now == scanned || now < LARGE_CACHE_MS)
+		return;
+	scanned = now;
+	__lcache_expire(now - LARGE_CACHE_MS, out);
+}
+
+/* The piece cached longest ago.  Lock held, lcache_n > 0. */
+static unsigned int __lcache_oldest(void)
+{
+	unsigned int i, o = 0;
+
+	for (i = 1; i < lcache_n; i++)
+		if (lcache[i].stamp < lcache[o].stamp)
+			o = i;
+	return o;
+}
+
+static void lcache_unmap(struct large_victims *out)
+{
+	unsigned int i;
+
+	for (i = 0; i < out->n; i++)
+		os_unmap((void *)out->v[i].start, out->v[i].size);
+	out->n = 0;
+}
+
+/**
+ * large_cache_decay() - unmap the cached mappings that have stayed unused
+ * for LARGE_CACHE_MS or more at @now_ms (os_now_ms()'s clock).  Any
+ * thread, any time: takes large_lock only (a leaf), allocates nothing,
+ * unmaps after dropping the lock.
+ */
+void large_cache_decay(uint64_t now_ms)
+{
+	struct large_victims out = { 0 };
+
+	if (!READ_ONCE(lcache_bytes))
+		return;
+	pthread_mutex_lock(&large_lock);
+	__lcache_expire_old(now_ms, &out);
+	pthread_mutex_unlock(&large_lock);
+	lcache_unmap(&out);
+}
+
+/**
+ * large_cache_drain() - unmap every cached mapping (malloc_trim(), a
+ * refused mapping).  Any thread; the lock as large_cache_decay().
+ */
+void large_cache_drain(void)
+{
+	struct large_victims out = { 0 };
+
+	if (!READ_ONCE(lcache_bytes))
+		return;
+	pthread_mutex_lock(&large_lock);
+	__lcache_expire(UINT64_MAX, &out);
+	pthread_mutex_unlock(&large_lock);
+	lcache_unmap(&out);
+}
+
+/** large_cache_bytes() - bytes the cache holds (mapped, not in use). */
+size_t large_cache_bytes(void)
+{
+	return READ_ONCE(lcache_bytes);
+}
+
+/* fork: large_lock is a leaf, taken last (see Documentation/design.rst). */
+void large_cache_fork_prepare(void)
+{
+	pthread_mutex_lock(&large_lock);
+}
+
+void large_cache_fork_parent(void)
+{
+	pthread_mutex_unlock(&large_lock);
+}
+
+/* The cached mappings are the child's too: it keeps them. */
+void large_cache_fork_child(void)
+{
+	pthread_mutex_unlock(&large_lock);
+}
+
+/*
+ * The parts of the first @part bytes of something of @whole bytes made of
+ * *@parts parts, which keeps the rest: split at least one each side.
+ */
+static uint32_t parts_split(uint32_t *parts, size_t part, size_t whole)
+{
+	uint32_t head = (uint32_t)(((uint64_t)*parts * part + whole - 1) /
+				   whole);
+
+	if (!head)
+		head = 1;
+	if (head >= *parts)
+		head = *parts > 1 ? *parts - 1 : 1;
+	*parts = *parts - head + 1;
+	return head;
+}
+
+/*
+ * os_vm_tight() is a system call (getrlimit): once per LARGE_TIGHT_MS at
+ * most, not once per free (it was nine tenths of a free's cost for blocks
+ * of 32 - 256 KiB).  A limit set meanwhile is seen that much later; until
+ * then a refused mapping still drains the cache.
+ */
+#define LARGE_TIGHT_MS	10
+
+static bool large_vm_tight(void)
+{
+	static _Atomic uint64_t checked;	/* atomic: any; ms + 1 */
+	static _Atomic bool tight;		/* atomic: any */
+	uint64_t now = os_now_ms() + 1, last = READ_ONCE(checked);
+
+	if (now - last >= LARGE_TIGHT_MS || now < last) {
+		WRITE_ONCE(tight, os_vm_tight());
+		WRITE_ONCE(checked, now);
+	}
+	return READ_ONCE(tight);
+}
+
+/* Keep @size bytes of mapped memory at @start (page-aligned), or unmap it. */
+static void large_cache_put(uintptr_t start, size_t size, uint32_t parts)
+{
+	struct large_victims out = { 0 };
+	uint64_t now;
+	size_t bound;
+
+	if (size < LARGE_PIECE_MIN || parts > LARGE_PARTS_MAX ||
+	    large_vm_tight()) {
+		os_unmap((void *)start, size);
+		return;
+	}
+	now = os_now_ms();
+	pthread_mutex_lock(&large_lock);
+	__lcache_expire_old(now, &out);
+	bound = (os_mapped_bytes() - READ_ONCE(lcache_bytes)) /
+		LARGE_CACHE_SHARE;
+	if (bound < LARGE_CACHE_MIN)
+		bound = LARGE_CACHE_MIN;
+	if (size > bound) {
+		out.v[out.n++] = (struct large_piece){ start, size, 0, parts };
+		goto unlock;
+	}
+	/* The oldest go until it fits, in bytes and in slots. */
+	while (lcache_n && (READ_ONCE(lcache_bytes) + size > bound ||
+			    lcache_n == LARGE_CACHE_SLOTS))
+		__lcache_remove(__lcache_oldest(), &out);
+	lcache[lcache_n++] = (struct large_piece){ start, size, now, parts };
+	WRITE_ONCE(lcache_bytes, READ_ONCE(lcache_bytes) + size);
+unlock:
+	pthread_mutex_unlock(&large_lock);
+	lcache_unmap(&out);
+}
+
+/*
+ * The smallest cached piece at a CHUNK_SIZE boundary that holds a mapping
+ * of @map bytes: split at the first CHUNK_SIZE boundary past @map (the rest
+ * stays cached and can serve another block), or taken whole if the rest
+ * would be under LARGE_PIECE_MIN (the block gets the slack: its pages are
+ * in already).  Splitting keeps blocks from growing with every reuse until
+ * no small request fits the cache.  Its start and size (*@got), or 0.
+ */
+static uintptr_t large_cache_fit(size_t map, size_t *got, uint32_t *parts)
+{
+	struct large_victims out = { 0 };
+	unsigned int i, best = LARGE_CACHE_SLOTS;
+	size_t head = ALIGN_UP(map, CHUNK_SIZE);
+	uintptr_t start = 0;
+
+	pthread_mutex_lock(&large_lock);
+	__lcache_expire_old(os_now_ms(), &out);
+	for (i = 0; i < lcache_n; i++) {
+		struct large_piece *c = &lcache[i];
+
+		if (c->size < map || !IS_ALIGNED(c->start, CHUNK_SIZE))
+			continue;
+		if (best == LARGE_CACHE_SLOTS || c->size < lcache[best].size)
+			best = i;
+		if (c->size < head + LARGE_PIECE_MIN)
+			break;	/* taken whole: none fits better */
+	}
+	if (best < LARGE_CACHE_SLOTS) {
+		struct large_piece *b = &lcache[best];
+
+		start = b->start;
+		*parts = b->parts;
+		if (b->size >= head + LARGE_PIECE_MIN) {
+			*parts = parts_split(&b->parts, head, b->size);
+			*got = head;
+			b->start += head;
+			b->size -= head;
+			lcache_sub(head);
+		} else {
+			*got = b->size;
+			__lcache_remove(best, NULL);
+		}
+	}
+	pthread_mutex_unlock(&large_lock);
+	lcache_unmap(&out);
 	return start;
 }
 
-/* A free slot (@oldest: the one cached longest ago instead), or NULL. */
-static struct large_slot *large_cache_slot(struct heap *h, bool oldest)
+/*
+ * Move cached pieces, largest first, onto [@dst, @dst + @len) (mapped by
+ * the caller; what they do not cover stays as it was: fresh zeroes for a
+ * reservation), zero-filling them if @zero.  Return: the parts the range
+ * now has beyond one (0: nothing was moved).
+ */
+static uint32_t large_cache_fill(uintptr_t dst, size_t len, bool zero)
 {
-	struct large_slot *found = NULL;
-	unsigned int i;
+	struct large_victims take = { 0 }, out = { 0 };
+	uint32_t parts = 0;
+	size_t moved = 0, want;
+	unsigned int i, k;
 
-	for (i = 0; i < LARGE_CACHE_SLOTS; i++) {
-		struct large_slot *s = &h->lcache[i];
+	want = len = ALIGN_DOWN(len, OS_PAGE_SIZE);
+	if (len < LARGE_PIECE_MIN || !READ_ONCE(lcache_bytes))
+		return 0;
+	pthread_mutex_lock(&large_lock);
+	__lcache_expire_old(os_now_ms(), &out);
+	while (len >= LARGE_PIECE_MIN && lcache_n) {
+		struct large_piece piece;
 
-		if (!oldest && !s->start)
-			return s;
-		if (oldest && s->start && (!found || s->stamp < found->stamp))
-			found = s;
+		for (i = 1, k = 0; i < lcache_n; i++)
+			if (lcache[i].size > lcache[k].size)
+				k = i;
+		piece = lcache[k];
+		if (piece.size > len && piece.size - len >= LARGE_PIECE_MIN) {
+			/* Its head moves; the rest stays cached. */
+			piece.parts = parts_split(&lcache[k].parts, len,
+						  piece.size);
+			lcache[k].start += len;
+			lcache[k].size -= len;
+			lcache_sub(len);
+			piece.size = len;
+		} else {
+			__lcache_remove(k, NULL);
+			if (piece.size > len) {	/* a tail too small to keep */
+				out.v[out.n++] = (struct large_piece){
+					piece.start + len, piece.size - len,
+					0, 0 };
+				piece.size = len;
+			}
+		}
+		take.v[take.n++] = piece;
+		len -= piece.size;
 	}
-	return found;
+	pthread_mutex_unlock(&large_lock);
+	lcache_unmap(&out);
+	for (i = 0; i < take.n; i++) {
+		struct large_piece *t = &take.v[i];
+
+		/* A kernel that cannot move it (one that moves only single
+		 * mappings, say): the range stays fresh, as if uncached. */
+		if (!os_remap((void *)t->start, t->size, t->size, (void *)dst)) {
+			os_unmap((void *)t->start, t->size);
+		} else {
+			parts += t->parts;
+			moved += t->size;
+			if (zero)
+				memset((void *)dst, 0, t->size);
+		}
+		dst += t->size;
+	}
+	/* What the pieces left uncovered is one more part (or several). */
+	return moved ? parts + (moved < want) : 0;
 }
 
-/* Keep a freed mapping if it fits; return false to have it unmapped. */
-static bool large_cache_put(struct heap *h, uintptr_t start, size_t size)
+/*
+ * A fresh mapping of @map bytes at a multiple of @align.  The kernel puts
+ * a new mapping just below the last one: asked for whole chunks, it lands
+ * at a chunk boundary when the last one did, and the pages past @map go
+ * back at once (two system calls; a mapping of @map bytes alone would
+ * straddle a boundary and take four to realign).
+ */
+static uintptr_t large_map_fresh(size_t map, size_t align)
 {
-	struct large_slot *slot;
+	size_t whole = ALIGN_UP(map, CHUNK_SIZE);
+	uintptr_t p;
 
-	if (!heap_has_cache(h) || size > LARGE_CACHE_BYTES / 2)
-		return false;
-	large_cache_expire(h, false);
-	/* The oldest go until it fits, in bytes and in slots. */
-	while (h->lcache_bytes + size > LARGE_CACHE_BYTES)
-		large_cache_evict(h, large_cache_slot(h, true));
-	slot = large_cache_slot(h, false);
-	if (!slot) {
-		slot = large_cache_slot(h, true);
-		large_cache_evict(h, slot);
+	if (align != CHUNK_SIZE || whole == map || large_vm_tight())
+		return (uintptr_t)os_map_aligned(map, align);
+	p = (uintptr_t)os_map(whole);
+	if (p && IS_ALIGNED(p, CHUNK_SIZE)) {
+		os_unmap((void *)(p + map), whole - map);
+		return p;
 	}
-	*slot = (struct large_slot){ start, size, os_now_ms() };
-	h->lcache_bytes += size;
-	return true;
+	if (p)
+		os_unmap((void *)p, whole);
+	return (uintptr_t)os_map_aligned(map, align);
 }
 
-/** large_cache_drain() - unmap every mapping @h keeps (trim, exit). */
-void large_cache_drain(struct heap *h)
+/*
+ * A mapping of @map bytes at a CHUNK_SIZE boundary made of cached memory,
+ * zero-filled if @zero: a cached piece that holds it, else a reservation
+ * filled with pieces.  Its start and size (*@got) and parts, or 0 if the
+ * cache has too little to be worth it.
+ */
+static uintptr_t large_cache_get(struct heap *h, size_t map, bool zero,
+				 size_t *got, uint32_t *parts)
 {
-	if (h->lcache_bytes)
-		large_cache_expire(h, true);
+	uintptr_t start;
+
+	if (READ_ONCE(lcache_bytes) < LARGE_PIECE_MIN)
+		return 0;
+	start = large_cache_fit(map, got, parts);
+	if (start) {
+		if (zero)
+			memset((void *)start, 0, *got);
+		goto reused;
+	}
+	/* Small: not worth the system calls (a reservation and an
+	 * mremap() per piece). */
+	if (map < LARGE_FILL_MIN)
+		return 0;
+	start = large_map_fresh(map, CHUNK_SIZE);
+	if (!start)
+		return 0;
+	*got = map;
+	*parts = large_cache_fill(start, map, zero);
+	if (!*parts)
+		*parts = 1;
+reused:
+	if (h->kind == HEAP_KIND_THREAD)
+		h->stats.large_reused++;
+	return start;
+}
+
+/* The bytes of mapping a block @off bytes into it gets for @size bytes. */
+static size_t large_map_for(size_t off, size_t size)
+{
+	return ALIGN_UP(off + (size ? size : 1), OS_PAGE_SIZE);
 }
 
 /**
  * large_alloc() - a block of @size bytes aligned at @align (0: 64 bytes),
  * zero-filled if @zero (fresh mappings always are), for the thread whose
- * heap is @h (which caches freed mappings).  The allocator must be set up
- * (the free cookie secrets).  NULL with errno = ENOMEM if it cannot be
- * mapped; the caller may give memory back and try again.
+ * heap is @h.  The allocator must be set up (the free cookie secrets).
+ * NULL with errno = ENOMEM if it cannot be mapped; the caller may give
+ * memory back and try again.
  */
 void *large_alloc(struct heap *h, size_t size, size_t align, bool zero)
 {
 	size_t off, map, lead = 0, map_align = CHUNK_SIZE;
 	uintptr_t start = 0, p;
+	uint32_t parts = 1;
 	struct large *l;
 
 	if (align <= LARGE_HDR) {
@@ -217,16 +558,13 @@ void *large_alloc(struct heap *h, size_t size, size_t align, bool zero)
 	 * the page-map mark, one past the end of the mapping, on whatever
 	 * region comes next.
 	 */
-	map = ALIGN_UP(off + (size ? size : 1), CHUNK_SIZE);
-	if (!lead && heap_has_cache(h))
-		start = large_cache_get(h, map, &map);
-	if (start) {
-		p = start + off;
-		if (zero)
-			memset((void *)p, 0, size);
-		goto mark;
+	map = large_map_for(off, size);
+	if (!lead) {
+		start = large_cache_get(h, map, zero, &map, &parts);
+		if (start)
+			goto mark;
 	}
-	start = (uintptr_t)os_map_aligned(map, map_align);
+	start = large_map_fresh(map, map_align);
 	if (!start) {
 		errno = ENOMEM;
 		return NULL;
@@ -237,18 +575,21 @@ void *large_alloc(struct heap *h, size_t size, size_t align, bool zero)
 		map -= lead;
 		off -= lead;
 	}
-	p = start + off;
 mark:
+	p = start + off;
 	if (pagemap_mark(p, off == CHUNK_SIZE ? PM_LARGE0 : PM_LARGE)) {
 		os_unmap((void *)start, map);
 		errno = ENOMEM;
 		return NULL;
 	}
 	l = large_hdr(p);
+	*(uintptr_t *)start = off;	/* is l->off when l starts the map */
+	l->off = off;
 	l->map_start = start;
 	l->map_size = map;
 	l->usable = start + map - p;
 	l->asked = size;
+	l->parts = parts;
 	atomic_init(&l->cookie, large_cookie(p));
 	fetch_add_relaxed(&live_blocks, 1);
 	fetch_add_relaxed(&live_bytes, map);
@@ -290,7 +631,9 @@ static struct large *large_lookup(void *ptr, const char *op)
 	unsigned int kind = pagemap_kind(p);
 	struct large *l;
 
-	if ((kind == PM_LARGE && off >= LARGE_HDR) ||
+	/* PM_LARGE: the region's first word is ours (see the top). */
+	if ((kind == PM_LARGE && off >= LARGE_HDR &&
+	     *(const uintptr_t *)(p - off) == off) ||
 	    (kind == PM_LARGE0 && off == 0)) {
 		l = large_hdr(p);
 		if (READ_ONCE(l->cookie) == large_cookie(p))
@@ -307,17 +650,11 @@ size_t large_usable(void *ptr, const char *op)
 	return large_lookup(ptr, op)->usable;
 }
 
-/* The bytes of mapping a block @off bytes into it gets for @size bytes. */
-static size_t large_map_for(size_t off, size_t size)
-{
-	return ALIGN_UP(off + (size ? size : 1), CHUNK_SIZE);
-}
-
 /**
  * large_size_fits() - could a call asking for @size bytes have given large
  * block @ptr, or left it as it is (realloc)?  Yes for the size last asked
- * for, and for any size up to the usable one that gets the same mapping
- * (the usable size itself, say); the caller has checked that @size gets a
+ * for, and for any size from its last page up to the usable one (the
+ * usable size itself, say); the caller has checked that @size gets a
  * large block at all.  A pointer that is no live large block is reported
  * as free() reports it.
  */
@@ -328,8 +665,9 @@ bool large_size_fits(void *ptr, size_t size)
 
 	if (size == l->asked)
 		return true;
+	/* A reused mapping may put the usable size pages beyond it. */
 	return size <= l->usable &&
-	       large_map_for(off, size) == large_map_for(off, l->asked);
+	       large_map_for(off, size) >= large_map_for(off, l->asked);
 }
 
 void large_free(void *ptr)
@@ -338,6 +676,7 @@ void large_free(void *ptr)
 	struct large *l = large_lookup(ptr, "free");
 	size_t map = l->map_size;
 	uintptr_t start = l->map_start;
+	uint32_t parts = l->parts;
 
 	if (xchg(&l->cookie, 0) != large_cookie(p))
 		report_misuse("double free", ptr, REPORT_LARGE);
@@ -347,27 +686,42 @@ void large_free(void *ptr)
 	fetch_sub_relaxed(&live_blocks, 1);
 	fetch_sub_relaxed(&live_bytes, map);
 	count_large_sub(map);
-	if (!large_cache_put(bitslab_tls_heap, start, map))
-		os_unmap((void *)start, map);
+	large_cache_put(start, map, parts);
 }
 
 #define SHRINK_KEEP (1UL << 20)
 
+/* realloc's last resort: a new block and a copy.  NULL if none. */
+static void *large_realloc_copy(struct large *l, void *ptr, size_t size)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	/* At least the block's alignment: its offset, or p's own. */
+	size_t align = l->off == LARGE_HDR ? 0 :
+		       l->off < CHUNK_SIZE ? l->off : (p & -p);
+	void *q = large_alloc(bitslab_tls_heap, size, align, false);
+
+	if (!q)
+		return NULL;
+	memcpy(q, ptr, l->usable < size ? l->usable : size);
+	large_free(ptr);
+	return q;
+}
+
 /**
  * large_realloc() - resize large block @ptr to @size bytes (more than
  * SMALL_MAX).  A block shrinking by at most SHRINK_KEEP keeps its mapping
- * (no munmap, no TLB shootdown; the tail stays usable).  A growing block
- * moves into a mapping the thread has cached if there is one (a copy, but
- * no system call and no page faults); else it grows in place if the
- * mapping can, else its pages move with mremap() onto a fresh aligned
- * reservation (no copy).  NULL with errno = ENOMEM leaves @ptr intact.
+ * (no munmap, no TLB shootdown; the tail stays usable); beyond that the
+ * tail goes to the cache.  A growing block grows in place if the mapping
+ * can, else its pages move with mremap() onto a fresh aligned reservation
+ * (no copy); either way its new tail is filled with cached pieces, whose
+ * pages are in already.  Only a kernel that refuses the move gets a copy.
+ * NULL with errno = ENOMEM leaves @ptr intact.
  */
 void *large_realloc(void *ptr, size_t size)
 {
 	uintptr_t p = (uintptr_t)ptr, np;
 	struct large *l = large_lookup(ptr, "realloc");
 	size_t off = p - l->map_start, map, old = l->map_size;
-	struct heap *h = bitslab_tls_heap;
 	void *target, *moved;
 	unsigned int kind;
 
@@ -375,7 +729,7 @@ void *large_realloc(void *ptr, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	map = ALIGN_UP(off + size, CHUNK_SIZE);
+	map = large_map_for(off, size);
 	if (map <= old && old - map <= SHRINK_KEEP) {
 		l->asked = size;
 		return ptr;
@@ -383,20 +737,16 @@ void *large_realloc(void *ptr, size_t size)
 	/* The profiler forgets the block before its address can be reused
 	 * (if the realloc fails, the sample is lost: only an underestimate). */
 	prof_free_hook(ptr);
-	if (map > old && off == LARGE_HDR && heap_has_cache(h) &&
-	    large_cache_find(h, map)) {
-		void *q = large_alloc(h, size, 0, false);
-
-		if (q) {
-			memcpy(q, ptr, l->usable);
-			large_free(ptr);
-			return q;
-		}
-	}
 	if (map < old) {
-		os_unmap((void *)(l->map_start + map), old - map);
-	} else if (!os_grow_in_place((void *)l->map_start, old, map)) {
-		target = os_map_aligned(map, CHUNK_SIZE);
+		uint32_t tail = l->parts;
+
+		l->parts = parts_split(&tail, map, old);
+		large_cache_put(l->map_start + map, old - map, tail);
+	} else if (os_grow_in_place((void *)l->map_start, old, map)) {
+		l->parts += large_cache_fill(l->map_start + old, map - old,
+					     false);
+	} else {
+		target = (void *)large_map_fresh(map, CHUNK_SIZE);
 		if (!target) {
 			errno = ENOMEM;
 			return NULL;
@@ -420,8 +770,7 @@ void *large_realloc(void *ptr, size_t size)
 			pagemap_mark(p, kind);
 			pagemap_clear(np, 1);
 			os_unmap(target, map);
-			errno = ENOMEM;
-			return NULL;
+			return large_realloc_copy(l, ptr, size);
 		}
 		WRITE_ONCE(recent[fetch_add_relaxed(&recent_pos, 1) % RECENT], p);
 		p = np;
@@ -429,6 +778,8 @@ void *large_realloc(void *ptr, size_t size)
 		l->map_start = (uintptr_t)moved;
 		atomic_store_explicit(&l->cookie, large_cookie(p),
 				      memory_order_relaxed);
+		l->parts += large_cache_fill(l->map_start + old, map - old,
+					     false);
 	}
 	l->map_size = map;
 	l->usable = l->map_start + map - p;

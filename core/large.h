@@ -7,11 +7,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct heap;
 
 void *large_alloc(struct heap *h, size_t size, size_t align, bool zero);
-void large_cache_drain(struct heap *h);
+void large_cache_drain(void);
+void large_cache_decay(uint64_t now_ms);
+size_t large_cache_bytes(void);
+void large_cache_fork_prepare(void);
+void large_cache_fork_parent(void);
+void large_cache_fork_child(void);
 void large_free(void *ptr);
 void *large_realloc(void *ptr, size_t size);
 size_t large_usable(void *ptr, const char *op);

@@ -44,8 +44,8 @@ static void heap_recover(struct heap *h)
 		heap_release_bins(h);
 		heap_retire_empty(h);
 		heap_dead_flush(h);
-		large_cache_drain(h);
 	}
+	large_cache_drain();
 	reclaim_now();
 	chunk_cache_drain();
 }

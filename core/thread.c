@@ -188,7 +188,6 @@ static void heap_exit(struct heap *h)
 	heap_take_inbox(h);
 	h->empty_keep = 0;
 	heap_release_bins(h);
-	large_cache_drain(h);
 	heap_hot_reset(h);
 	for (cls = 0; cls < NR_SIZE_CLASSES; cls++) {
 		struct heap_class *hc = &h->cls[cls];
@@ -352,10 +351,12 @@ static void fork_prepare(void)
 	shared_fork_prepare();
 	chunk_cache_fork_prepare();
 	heap_fork_prepare_pool();
+	large_cache_fork_prepare();
 }
 
 static void fork_parent(void)
 {
+	large_cache_fork_parent();
 	heap_fork_parent();	/* pool, then global */
 	chunk_cache_fork_parent();
 	shared_fork_parent();
@@ -367,6 +368,7 @@ static void fork_parent(void)
 /* Every lock is released by the forking thread, which took them all. */
 static void fork_child(void)
 {
+	large_cache_fork_child();
 	chunk_cache_fork_child();
 	shared_fork_child();
 	reclaim_fork_child();

@@ -181,14 +181,6 @@ struct heap_stats {
 
 #define OUTBOX_MAX 64
 #define SECURE_QUARANTINE 64	/* freed blocks held back (secure mode) */
-#define LARGE_CACHE_SLOTS 32
-
-/** struct large_slot - a freed large mapping kept for reuse.  owner only. */
-struct large_slot {
-	uintptr_t start;	/* 0: empty slot */
-	size_t size;
-	uint64_t stamp;		/* when it was freed, in ms */
-};
 
 /* No hot chunk: not CHUNK_SIZE-aligned, so never equal to a masked pointer
  * (not even NULL's). */
@@ -242,8 +234,6 @@ struct heap {
 	uint8_t empty_keep;		/* owner: empty chunks kept per class */
 	struct heap_class cls[NR_SIZE_CLASSES];	/* owner */
 	struct heap_stats stats;	/* owner */
-	struct large_slot lcache[LARGE_CACHE_SLOTS];	/* owner */
-	size_t lcache_bytes;		/* owner */
 	/* Dead chunks of this heap that were never shared, on their way to
 	 * the chunk cache in batches (linked by ->retire).  owner */
 	struct llist_node *dead;

@@ -61,6 +61,7 @@ static const char usage[] =
 	"  churn    [THREADS=4] [ROUNDS=10] [OPS=50000] [MAX_SIZE=1024]  threads in rounds, shared array\n"
 	"  xfree    [THREADS=4] [ROUNDS=20] [BLOCKS=5000] [MAX_SIZE=512]  free half of another's blocks\n"
 	"  wset     [THREADS=4] [CYCLES=8] [PEAK=20000] [MAX_SIZE=1024]  rising and falling working set\n"
+	"  bigbuf   [COUNT=20] [MIN_KIB=5120] [MAX_KIB=25600] [ITERS=2000]  big buffers replaced, zero-filled\n"
 	"--verify: also compute the Collatz answer directly and compare.\n"
 	"WL_SEED=n seeds the random workloads (default 1).\n";
 
@@ -179,6 +180,15 @@ int main(int argc, char **argv)
 		rc = wset_run(al, t, cycles, peak, max, seed, &r);
 		snprintf(what, sizeof(what), "threads=%u cycles=%d peak=%ld max=%zu",
 			 t, cycles, peak, max);
+	} else if (!strcmp(name, "bigbuf")) {
+		long count = arg_long(&a, 0, 20);
+		size_t lo = (size_t)arg_long(&a, 1, 5120) << 10;
+		size_t hi = (size_t)arg_long(&a, 2, 25600) << 10;
+		long iters = arg_long(&a, 3, 2000);
+
+		rc = bigbuf_run(al, count, lo, hi < lo ? lo : hi, iters, seed, &r);
+		snprintf(what, sizeof(what), "count=%ld sizes %zu..%zu KiB iters=%ld",
+			 count, lo >> 10, hi >> 10, iters);
 	} else {
 		fprintf(stderr, "workload: unknown workload %s\n%s", name, usage);
 		return 2;

@@ -183,6 +183,15 @@ int xfree_run(const struct wl_alloc *a, unsigned int threads, int rounds,
 int wset_run(const struct wl_alloc *a, unsigned int threads, int cycles,
 	     long peak, size_t max_size, uint64_t seed, struct wl_result *r);
 
+/*
+ * bigbuf_run() - big buffers replaced in a loop: @count buffers of random
+ * sizes in [@lo, @hi] bytes, a random one replaced @iters times; each new
+ * buffer is allocated before the old one is freed and zero-filled with
+ * memset (std::make_unique<char[]>).  A tag in each is checked on free.
+ */
+int bigbuf_run(const struct wl_alloc *a, long count, size_t lo, size_t hi,
+	       long iters, uint64_t seed, struct wl_result *r);
+
 /* Internal helpers of the workloads. */
 void wl_fail(struct wl_result *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

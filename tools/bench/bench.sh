@@ -67,10 +67,10 @@ add_peer mimalloc libmimalloc2.0 libmimalloc.so.2
 # The workloads: name and arguments of the workload program.
 if [ -n "$QUICK" ]; then
 	N_LIST=50000 N_IVEC=150000 OPS_VEC=60000 ITEMS=200000 OPS_LARSON=30000
-	MICRO_OPS=20000000
+	MICRO_OPS=20000000 BIGBUF_ITERS=500
 else
 	N_LIST=100000 N_IVEC=300000 OPS_VEC=200000 ITEMS=500000 OPS_LARSON=100000
-	MICRO_OPS=50000000
+	MICRO_OPS=50000000 BIGBUF_ITERS=2000
 fi
 wl_names=()
 declare -A wl_args
@@ -82,6 +82,9 @@ wl vectors "vectors 4 $OPS_VEC 1024"
 wl prodcons "prodcons 4 $ITEMS 512"
 wl larson "larson 4 $OPS_LARSON 10 1000 1024"
 wl larson-large "larson 4 $((OPS_LARSON / 50)) 10 200 200000"
+# Issue 11: 20 buffers of 5 - 25 MiB, a random one replaced (zero-filled,
+# as std::make_unique<char[]> does) again and again.
+wl bigbuf "bigbuf 20 5120 25600 $BIGBUF_ITERS"
 for range in 16:64 64:512 512:4096 4096:32768 32768:262144; do
 	lo=${range%:*} hi=${range#*:}
 	ops=$MICRO_OPS

@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: MIT
+/*
+ * check_large.c - large blocks and the process-wide cache of freed large
+ * mappings: a freed mapping serves the next block of a similar size (same
+ * address, nothing new mapped), comes back zeroed for calloc, is bounded,
+ * decays, goes back on trim; misuse is still caught after reuse; mappings
+ * are rounded to pages, not to 64 KiB; a foreign page sharing a region
+ * with a short mapping is rejected, not read.
+ */
+#define _GNU_SOURCE
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bitslab.h>
+#include <bitslab/types.h>
+
+#include "large.h"
+#include "misuse.h"
+#include "os.h"
+#include "unit.h"
+
+#define MIB (1UL << 20)
+
+/* Is every one of the @n bytes at @p equal to @c? */
+static int all_bytes(const unsigned char *p, size_t n, unsigned char c)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != c)
+			return 0;
+	return 1;
+}
+
+/* Start from an empty cache. */
+static void large_fresh(void)
+{
+	bitslab_trim();
+	ck_assert_uint_eq(large_cache_bytes(), 0);
+}
+
+START_TEST(test_large_freed_mapping_reused_for_similar_size)
+{
+	unsigned char *p, *q;
+	size_t mapped;
+
+	large_fresh();
+	p = bitslab_malloc(3 * MIB);
+	ck_assert_ptr_nonnull(p);
+	memset(p, 0x5a, 3 * MIB);
+	bitslab_free(p);
+	ck_assert_uint_ge(large_cache_bytes(), 3 * MIB);
+	mapped = os_mapped_bytes();
+	/* A little smaller: the same mapping, nothing new mapped. */
+	q = bitslab_malloc(3 * MIB - 20000);
+	ck_assert_ptr_eq(q, p);
+	ck_assert_uint_le(os_mapped_bytes(), mapped);
+	bitslab_free(q);
+	/* Much smaller: the head of the mapping, the rest stays cached. */
+	q = bitslab_malloc(MIB);
+	ck_assert_ptr_eq(q, p);
+	ck_assert_uint_ge(large_cache_bytes(), MIB);
+	ck_assert_uint_le(os_mapped_bytes(), mapped);
+	bitslab_free(q);
+}
+END_TEST
+
+START_TEST(test_large_calloc_after_reuse_is_zeroed)
+{
+	unsigned char *p, *a, *b;
+	size_t mapped;
+
+	large_fresh();
+	p = bitslab_malloc(2 * MIB);
+	memset(p, 0xaa, 2 * MIB);
+	bitslab_free(p);
+	a = bitslab_calloc(1, 2 * MIB - 4096);
+	ck_assert_ptr_eq(a, p);
+	ck_assert(all_bytes(a, 2 * MIB - 4096, 0));
+	bitslab_free(a);
+	bitslab_trim();
+
+	/* Bigger than any cached mapping: filled with two of them. */
+	a = bitslab_malloc(4 * MIB);
+	b = bitslab_malloc(4 * MIB);
+	memset(a, 0xbb, 4 * MIB);
+	memset(b, 0xcc, 4 * MIB);
+	bitslab_free(a);
+	bitslab_free(b);
+	mapped = os_mapped_bytes();
+	p = bitslab_calloc(8, MIB);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(all_bytes(p, 8 * MIB, 0));
+	/* The pages moved: what is mapped grew by little more than the
+	 * header's page (none of it is new memory). */
+	ck_assert_uint_le(os_mapped_bytes(), mapped + CHUNK_SIZE);
+	bitslab_free(p);
+}
+END_TEST
+
+static int pattern_ok(const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != (unsigned char)(i * 7))
+			return 0;
+	return 1;
+}
+
+START_TEST(test_large_realloc_growth_keeps_bytes)
+{
+	unsigned char *p, *q;
+	size_t i;
+
+	large_fresh();
+	q = bitslab_malloc(8 * MIB);
+	memset(q, 0xdd, 8 * MIB);
+	p = bitslab_malloc(2 * MIB);
+	for (i = 0; i < 2 * MIB; i++)
+		p[i] = (unsigned char)(i * 7);
+	bitslab_free(q);		/* cached: the growth takes its pages */
+	p = bitslab_realloc(p, 9 * MIB);
+	ck_assert_ptr_nonnull(p);
+	ck_assert(pattern_ok(p, 2 * MIB));
+	memset(p + 2 * MIB, 1, 7 * MIB);
+	p = bitslab_realloc(p, 3 * MIB);	/* the tail goes to the cache */
+	ck_assert(pattern_ok(p, 2 * MIB));
+	ck_assert(all_bytes(p + 2 * MIB, MIB, 1));
+	ck_assert_uint_ge(bitslab_usable_size(p), 3 * MIB);
+	bitslab_free(p);
+}
+END_TEST
+
+START_TEST(test_large_cache_is_bounded)
+{
+	void *p[64];
+	size_t cached, rest;
+	int i;
+
+	large_fresh();
+	/* 64 blocks of 4 MiB, never touched (cheap), all freed at once. */
+	for (i = 0; i < 64; i++)
+		p[i] = bitslab_malloc(4 * MIB);
+	for (i = 0; i < 64; i++)
+		bitslab_free(p[i]);
+	cached = large_cache_bytes();
+	rest = os_mapped_bytes() - cached;
+	ck_assert_uint_gt(cached, 0);
+	ck_assert_msg(cached <= 32 * MIB || cached <= rest / 2,
+		      "cache holds %zu bytes beside %zu", cached, rest);
+	ck_assert_uint_lt(cached, 64 * 4 * MIB);
+}
+END_TEST
+
+START_TEST(test_large_cache_decays_after_the_delay)
+{
+	void *p;
+	size_t mapped;
+
+	large_fresh();
+	p = bitslab_malloc(4 * MIB);
+	bitslab_free(p);
+	ck_assert_uint_ge(large_cache_bytes(), 4 * MIB);
+	large_cache_decay(os_now_ms());		/* too young to go */
+	ck_assert_uint_ge(large_cache_bytes(), 4 * MIB);
+	mapped = os_mapped_bytes();
+	large_cache_decay(os_now_ms() + 60 * 1000);
+	ck_assert_uint_eq(large_cache_bytes(), 0);
+	ck_assert_uint_le(os_mapped_bytes(), mapped - 4 * MIB);
+}
+END_TEST
+
+START_TEST(test_large_cache_drained_by_trim)
+{
+	void *p = bitslab_malloc(4 * MIB);
+	size_t mapped;
+
+	bitslab_free(p);
+	ck_assert_uint_ge(large_cache_bytes(), 4 * MIB);
+	mapped = os_mapped_bytes();
+	ck_assert_int_eq(bitslab_trim(), 1);
+	ck_assert_uint_eq(large_cache_bytes(), 0);
+	ck_assert_uint_le(os_mapped_bytes(), mapped - 4 * MIB);
+}
+END_TEST
+
+static void double_free_after_reuse(void)
+{
+	void *p = bitslab_malloc(2 * MIB), *q;
+
+	bitslab_free(p);
+	q = bitslab_malloc(2 * MIB);	/* the same mapping */
+	bitslab_free(q);
+	bitslab_free(p);
+}
+
+static void free_of_cached_block(void)
+{
+	char *p = bitslab_malloc(2 * MIB);
+
+	bitslab_free(p);
+	/* Still mapped (cached), no longer a block. */
+	bitslab_free(p);
+}
+
+static void realloc_of_cached_block(void)
+{
+	char *p = bitslab_malloc(2 * MIB);
+
+	bitslab_free(p);
+	if (bitslab_realloc(p, 3 * MIB))
+		_exit(0);	/* misuse went unnoticed */
+}
+
+/*
+ * A page of someone else's mapped in the same 64 KiB region as a short
+ * large block's mapping (which ends at a page), past a hole: freeing a
+ * pointer at its start must not read the "header" 64 bytes before it, in
+ * the hole.  Arranged by the test (the child inherits it).
+ */
+static void *foreign_page;
+
+static void free_foreign_page_beside_short_block(void)
+{
+	bitslab_free(foreign_page);
+}
+
+/* Arrange it; false if the address after the block is taken. */
+static bool foreign_page_arranged(void)
+{
+	char *p = bitslab_malloc(40 << 10);
+	uintptr_t base = (uintptr_t)p & ~(uintptr_t)CHUNK_MASK;
+	uintptr_t at = base + (48 << 10);
+
+	ck_assert_uint_lt(bitslab_usable_size(p), 44 << 10);
+	foreign_page = mmap((void *)at, 4096, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			    -1, 0);
+	if (foreign_page == (void *)at)
+		return true;
+	if (foreign_page != MAP_FAILED)
+		munmap(foreign_page, 4096);
+	return false;
+}
+
+START_TEST(test_large_misuse_still_caught_after_reuse)
+{
+	expect_abort(double_free_after_reuse, "double free");
+	expect_abort(free_of_cached_block, "double free");
+	expect_abort(realloc_of_cached_block, "realloc of freed block");
+	if (foreign_page_arranged())
+		expect_abort(free_foreign_page_beside_short_block,
+			     "invalid pointer");
+	else
+		printf("SKIP foreign page beside a short block: address taken\n");
+}
+END_TEST
+
+START_TEST(test_large_usable_size_page_granular)
+{
+	size_t sizes[] = { 33 << 10, 40 << 10, 60 << 10, 100 << 10,
+			   (1 << 20) + 1 };
+	unsigned int i;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		void *p;
+		size_t u;
+
+		large_fresh();
+		p = bitslab_malloc(sizes[i]);
+		u = bitslab_usable_size(p);
+		ck_assert_uint_ge(u, sizes[i]);
+		/* The header and the request, rounded up to a page. */
+		ck_assert_uint_eq(u, ALIGN_UP(sizes[i] + 64, 4096) - 64);
+		ck_assert_uint_eq((uintptr_t)p & CHUNK_MASK, 64);
+		memset(p, 0x11, u);
+		bitslab_free(p);
+	}
+}
+END_TEST
+
+/* The cache's lock is taken around fork: a child reuses cached memory. */
+START_TEST(test_large_cache_survives_fork)
+{
+	void *p = bitslab_malloc(4 * MIB);
+	int status;
+	pid_t pid;
+
+	bitslab_free(p);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		void *q = bitslab_malloc(4 * MIB);
+		int reused = q == p;
+
+		bitslab_free(q);
+		_exit(reused && bitslab_trim() == 1 ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "child status %#x", status);
+}
+END_TEST
+
+Suite *check_suite(void)
+{
+	Suite *s = suite_create("large");
+	TCase *tc = tcase_create("large");
+
+	tcase_add_test(tc, test_large_freed_mapping_reused_for_similar_size);
+	tcase_add_test(tc, test_large_calloc_after_reuse_is_zeroed);
+	tcase_add_test(tc, test_large_realloc_growth_keeps_bytes);
+	tcase_add_test(tc, test_large_cache_is_bounded);
+	tcase_add_test(tc, test_large_cache_decays_after_the_delay);
+	tcase_add_test(tc, test_large_cache_drained_by_trim);
+	tcase_add_test(tc, test_large_misuse_still_caught_after_reuse);
+	tcase_add_test(tc, test_large_usable_size_page_granular);
+	tcase_add_test(tc, test_large_cache_survives_fork);
+	suite_add_tcase(s, tc);
+	return s;
+}
