@@ -136,8 +136,6 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 	h->out_count = 0;
 	h->kind = (uint8_t)kind;
 	h->empty_keep = (uint8_t)opt_empty_keep;
-	h->dead = NULL;
-	h->ndead = 0;
 	memset(&h->stats, 0, sizeof(h->stats));
 }
 

@@ -88,6 +88,8 @@ enum helper_state { HELPER_NONE, HELPER_RUNNING, HELPER_FAILED };
 static _Atomic int helper_state;
 static _Atomic uint64_t helper_failed_at;	/* ms */
 static _Atomic int wake_seq;		/* futex word: bumped to wake it */
+enum helper_sleep { SLEEP_AWAKE, SLEEP_TIMED, SLEEP_FOREVER };
+static _Atomic int helper_sleep;	/* enum helper_sleep */
 
 static long futex(_Atomic int *word, int op, int val,
 		  const struct timespec *timeout)
@@ -109,7 +111,8 @@ static void reclaim_list(struct llist_node *list)
 		fetch_add_relaxed(&reclaimed, 1);
 		chunk_forget(c);
 	}
-	chunk_cache_release(list);
+	/* The helper's own loop looks at the cache next. */
+	(void)chunk_cache_release(list, false);
 }
 
 /*
@@ -153,23 +156,83 @@ static bool batch_full(void)
 	       READ_ONCE(pending_bytes) >= RECLAIM_BYTES;
 }
 
+/*
+ * The large blocks' cache decays on the same timer.  core/large.c defines
+ * the real one where its cache is process-wide; until then there is
+ * nothing for the helper to do there.
+ */
+__attribute__((weak)) long large_cache_decay(uint64_t now_ms)
+{
+	(void)now_ms;
+	return -1;
+}
+
+/* One decay pass.  Return: ms until the next one is due, -1 if none. */
+static long decay_pass(uint64_t now)
+{
+	long a = chunk_cache_decay(now), b = large_cache_decay(now);
+
+	if (a < 0 || (b >= 0 && b < a))
+		return b;
+	return a;
+}
+
+static void ms_to_timespec(long ms, struct timespec *ts)
+{
+	ts->tv_sec = ms / 1000;
+	ts->tv_nsec = (ms % 1000) * 1000000L;
+}
+
+/*
+ * The helper's loop: retired chunks through a grace period once a batch
+ * is full or RECLAIM_MS after the first was queued; a decay pass whenever
+ * it wakes; then sleep until the earlier of the two deadlines, or for good
+ * when there is neither (an idle process with nothing cached is never
+ * woken).  Before sleeping for good it says so in helper_sleep and looks
+ * once more (Dekker with reclaim_decay_kick(), both sequentially
+ * consistent): either it sees what was just cached or queued, or the
+ * kicker sees it asleep and wakes it.
+ */
 static void *helper_main(void *arg)
 {
-	static const struct timespec patience = {
-		.tv_sec = RECLAIM_MS / 1000,
-		.tv_nsec = (RECLAIM_MS % 1000) * 1000000L,
-	};
+	uint64_t due = 0;	/* when the retire stack is reclaimed */
 
 	/* Never an RCU reader, never the owner of a heap. */
 	(void)heap_call_out_begin();
 	for (;;) {
 		int seq = load_acquire(&wake_seq);
+		struct timespec ts;
+		uint64_t now;
+		long wait, next;
 
-		if (!READ_ONCE(pending))
+		store_seq_cst(&helper_sleep, SLEEP_AWAKE);
+		now = os_now_ms();
+		if (READ_ONCE(pending)) {
+			if (!due)
+				due = now + RECLAIM_MS;
+			if (batch_full() || now >= due) {
+				reclaim_run();
+				due = 0;
+				continue;
+			}
+		} else {
+			due = 0;
+		}
+		wait = due ? (long)(due - now) : -1;
+		next = decay_pass(now);
+		if (next >= 0 && (wait < 0 || next < wait))
+			wait = next;
+		if (wait < 0) {
+			store_seq_cst(&helper_sleep, SLEEP_FOREVER);
+			atomic_thread_fence(memory_order_seq_cst);
+			if (chunk_cache_count() || READ_ONCE(pending))
+				continue;
 			futex(&wake_seq, FUTEX_WAIT, seq, NULL);
-		else if (!batch_full())
-			futex(&wake_seq, FUTEX_WAIT, seq, &patience);
-		reclaim_run();
+		} else {
+			store_seq_cst(&helper_sleep, SLEEP_TIMED);
+			ms_to_timespec(wait, &ts);
+			futex(&wake_seq, FUTEX_WAIT, seq, &ts);
+		}
 	}
 	return NULL;
 }
@@ -200,10 +263,22 @@ static void helper_start(void)
 	}
 }
 
-/* Make sure the helper runs, and wake it if a batch is ready. */
-static void helper_kick(void)
+static bool helper_running(void)
 {
-	int state = READ_ONCE(helper_state);
+	return READ_ONCE(helper_state) == HELPER_RUNNING;
+}
+
+/**
+ * reclaim_decay_kick() - something was queued or cached that the helper
+ * must see: make sure it runs, and wake it if it sleeps for good, or, if
+ * @urgent (a batch is full, a cache is over budget), if it sleeps at all.
+ * At most one wake-up per sleep: the first kicker takes helper_sleep.
+ * Any thread, any locks held (it starts the helper only from a thread of
+ * the program's own outside any call out of the allocator).
+ */
+void reclaim_decay_kick(bool urgent)
+{
+	int state = READ_ONCE(helper_state), sleep;
 
 	if (state != HELPER_RUNNING) {
 		/* Only a thread of the program's own, outside any call out
@@ -217,10 +292,16 @@ static void helper_kick(void)
 			helper_start();
 		return;
 	}
-	if (batch_full()) {
-		fetch_add_release(&wake_seq, 1);
-		futex(&wake_seq, FUTEX_WAKE, 1, NULL);
-	}
+	/* Pairs with the fence in helper_main(): what the caller queued or
+	 * cached before, then helper_sleep. */
+	atomic_thread_fence(memory_order_seq_cst);
+	sleep = READ_ONCE(helper_sleep);
+	if (sleep == SLEEP_AWAKE || (sleep == SLEEP_TIMED && !urgent))
+		return;
+	if (!try_cmpxchg(&helper_sleep, &sleep, SLEEP_AWAKE))
+		return;		/* another kicker wakes it, or it woke */
+	fetch_add_release(&wake_seq, 1);
+	futex(&wake_seq, FUTEX_WAKE, 1, NULL);
 }
 
 /**
@@ -242,14 +323,15 @@ void reclaim_retire(struct chunk *c)
 		c->retire.next = NULL;
 		fetch_add_relaxed(&reclaimed, 1);
 		chunk_forget(c);
-		chunk_cache_release(&c->retire);
+		reclaim_decay_kick(chunk_cache_release(&c->retire,
+						       !helper_running()));
 		return;
 	}
 	/* Count first: once on the stack the chunk may be reclaimed. */
 	fetch_add_relaxed(&pending, 1);
 	fetch_add_relaxed(&pending_bytes, span);
 	llist_add(&c->retire, &retire_stack);
-	helper_kick();
+	reclaim_decay_kick(batch_full());
 }
 
 /**
@@ -266,7 +348,7 @@ void reclaim_unshared(struct llist_node *list)
 		chunk_forget(container_of(p, struct chunk, retire));
 		fetch_add_relaxed(&reclaimed, 1);
 	}
-	chunk_cache_release(list);
+	reclaim_decay_kick(chunk_cache_release(list, !helper_running()));
 }
 
 /**
@@ -331,6 +413,7 @@ void reclaim_fork_child(void)
 	in_flight = NULL;
 	atomic_init(&helper_state, HELPER_NONE);
 	atomic_init(&wake_seq, 0);
+	atomic_init(&helper_sleep, SLEEP_AWAKE);
 	pthread_mutex_unlock(&reclaim_lock);
 }
 

@@ -39,7 +39,6 @@ static void heap_recover(struct heap *h)
 	if (heap_is_real(h)) {
 		heap_release_bins(h);
 		heap_retire_empty(h);
-		heap_dead_flush(h);
 		large_cache_drain(h);
 	}
 	reclaim_now();
@@ -70,7 +69,6 @@ static struct chunk *heap_next_chunk(struct heap *h, unsigned int cls)
 			return hc->cur = c;
 		}
 	}
-	heap_dead_flush(h);	/* they may be what chunk_create() reuses */
 	c = chunk_create(cls, h, false);
 	if (!c) {
 		heap_recover(h);

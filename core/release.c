@@ -10,8 +10,8 @@
  * returns the previous bits: a bit already clear is a block released
  * twice, reported as a double free.  An owned chunk that becomes empty is
  * kept for reuse (up to empty_keep per class) or retired by its owner
- * alone: a chunk never on a shared list goes to the chunk cache in
- * batches, one that was shared waits for a grace period (reclaim.c).
+ * alone: a chunk never on a shared list goes to the chunk cache at once,
+ * one that was shared waits for a grace period (reclaim.c).
  */
 #include <bitslab/types.h>
 
@@ -22,25 +22,12 @@
 #include "release.h"
 #include "report.h"
 
-#define DEAD_BATCH 32
-
-/** heap_dead_flush() - hand @h's batch of dead unshared chunks on. */
-void heap_dead_flush(struct heap *h)
-{
-	if (h->dead) {
-		reclaim_unshared(h->dead);
-		h->dead = NULL;
-		h->ndead = 0;
-	}
-}
-
 /*
  * @c, given up by @h, is dead and on no list.  One that was never on a
- * shared list needs no grace period; it waits in @h's batch, so that the
- * cache takes (and, past its budget, unmaps in runs of neighbours)
- * DEAD_BATCH chunks at a time: a thread freeing everything at once makes
- * one munmap per run instead of one per chunk, which the other threads'
- * page faults would queue behind.
+ * shared list needs no grace period and goes to the chunk cache now: the
+ * cache sorts what it gives back into runs of neighbours, and gives it
+ * back from the helper thread, so there is nothing to gain from holding
+ * dead chunks in the heap, where an idle thread would keep them for good.
  */
 static void heap_chunk_dead(struct heap *h, struct chunk *c)
 {
@@ -48,10 +35,8 @@ static void heap_chunk_dead(struct heap *h, struct chunk *c)
 		reclaim_retire(c);
 		return;
 	}
-	c->retire.next = h->dead;
-	h->dead = &c->retire;
-	if (++h->ndead >= DEAD_BATCH)
-		heap_dead_flush(h);
+	c->retire.next = NULL;
+	reclaim_unshared(&c->retire);
 }
 
 /**

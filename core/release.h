@@ -30,6 +30,5 @@ void heap_flush_bin(struct heap *h, unsigned int cls);
 void heap_release_bins(struct heap *h);
 void heap_retire_empty(struct heap *h);
 void heap_give_up_chunk(struct heap *h, struct chunk *c);
-void heap_dead_flush(struct heap *h);
 
 #endif /* CORE_RELEASE_H */

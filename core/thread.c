@@ -203,7 +203,6 @@ static void heap_exit(struct heap *h)
 	/* Pairs with heap_push_remote(): HEAP_DEAD, then take the inbox. */
 	store_seq_cst(&h->state, HEAP_DEAD);
 	heap_drain_foreign(h);
-	heap_dead_flush(h);
 	heap_pool_put(h);
 }
 

@@ -235,10 +235,6 @@ struct heap {
 	struct heap_stats stats;	/* owner */
 	struct large_slot lcache[LARGE_CACHE_SLOTS];	/* owner */
 	size_t lcache_bytes;		/* owner */
-	/* Dead chunks of this heap that were never shared, on their way to
-	 * the chunk cache in batches (linked by ->retire).  owner */
-	struct llist_node *dead;
-	unsigned int ndead;
 	struct heap *pool_next;		/* pool lock: free heaps */
 	struct heap *all_next;		/* pool lock: every heap ever made */
 };
