@@ -127,6 +127,7 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 		CDS_INIT_LIST_HEAD(&hc->full);
 		hc->nchunks = 0;
 		hc->nempty = 0;
+		hc->flushes = 0;
 	}
 	heap_hot_reset(h);
 	memset(h->lcache, 0, sizeof(h->lcache));

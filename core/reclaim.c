@@ -296,8 +296,15 @@ void reclaim_decay_kick(bool urgent)
 	 * cached before, then helper_sleep. */
 	atomic_thread_fence(memory_order_seq_cst);
 	sleep = READ_ONCE(helper_sleep);
-	if (sleep == SLEEP_AWAKE || (sleep == SLEEP_TIMED && !urgent))
+	if (sleep == SLEEP_TIMED && !urgent)
+		return;		/* a later deadline can wait */
+	if (sleep == SLEEP_AWAKE) {
+		/* Busy, maybe about to sleep on what it saw before this:
+		 * then its wait returns at once (the word changed). */
+		if (urgent)
+			fetch_add_release(&wake_seq, 1);
 		return;
+	}
 	if (!try_cmpxchg(&helper_sleep, &sleep, SLEEP_AWAKE))
 		return;		/* another kicker wakes it, or it woke */
 	fetch_add_release(&wake_seq, 1);
@@ -311,6 +318,7 @@ void reclaim_decay_kick(bool urgent)
 void reclaim_retire(struct chunk *c)
 {
 	size_t span = c->span;
+	bool first;
 
 	DEBUG_BUG_ON(!c->was_shared || c->list != CHUNK_LIST_DEAD);
 	/*
@@ -327,11 +335,12 @@ void reclaim_retire(struct chunk *c)
 						       !helper_running()));
 		return;
 	}
-	/* Count first: once on the stack the chunk may be reclaimed. */
-	fetch_add_relaxed(&pending, 1);
+	/* Count first: once on the stack the chunk may be reclaimed.  The
+	 * first one wakes the helper to start RECLAIM_MS. */
+	first = fetch_add_relaxed(&pending, 1) == 0;
 	fetch_add_relaxed(&pending_bytes, span);
 	llist_add(&c->retire, &retire_stack);
-	reclaim_decay_kick(batch_full());
+	reclaim_decay_kick(first || batch_full());
 }
 
 /**

@@ -91,6 +91,11 @@ static int heap_refill(struct heap *h, unsigned int cls)
 	unsigned int want = (unsigned int)(b->max > 1 ? b->max / 2 : 1);
 
 	h->stats.refills++;
+	if (hc->flushes) {
+		/* The class is wanted again: a free storm is over. */
+		hc->flushes = 0;
+		b->room = b->max;
+	}
 	heap_flush_outbox(h);
 	if (!llist_empty(&h->inbox)) {
 		heap_take_inbox(h);

@@ -158,25 +158,6 @@ struct heap *heap_ensure(void)
 	return h;
 }
 
-/* Give up every chunk on @list: retire the empty ones, publish the rest. */
-static void heap_give_up_list(struct heap *h, struct cds_list_head *list)
-{
-	struct cds_list_head *pos, *tmp;
-
-	cds_list_for_each_safe(pos, tmp, list) {
-		struct chunk *c = cds_list_entry(pos, struct chunk, node);
-
-		if (READ_ONCE(c->nused) == 0) {
-			heap_give_up_chunk(h, c);
-			continue;
-		}
-		cds_list_del(&c->node);
-		c->kept_empty = false;
-		h->cls[c->cls].nchunks--;
-		shared_publish(c);
-	}
-}
-
 static void heap_exit(struct heap *h)
 {
 	unsigned int cls;

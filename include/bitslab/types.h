@@ -132,6 +132,9 @@ struct heap_class {
 	struct cds_list_head full;	/* owned chunks without */
 	uint32_t nchunks;		/* owned chunks, cur included */
 	uint32_t nempty;		/* empty ones kept for reuse */
+	uint32_t flushes;		/* bin overflows since its last refill;
+					 * from STORM_FLUSHES on, frees of the
+					 * class go straight back (release.c) */
 };
 
 enum heap_state {
