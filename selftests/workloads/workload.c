@@ -61,6 +61,7 @@ static const char usage[] =
 	"  churn    [THREADS=4] [ROUNDS=10] [OPS=50000] [MAX_SIZE=1024]  threads in rounds, shared array\n"
 	"  xfree    [THREADS=4] [ROUNDS=20] [BLOCKS=5000] [MAX_SIZE=512]  free half of another's blocks\n"
 	"  wset     [THREADS=4] [CYCLES=8] [PEAK=20000] [MAX_SIZE=1024]  rising and falling working set\n"
+	"  idle     [THREADS=4] [MIB=100] [SLEEP_MS=1500] [SLACK_MIB=4] [CROSS=50]\n           burst, free all (CROSS%% by another thread), idle: RSS back?\n"
 	"--verify: also compute the Collatz answer directly and compare.\n"
 	"WL_SEED=n seeds the random workloads (default 1).\n";
 
@@ -73,7 +74,7 @@ int main(int argc, char **argv)
 	uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : 1;
 	bool verify = false;
 	struct rusage ru;
-	char what[128];
+	char what[160];
 	double t0;
 	int rc;
 
@@ -179,6 +180,17 @@ int main(int argc, char **argv)
 		rc = wset_run(al, t, cycles, peak, max, seed, &r);
 		snprintf(what, sizeof(what), "threads=%u cycles=%d peak=%ld max=%zu",
 			 t, cycles, peak, max);
+	} else if (!strcmp(name, "idle")) {
+		unsigned int t = (unsigned int)arg_long(&a, 0, 4);
+		long mib = arg_long(&a, 1, 100), ms = arg_long(&a, 2, 1500);
+		long slack = arg_long(&a, 3, 4), peak = 0;
+		unsigned int cross = (unsigned int)arg_long(&a, 4, 50);
+
+		rc = idle_run(al, t, mib, ms, slack, cross, seed, &r, &peak);
+		snprintf(what, sizeof(what),
+			 "threads=%u burst=%ld MiB cross=%u%%: resident %.1f MiB before, %.1f at peak, %.1f after %ld ms idle",
+			 t, mib, cross, r.best_start / 1024.0, peak / 1024.0,
+			 r.best_steps / 1024.0, ms);
 	} else {
 		fprintf(stderr, "workload: unknown workload %s\n%s", name, usage);
 		return 2;
