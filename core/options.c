@@ -18,7 +18,7 @@ long opt_bin_scale = 100;
 long opt_retire_batch = 32;
 long opt_chunk_cache = 256;
 long opt_empty_keep = 1;
-long opt_decay_ms = 1000;
+long opt_decay_ms = 500;
 long opt_prof;
 long opt_prof_sample = 512 * 1024;
 long opt_prof_signal;
