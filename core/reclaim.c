@@ -61,6 +61,18 @@
 char tsan_grace_token;
 #endif
 
+/*
+ * Sanitizer runtimes cannot start a thread in a child forked from a
+ * threaded process (ThreadSanitizer dies; AddressSanitizer's allocator
+ * lock may be held across the fork).  Their builds start no helper in a
+ * fork child: it purges the chunk cache inline instead.
+ */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define HELPER_IN_FORK_CHILD 0
+#else
+#define HELPER_IN_FORK_CHILD 1
+#endif
+
 #define RECLAIM_BYTES	(1UL << 20)
 #define RECLAIM_MS	100
 #define RETRY_MS	1000	/* after a failed pthread_create() */
@@ -90,6 +102,7 @@ static _Atomic uint64_t helper_failed_at;	/* ms */
 static _Atomic int wake_seq;		/* futex word: bumped to wake it */
 enum helper_sleep { SLEEP_AWAKE, SLEEP_TIMED, SLEEP_FOREVER };
 static _Atomic int helper_sleep;	/* enum helper_sleep */
+static bool in_fork_child;		/* set by reclaim_fork_child() */
 
 static long futex(_Atomic int *word, int op, int val,
 		  const struct timespec *timeout)
@@ -285,6 +298,8 @@ void reclaim_decay_kick(bool urgent)
 		 * of the allocator, may create a thread. */
 		if (bitslab_tls_heap->kind != HEAP_KIND_THREAD)
 			return;
+		if (!HELPER_IN_FORK_CHILD && in_fork_child)
+			return;
 		if (state == HELPER_FAILED &&
 		    os_now_ms() - READ_ONCE(helper_failed_at) < RETRY_MS)
 			return;
@@ -423,6 +438,7 @@ void reclaim_fork_child(void)
 	atomic_init(&helper_state, HELPER_NONE);
 	atomic_init(&wake_seq, 0);
 	atomic_init(&helper_sleep, SLEEP_AWAKE);
+	in_fork_child = true;
 	pthread_mutex_unlock(&reclaim_lock);
 }
 
