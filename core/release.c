@@ -238,10 +238,12 @@ void heap_give_up_list(struct heap *h, struct cds_list_head *list)
 static void heap_class_publish(struct heap *h, unsigned int cls)
 {
 	struct heap_class *hc = &h->cls[cls];
-	struct chunk *cur = hc->cur;
+	struct chunk *cur;
 
 	if (!llist_empty(&h->inbox))
 		heap_take_inbox(h);
+	/* Read after: the inbox may have emptied it, and it is gone. */
+	cur = hc->cur;
 	if (cur) {
 		hc->cur = NULL;
 		cur->list = CHUNK_LIST_PARTIAL;
