@@ -20,13 +20,18 @@
  *    wakes itself RECLAIM_MS after anything was queued, so a retired chunk
  *    waits at most that long plus one grace period.
  *
- * The helper starts on the first retirement that needs it, from a thread
+ * The same thread decays the chunk cache: it unmaps what stayed there
+ * longer than opt_decay_ms (chunk_cache_decay()), sleeping until the next
+ * deadline, or for good while nothing is cached or queued.
+ *
+ * The helper starts on the first retirement or cached chunk, from a thread
  * that holds none of our locks (a nested call waits for the next one); a
  * program whose threads never exit never gets one.  It has a small stack
  * (HELPER_STACK: the fragmentation test runs under a 16 MiB address-space
  * limit), every signal blocked, takes no read-side section and never
  * allocates (its allocations would go to the locked fallback heap).  After
- * fork() the child has no helper; the next retirement starts one.
+ * fork() the child has no helper; the next retirement or cached chunk
+ * starts one (not under a sanitizer in a child of a threaded parent).
  *
  * Only two paths wait for a grace period in the calling thread, through
  * reclaim_now(): an allocation that the system refused memory for, and
@@ -64,8 +69,9 @@ char tsan_grace_token;
 /*
  * Sanitizer runtimes cannot start a thread in a child forked from a
  * threaded process (ThreadSanitizer dies; AddressSanitizer's allocator
- * lock may be held across the fork).  Their builds start no helper in a
- * fork child: it purges the chunk cache inline instead.
+ * lock may be held across the fork).  Their builds start no helper in
+ * such a child (reclaim_fork_child_threaded()): it purges the chunk cache
+ * inline instead.
  */
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define HELPER_IN_FORK_CHILD 0
@@ -102,7 +108,7 @@ static _Atomic uint64_t helper_failed_at;	/* ms */
 static _Atomic int wake_seq;		/* futex word: bumped to wake it */
 enum helper_sleep { SLEEP_AWAKE, SLEEP_TIMED, SLEEP_FOREVER };
 static _Atomic int helper_sleep;	/* enum helper_sleep */
-static bool in_fork_child;		/* set by reclaim_fork_child() */
+static bool in_threaded_fork_child;	/* see HELPER_IN_FORK_CHILD */
 
 static long futex(_Atomic int *word, int op, int val,
 		  const struct timespec *timeout)
@@ -298,7 +304,7 @@ void reclaim_decay_kick(bool urgent)
 		 * of the allocator, may create a thread. */
 		if (bitslab_tls_heap->kind != HEAP_KIND_THREAD)
 			return;
-		if (!HELPER_IN_FORK_CHILD && in_fork_child)
+		if (!HELPER_IN_FORK_CHILD && in_threaded_fork_child)
 			return;
 		if (state == HELPER_FAILED &&
 		    os_now_ms() - READ_ONCE(helper_failed_at) < RETRY_MS)
@@ -435,11 +441,18 @@ void reclaim_fork_child(void)
 		}
 	}
 	in_flight = NULL;
+	if (READ_ONCE(helper_state) == HELPER_RUNNING)
+		in_threaded_fork_child = true;
 	atomic_init(&helper_state, HELPER_NONE);
 	atomic_init(&wake_seq, 0);
 	atomic_init(&helper_sleep, SLEEP_AWAKE);
-	in_fork_child = true;
 	pthread_mutex_unlock(&reclaim_lock);
+}
+
+/** reclaim_fork_child_threaded() - this fork child's parent had threads. */
+void reclaim_fork_child_threaded(void)
+{
+	in_threaded_fork_child = true;
 }
 
 void reclaim_get_stats(struct reclaim_stats *st)

@@ -28,6 +28,7 @@ long large_cache_decay(uint64_t now_ms);
 void reclaim_fork_prepare(void);
 void reclaim_fork_parent(void);
 void reclaim_fork_child(void);
+void reclaim_fork_child_threaded(void);
 
 struct reclaim_stats {
 	long pending;		/* retired, waiting for a grace period */

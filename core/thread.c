@@ -275,6 +275,7 @@ static void heap_fork_dead(struct heap *h)
 	struct heap *me = bitslab_tls_heap;
 	unsigned int cls;
 
+	reclaim_fork_child_threaded();	/* its thread was another one */
 	heap_forget(h);
 	for (cls = 0; cls < NR_SIZE_CLASSES; cls++) {
 		struct heap_class *hc = &h->cls[cls];
