@@ -16,9 +16,9 @@
  *  - a helper thread of ours takes the whole stack with one exchange
  *    (no ABA: there is no single-node pop), waits for one grace period
  *    holding no lock, and hands the chunks to the chunk cache.  It is woken
- *    (futex) when opt_retire_batch chunks or RECLAIM_BYTES wait, and
- *    wakes itself RECLAIM_MS after anything was queued, so a retired chunk
- *    waits at most that long plus one grace period.
+ *    (futex) by the first chunk queued and when opt_retire_batch chunks or
+ *    RECLAIM_BYTES wait, and takes the stack RECLAIM_MS after the first,
+ *    so a retired chunk waits at most that long plus one grace period.
  *
  * The same thread decays the chunk cache: it unmaps what stayed there
  * longer than opt_decay_ms (chunk_cache_decay()), sleeping until the next
@@ -26,7 +26,7 @@
  *
  * The helper starts on the first retirement or cached chunk, from a thread
  * that holds none of our locks (a nested call waits for the next one); a
- * program whose threads never exit never gets one.  It has a small stack
+ * program that never empties a chunk never gets one.  It has a small stack
  * (HELPER_STACK: the fragmentation test runs under a 16 MiB address-space
  * limit), every signal blocked, takes no read-side section and never
  * allocates (its allocations would go to the locked fallback heap).  After
