@@ -273,8 +273,11 @@ void heap_flush_bin(struct heap *h, unsigned int cls)
 		b->room = 1;
 		heap_release_list(h, first);
 		heap_flush_outbox(h);
-		if (hc->cur || !cds_list_empty(&hc->partial) ||
-		    !cds_list_empty(&hc->full))
+		/* Not under the profiler: its bins hold one block, so every
+		 * free goes straight back already, and a block waiting in an
+		 * outbox towards a shared chunk would still count as live. */
+		if (!prof_active && (hc->cur || !cds_list_empty(&hc->partial) ||
+				     !cds_list_empty(&hc->full)))
 			heap_class_publish(h, cls);
 		else if (!llist_empty(&h->inbox))
 			heap_take_inbox(h);
