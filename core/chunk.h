@@ -43,8 +43,10 @@
  * and the transitions, each decided by re-checking the state under the
  * class lock, then acting:
  *
- *   owned -> shared   H exits: publishes each chunk with blocks taken
- *                     (shared_publish()); empty ones it retires itself.
+ *   owned -> shared   H exits, or a free storm begins in the class
+ *                     (release.c): publishes each chunk with blocks
+ *                     taken (shared_publish()); empty ones it retires
+ *                     itself.
  *   shared -> owned   a heap needing a chunk walks the shared list under
  *                     RCU alone; for a candidate it takes the class lock
  *                     (still inside the read-side section, so the chunk

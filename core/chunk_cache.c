@@ -10,11 +10,16 @@
  * instead, one list per span size, most recent first, for a new chunk of
  * any class with that span.
  *
- * Bounded twice: at most opt_chunk_cache times 64 KiB, and nothing stays
- * longer than CACHE_MS unused; older chunks are unmapped whenever the cache
- * is touched, and malloc_trim() or a refused mmap empties it.  A cached
- * chunk keeps its page-map entries and its dead header (list DEAD, every
- * block's bit clear), so a stale free into it is still recognised.
+ * Bounded twice: nothing stays longer than opt_decay_ms unused, and at
+ * most opt_chunk_cache times 64 KiB stay at all.  The reclaim helper
+ * thread enforces both (chunk_cache_decay()): woken when the cache goes
+ * over its budget, and at the time its oldest chunk expires, it unmaps in
+ * sorted runs, off the user's calls; it sleeps for good while the cache is
+ * empty.  Without a helper (none could be started), the thread that
+ * releases chunks does the same inline.  malloc_trim() or a refused mmap
+ * empties the cache.  A cached chunk keeps its page-map entries and its
+ * dead header (list DEAD, every block's bit clear), so a stale free into
+ * it is still recognised.
  *
  * Lock order: cache_lock is taken last (see Documentation/design.rst).
  */
@@ -26,7 +31,6 @@
 #include "options.h"
 #include "os.h"
 
-#define CACHE_MS	1000
 #define SPAN_KINDS	5	/* spans of 1, 2, 4, 8, 16 chunks */
 
 /* Adaptive: held for a few list operations, by threads creating and
@@ -39,6 +43,7 @@ static struct cds_list_head cache[SPAN_KINDS] = {
 };
 static size_t cache_bytes;		/* cache lock */
 static _Atomic long cache_count;	/* written under cache lock */
+static _Atomic size_t decay_unmapped;	/* bytes given back by decay */
 
 static unsigned int span_kind(size_t span)
 {
@@ -68,6 +73,47 @@ static void __cache_expire(uint64_t cutoff, struct cds_list_head *out)
 			cds_list_add(&c->node, out);
 		}
 	}
+}
+
+/* The oldest cached chunk, or NULL.  Cache lock held. */
+static struct chunk *__cache_oldest(void)
+{
+	struct chunk *old = NULL;
+	unsigned int k;
+
+	for (k = 0; k < SPAN_KINDS; k++) {
+		struct chunk *c;
+
+		if (cds_list_empty(&cache[k]))
+			continue;
+		c = cds_list_entry(cache[k].prev, struct chunk, node);
+		if (!old || c->stamp < old->stamp)
+			old = c;
+	}
+	return old;
+}
+
+/* Move the oldest chunks to @out until the cache fits @budget bytes.
+ * Cache lock held. */
+static void __cache_trim(size_t budget, struct cds_list_head *out)
+{
+	while (cache_bytes > budget) {
+		struct chunk *c = __cache_oldest();
+
+		cache_unlink(c);
+		cds_list_add(&c->node, out);
+	}
+}
+
+/* Expiry cutoff at @now: chunks cached before it have decayed (all of
+ * them for a decay of 0). */
+static uint64_t decay_cutoff(uint64_t now)
+{
+	uint64_t ms = (uint64_t)opt_decay_ms;
+
+	if (!ms)
+		return now + 1;
+	return now > ms ? now - ms : 1;
 }
 
 #define UNMAP_BATCH 256
@@ -200,28 +246,65 @@ struct chunk *chunk_cache_get(size_t span)
 
 /**
  * chunk_cache_release() - dead chunks on @list (linked through ->retire),
- * past their grace period: keep what the budget allows, unmap the rest
- * (and whatever expired meanwhile) in runs.
+ * past their grace period, join the cache.  With @purge (no helper thread
+ * to do it), whatever expired or does not fit the budget is unmapped now,
+ * in runs; so it is with a decay of 0, which gives memory back at once.
+ * Return: true if the cache is over its budget, for the helper to trim.
  */
-void chunk_cache_release(struct llist_node *list)
+bool chunk_cache_release(struct llist_node *list, bool purge)
 {
 	size_t budget = (size_t)opt_chunk_cache << CHUNK_SHIFT;
 	uint64_t now = os_now_ms();
+	bool over;
 	CDS_LIST_HEAD(out);
 
+	if (!list)
+		return false;
+	if (!opt_decay_ms)
+		purge = true;
 	pthread_mutex_lock(&cache_lock);
-	__cache_expire(now > CACHE_MS ? now - CACHE_MS : 1, &out);
 	while (list) {
 		struct chunk *c = container_of(list, struct chunk, retire);
 
 		list = list->next;
-		if (cache_bytes + c->span <= budget)
-			__cache_add(c, now);
-		else
-			cds_list_add(&c->node, &out);
+		__cache_add(c, now);
 	}
+	if (purge) {
+		__cache_expire(decay_cutoff(now), &out);
+		__cache_trim(budget, &out);
+	}
+	over = cache_bytes > budget;
 	pthread_mutex_unlock(&cache_lock);
 	cache_unmap(&out);
+	return over;
+}
+
+/**
+ * chunk_cache_decay() - the helper's pass at @now: unmap, in runs, what
+ * stayed longer than opt_decay_ms and what exceeds the budget.
+ * Return: milliseconds until the next chunk expires, -1 if none is cached.
+ */
+long chunk_cache_decay(uint64_t now)
+{
+	size_t budget = (size_t)opt_chunk_cache << CHUNK_SHIFT;
+	struct chunk *old;
+	long next = -1;
+	CDS_LIST_HEAD(out);
+
+	if (!READ_ONCE(cache_count))
+		return -1;
+	pthread_mutex_lock(&cache_lock);
+	__cache_expire(decay_cutoff(now), &out);
+	__cache_trim(budget, &out);
+	old = __cache_oldest();
+	if (old) {
+		uint64_t due = old->stamp + (uint64_t)opt_decay_ms;
+
+		next = due > now ? (long)(due - now) : 0;
+	}
+	pthread_mutex_unlock(&cache_lock);
+	fetch_add_relaxed(&decay_unmapped, cache_unmap(&out));
+	return next;
 }
 
 /** chunk_cache_drain() - unmap every cached chunk.  Return: bytes freed. */
@@ -233,6 +316,12 @@ size_t chunk_cache_drain(void)
 	__cache_expire(0, &all);
 	pthread_mutex_unlock(&cache_lock);
 	return cache_unmap(&all);
+}
+
+/** chunk_cache_decayed() - bytes the helper has unmapped by decay. */
+size_t chunk_cache_decayed(void)
+{
+	return READ_ONCE(decay_unmapped);
 }
 
 long chunk_cache_count(void)

@@ -6,13 +6,17 @@
 #ifndef CORE_CHUNK_CACHE_H
 #define CORE_CHUNK_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <bitslab/types.h>
 
 struct chunk *chunk_cache_get(size_t span);
 struct chunk *chunk_cache_map(size_t span);
-void chunk_cache_release(struct llist_node *list);
+bool chunk_cache_release(struct llist_node *list, bool purge);
+long chunk_cache_decay(uint64_t now);
+size_t chunk_cache_decayed(void);
 size_t chunk_cache_drain(void);
 long chunk_cache_count(void);
 size_t chunk_cache_bytes(void);

@@ -128,6 +128,7 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 		CDS_INIT_LIST_HEAD(&hc->full);
 		hc->nchunks = 0;
 		hc->nempty = 0;
+		hc->flushes = 0;
 	}
 	heap_hot_reset(h);
 	h->out_owner = NULL;
@@ -135,8 +136,6 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 	h->out_count = 0;
 	h->kind = (uint8_t)kind;
 	h->empty_keep = (uint8_t)opt_empty_keep;
-	h->dead = NULL;
-	h->ndead = 0;
 	memset(h->quar, 0, sizeof(h->quar));
 	h->qpos = 0;
 	h->rng = 0;

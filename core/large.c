@@ -55,6 +55,7 @@
 #include "os.h"
 #include "pagemap.h"
 #include "prof.h"
+#include "reclaim.h"
 #include "report.h"
 #include "counters.h"
 
@@ -219,18 +220,29 @@ static void lcache_unmap(struct large_victims *out)
  * large_cache_decay() - unmap the cached mappings that have stayed unused
  * for LARGE_CACHE_MS or more at @now_ms (os_now_ms()'s clock).  Any
  * thread, any time: takes large_lock only (a leaf), allocates nothing,
- * unmaps after dropping the lock.
+ * unmaps after dropping the lock.  The reclaim helper's decay pass calls
+ * it (core/reclaim.c).  Return: ms until the oldest piece left is due, or
+ * -1 if nothing is cached.
  */
-void large_cache_decay(uint64_t now_ms)
+long large_cache_decay(uint64_t now_ms)
 {
 	struct large_victims out = { 0 };
+	uint64_t oldest = 0;
+	unsigned int i;
 
 	if (!READ_ONCE(lcache_bytes))
-		return;
+		return -1;
 	pthread_mutex_lock(&large_lock);
 	__lcache_expire_old(now_ms, &out);
+	for (i = 0; i < lcache_n; i++)
+		if (!oldest || lcache[i].stamp < oldest)
+			oldest = lcache[i].stamp;
 	pthread_mutex_unlock(&large_lock);
 	lcache_unmap(&out);
+	if (!oldest)
+		return -1;
+	return oldest + LARGE_CACHE_MS > now_ms ?
+	       (long)(oldest + LARGE_CACHE_MS - now_ms) : 0;
 }
 
 /**
@@ -316,6 +328,7 @@ static void large_cache_put(uintptr_t start, size_t size, uint32_t parts)
 	struct large_victims out = { 0 };
 	uint64_t now;
 	size_t bound;
+	bool kick = false;
 
 	if (size < LARGE_PIECE_MIN || parts > LARGE_PARTS_MAX ||
 	    large_vm_tight()) {
@@ -339,9 +352,13 @@ static void large_cache_put(uintptr_t start, size_t size, uint32_t parts)
 		__lcache_remove(__lcache_oldest(), &out);
 	lcache[lcache_n++] = (struct large_piece){ start, size, now, parts };
 	WRITE_ONCE(lcache_bytes, READ_ONCE(lcache_bytes) + size);
+	kick = true;
 unlock:
 	pthread_mutex_unlock(&large_lock);
 	lcache_unmap(&out);
+	/* The helper gives it back if it stays unused (an idle program). */
+	if (kick)
+		reclaim_decay_kick(false);
 }
 
 /*

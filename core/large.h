@@ -13,7 +13,7 @@ struct heap;
 
 void *large_alloc(struct heap *h, size_t size, size_t align, bool zero);
 void large_cache_drain(void);
-void large_cache_decay(uint64_t now_ms);
+long large_cache_decay(uint64_t now_ms);
 size_t large_cache_bytes(void);
 void large_cache_fork_prepare(void);
 void large_cache_fork_parent(void);

@@ -18,6 +18,7 @@ long opt_bin_scale = 100;
 long opt_retire_batch = 32;
 long opt_chunk_cache = 256;
 long opt_empty_keep = 1;
+long opt_decay_ms = 500;
 long opt_prof;
 long opt_prof_sample = 512 * 1024;
 long opt_prof_signal;
@@ -38,6 +39,8 @@ static const struct option {
 	  "reclaimed memory kept for reuse, in 64 KiB chunks" },
 	{ "empty_keep", &opt_empty_keep, 0, 64,
 	  "empty chunks a heap keeps per class" },
+	{ "decay_ms", &opt_decay_ms, 0, 3600000,
+	  "unused memory goes back to the system after this long; 0: at once" },
 	{ "prof", &opt_prof, 0, 1, "heap profile of sampled blocks at exit" },
 	{ "prof_sample", &opt_prof_sample, 1, 1L << 40,
 	  "mean bytes allocated between samples" },

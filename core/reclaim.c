@@ -16,17 +16,22 @@
  *  - a helper thread of ours takes the whole stack with one exchange
  *    (no ABA: there is no single-node pop), waits for one grace period
  *    holding no lock, and hands the chunks to the chunk cache.  It is woken
- *    (futex) when opt_retire_batch chunks or RECLAIM_BYTES wait, and
- *    wakes itself RECLAIM_MS after anything was queued, so a retired chunk
- *    waits at most that long plus one grace period.
+ *    (futex) by the first chunk queued and when opt_retire_batch chunks or
+ *    RECLAIM_BYTES wait, and takes the stack RECLAIM_MS after the first,
+ *    so a retired chunk waits at most that long plus one grace period.
  *
- * The helper starts on the first retirement that needs it, from a thread
+ * The same thread decays the chunk cache: it unmaps what stayed there
+ * longer than opt_decay_ms (chunk_cache_decay()), sleeping until the next
+ * deadline, or for good while nothing is cached or queued.
+ *
+ * The helper starts on the first retirement or cached chunk, from a thread
  * that holds none of our locks (a nested call waits for the next one); a
- * program whose threads never exit never gets one.  It has a small stack
+ * program that never empties a chunk never gets one.  It has a small stack
  * (HELPER_STACK: the fragmentation test runs under a 16 MiB address-space
  * limit), every signal blocked, takes no read-side section and never
  * allocates (its allocations would go to the locked fallback heap).  After
- * fork() the child has no helper; the next retirement starts one.
+ * fork() the child has no helper; the next retirement or cached chunk
+ * starts one (not under a sanitizer in a child of a threaded parent).
  *
  * Only two paths wait for a grace period in the calling thread, through
  * reclaim_now(): an allocation that the system refused memory for, and
@@ -61,6 +66,19 @@
 char tsan_grace_token;
 #endif
 
+/*
+ * Sanitizer runtimes cannot start a thread in a child forked from a
+ * threaded process (ThreadSanitizer dies; AddressSanitizer's allocator
+ * lock may be held across the fork).  Their builds start no helper in
+ * such a child (reclaim_fork_child_threaded()): it purges the chunk cache
+ * inline instead.
+ */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define HELPER_IN_FORK_CHILD 0
+#else
+#define HELPER_IN_FORK_CHILD 1
+#endif
+
 #define RECLAIM_BYTES	(1UL << 20)
 #define RECLAIM_MS	100
 #define RETRY_MS	1000	/* after a failed pthread_create() */
@@ -88,6 +106,9 @@ enum helper_state { HELPER_NONE, HELPER_RUNNING, HELPER_FAILED };
 static _Atomic int helper_state;
 static _Atomic uint64_t helper_failed_at;	/* ms */
 static _Atomic int wake_seq;		/* futex word: bumped to wake it */
+enum helper_sleep { SLEEP_AWAKE, SLEEP_TIMED, SLEEP_FOREVER };
+static _Atomic int helper_sleep;	/* enum helper_sleep */
+static bool in_threaded_fork_child;	/* see HELPER_IN_FORK_CHILD */
 
 static long futex(_Atomic int *word, int op, int val,
 		  const struct timespec *timeout)
@@ -109,7 +130,8 @@ static void reclaim_list(struct llist_node *list)
 		fetch_add_relaxed(&reclaimed, 1);
 		chunk_forget(c);
 	}
-	chunk_cache_release(list);
+	/* The helper's own loop looks at the cache next. */
+	(void)chunk_cache_release(list, false);
 }
 
 /*
@@ -153,23 +175,83 @@ static bool batch_full(void)
 	       READ_ONCE(pending_bytes) >= RECLAIM_BYTES;
 }
 
+/*
+ * The large blocks' cache decays on the same timer.  core/large.c defines
+ * the real one where its cache is process-wide; until then there is
+ * nothing for the helper to do there.
+ */
+__attribute__((weak)) long large_cache_decay(uint64_t now_ms)
+{
+	(void)now_ms;
+	return -1;
+}
+
+/* One decay pass.  Return: ms until the next one is due, -1 if none. */
+static long decay_pass(uint64_t now)
+{
+	long a = chunk_cache_decay(now), b = large_cache_decay(now);
+
+	if (a < 0 || (b >= 0 && b < a))
+		return b;
+	return a;
+}
+
+static void ms_to_timespec(long ms, struct timespec *ts)
+{
+	ts->tv_sec = ms / 1000;
+	ts->tv_nsec = (ms % 1000) * 1000000L;
+}
+
+/*
+ * The helper's loop: retired chunks through a grace period once a batch
+ * is full or RECLAIM_MS after the first was queued; a decay pass whenever
+ * it wakes; then sleep until the earlier of the two deadlines, or for good
+ * when there is neither (an idle process with nothing cached is never
+ * woken).  Before sleeping for good it says so in helper_sleep and looks
+ * once more (Dekker with reclaim_decay_kick(), both sequentially
+ * consistent): either it sees what was just cached or queued, or the
+ * kicker sees it asleep and wakes it.
+ */
 static void *helper_main(void *arg)
 {
-	static const struct timespec patience = {
-		.tv_sec = RECLAIM_MS / 1000,
-		.tv_nsec = (RECLAIM_MS % 1000) * 1000000L,
-	};
+	uint64_t due = 0;	/* when the retire stack is reclaimed */
 
 	/* Never an RCU reader, never the owner of a heap. */
 	(void)heap_call_out_begin();
 	for (;;) {
 		int seq = load_acquire(&wake_seq);
+		struct timespec ts;
+		uint64_t now;
+		long wait, next;
 
-		if (!READ_ONCE(pending))
+		store_seq_cst(&helper_sleep, SLEEP_AWAKE);
+		now = os_now_ms();
+		if (READ_ONCE(pending)) {
+			if (!due)
+				due = now + RECLAIM_MS;
+			if (batch_full() || now >= due) {
+				reclaim_run();
+				due = 0;
+				continue;
+			}
+		} else {
+			due = 0;
+		}
+		wait = due ? (long)(due - now) : -1;
+		next = decay_pass(now);
+		if (next >= 0 && (wait < 0 || next < wait))
+			wait = next;
+		if (wait < 0) {
+			store_seq_cst(&helper_sleep, SLEEP_FOREVER);
+			atomic_thread_fence(memory_order_seq_cst);
+			if (chunk_cache_count() || READ_ONCE(pending))
+				continue;
 			futex(&wake_seq, FUTEX_WAIT, seq, NULL);
-		else if (!batch_full())
-			futex(&wake_seq, FUTEX_WAIT, seq, &patience);
-		reclaim_run();
+		} else {
+			store_seq_cst(&helper_sleep, SLEEP_TIMED);
+			ms_to_timespec(wait, &ts);
+			futex(&wake_seq, FUTEX_WAIT, seq, &ts);
+		}
 	}
 	return NULL;
 }
@@ -200,15 +282,29 @@ static void helper_start(void)
 	}
 }
 
-/* Make sure the helper runs, and wake it if a batch is ready. */
-static void helper_kick(void)
+static bool helper_running(void)
 {
-	int state = READ_ONCE(helper_state);
+	return READ_ONCE(helper_state) == HELPER_RUNNING;
+}
+
+/**
+ * reclaim_decay_kick() - something was queued or cached that the helper
+ * must see: make sure it runs, and wake it if it sleeps for good, or, if
+ * @urgent (a batch is full, a cache is over budget), if it sleeps at all.
+ * At most one wake-up per sleep: the first kicker takes helper_sleep.
+ * Any thread, any locks held (it starts the helper only from a thread of
+ * the program's own outside any call out of the allocator).
+ */
+void reclaim_decay_kick(bool urgent)
+{
+	int state = READ_ONCE(helper_state), sleep;
 
 	if (state != HELPER_RUNNING) {
 		/* Only a thread of the program's own, outside any call out
 		 * of the allocator, may create a thread. */
 		if (bitslab_tls_heap->kind != HEAP_KIND_THREAD)
+			return;
+		if (!HELPER_IN_FORK_CHILD && in_threaded_fork_child)
 			return;
 		if (state == HELPER_FAILED &&
 		    os_now_ms() - READ_ONCE(helper_failed_at) < RETRY_MS)
@@ -217,10 +313,23 @@ static void helper_kick(void)
 			helper_start();
 		return;
 	}
-	if (batch_full()) {
-		fetch_add_release(&wake_seq, 1);
-		futex(&wake_seq, FUTEX_WAKE, 1, NULL);
+	/* Pairs with the fence in helper_main(): what the caller queued or
+	 * cached before, then helper_sleep. */
+	atomic_thread_fence(memory_order_seq_cst);
+	sleep = READ_ONCE(helper_sleep);
+	if (sleep == SLEEP_TIMED && !urgent)
+		return;		/* a later deadline can wait */
+	if (sleep == SLEEP_AWAKE) {
+		/* Busy, maybe about to sleep on what it saw before this:
+		 * then its wait returns at once (the word changed). */
+		if (urgent)
+			fetch_add_release(&wake_seq, 1);
+		return;
 	}
+	if (!try_cmpxchg(&helper_sleep, &sleep, SLEEP_AWAKE))
+		return;		/* another kicker wakes it, or it woke */
+	fetch_add_release(&wake_seq, 1);
+	futex(&wake_seq, FUTEX_WAKE, 1, NULL);
 }
 
 /**
@@ -230,6 +339,7 @@ static void helper_kick(void)
 void reclaim_retire(struct chunk *c)
 {
 	size_t span = c->span;
+	bool first;
 
 	DEBUG_BUG_ON(!c->was_shared || c->list != CHUNK_LIST_DEAD);
 	/*
@@ -242,14 +352,16 @@ void reclaim_retire(struct chunk *c)
 		c->retire.next = NULL;
 		fetch_add_relaxed(&reclaimed, 1);
 		chunk_forget(c);
-		chunk_cache_release(&c->retire);
+		reclaim_decay_kick(chunk_cache_release(&c->retire,
+						       !helper_running()));
 		return;
 	}
-	/* Count first: once on the stack the chunk may be reclaimed. */
-	fetch_add_relaxed(&pending, 1);
+	/* Count first: once on the stack the chunk may be reclaimed.  The
+	 * first one wakes the helper to start RECLAIM_MS. */
+	first = fetch_add_relaxed(&pending, 1) == 0;
 	fetch_add_relaxed(&pending_bytes, span);
 	llist_add(&c->retire, &retire_stack);
-	helper_kick();
+	reclaim_decay_kick(first || batch_full());
 }
 
 /**
@@ -266,7 +378,7 @@ void reclaim_unshared(struct llist_node *list)
 		chunk_forget(container_of(p, struct chunk, retire));
 		fetch_add_relaxed(&reclaimed, 1);
 	}
-	chunk_cache_release(list);
+	reclaim_decay_kick(chunk_cache_release(list, !helper_running()));
 }
 
 /**
@@ -329,9 +441,18 @@ void reclaim_fork_child(void)
 		}
 	}
 	in_flight = NULL;
+	if (READ_ONCE(helper_state) == HELPER_RUNNING)
+		in_threaded_fork_child = true;
 	atomic_init(&helper_state, HELPER_NONE);
 	atomic_init(&wake_seq, 0);
+	atomic_init(&helper_sleep, SLEEP_AWAKE);
 	pthread_mutex_unlock(&reclaim_lock);
+}
+
+/** reclaim_fork_child_threaded() - this fork child's parent had threads. */
+void reclaim_fork_child_threaded(void)
+{
+	in_threaded_fork_child = true;
 }
 
 void reclaim_get_stats(struct reclaim_stats *st)

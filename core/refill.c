@@ -43,7 +43,6 @@ static void heap_recover(struct heap *h)
 	if (heap_is_real(h)) {
 		heap_release_bins(h);
 		heap_retire_empty(h);
-		heap_dead_flush(h);
 	}
 	large_cache_drain();
 	reclaim_now();
@@ -74,7 +73,6 @@ static struct chunk *heap_next_chunk(struct heap *h, unsigned int cls)
 			return hc->cur = c;
 		}
 	}
-	heap_dead_flush(h);	/* they may be what chunk_create() reuses */
 	c = chunk_create(cls, h, false);
 	if (!c) {
 		heap_recover(h);
@@ -101,6 +99,11 @@ int heap_refill(struct heap *h, unsigned int cls, struct bin *b)
 	unsigned int want = (unsigned int)(b->max > 1 ? b->max / 2 : 1);
 
 	h->stats.refills++;
+	if (hc->flushes) {
+		/* The class is wanted again: a free storm is over. */
+		hc->flushes = 0;
+		b->room = b->max;
+	}
 	heap_flush_outbox(h);
 	if (!llist_empty(&h->inbox)) {
 		heap_take_inbox(h);

@@ -10,8 +10,8 @@
  * returns the previous bits: a bit already clear is a block released
  * twice, reported as a double free.  An owned chunk that becomes empty is
  * kept for reuse (up to empty_keep per class) or retired by its owner
- * alone: a chunk never on a shared list goes to the chunk cache in
- * batches, one that was shared waits for a grace period (reclaim.c).
+ * alone: a chunk never on a shared list goes to the chunk cache at once,
+ * one that was shared waits for a grace period (reclaim.c).
  */
 #include <bitslab/types.h>
 
@@ -20,27 +20,16 @@
 #include "prof.h"
 #include "reclaim.h"
 #include "release.h"
+#include "remote.h"
+#include "shared.h"
 #include "report.h"
-
-#define DEAD_BATCH 32
-
-/** heap_dead_flush() - hand @h's batch of dead unshared chunks on. */
-void heap_dead_flush(struct heap *h)
-{
-	if (h->dead) {
-		reclaim_unshared(h->dead);
-		h->dead = NULL;
-		h->ndead = 0;
-	}
-}
 
 /*
  * @c, given up by @h, is dead and on no list.  One that was never on a
- * shared list needs no grace period; it waits in @h's batch, so that the
- * cache takes (and, past its budget, unmaps in runs of neighbours)
- * DEAD_BATCH chunks at a time: a thread freeing everything at once makes
- * one munmap per run instead of one per chunk, which the other threads'
- * page faults would queue behind.
+ * shared list needs no grace period and goes to the chunk cache now: the
+ * cache sorts what it gives back into runs of neighbours, and gives it
+ * back from the helper thread, so there is nothing to gain from holding
+ * dead chunks in the heap, where an idle thread would keep them for good.
  */
 static void heap_chunk_dead(struct heap *h, struct chunk *c)
 {
@@ -48,10 +37,8 @@ static void heap_chunk_dead(struct heap *h, struct chunk *c)
 		reclaim_retire(c);
 		return;
 	}
-	c->retire.next = h->dead;
-	h->dead = &c->retire;
-	if (++h->ndead >= DEAD_BATCH)
-		heap_dead_flush(h);
+	c->retire.next = NULL;
+	reclaim_unshared(&c->retire);
 }
 
 /**
@@ -77,12 +64,33 @@ void heap_give_up_chunk(struct heap *h, struct chunk *c)
 	heap_chunk_dead(h, c);
 }
 
+/*
+ * Free storms.  A bin that overflows STORM_FLUSHES times with no refill of
+ * its class in between belongs to a thread that is giving that class back
+ * (freeing a data structure, a server after a burst).  Its blocks are
+ * not coming back soon, and whatever a bin or the heap holds when the
+ * thread then goes idle it holds for good: nobody but the owner may touch
+ * it.  So, until the next refill of the class, the bin is flushed whole at
+ * every overflow and left with room for a single free (each free then goes
+ * straight back to its bitmap), and chunks of the class that empty, the
+ * current one included, are given up rather than kept.  The blocks other
+ * threads sent back are taken at each such flush too.  A storm ends, and
+ * the bin is its full size again, at the next refill.
+ */
+#define STORM_FLUSHES	2
+
+static bool heap_class_storm(const struct heap_class *hc)
+{
+	return hc->flushes >= STORM_FLUSHES;
+}
+
 /* An owned, non-current chunk became empty: keep it or give it up. */
 static void heap_chunk_empty(struct heap *h, struct chunk *c)
 {
 	struct heap_class *hc = &h->cls[c->cls];
 
-	if (!c->kept_empty && hc->nempty < h->empty_keep) {
+	if (!c->kept_empty && hc->nempty < h->empty_keep &&
+	    !heap_class_storm(hc)) {
 		c->kept_empty = true;
 		hc->nempty++;
 		return;
@@ -100,8 +108,13 @@ static void heap_chunk_released(struct heap *h, struct chunk *c,
 	DEBUG_BUG_ON(n < 0);
 	WRITE_ONCE(c->nused, n);
 	h->stats.released += k;
-	if (c == hc->cur)
+	if (c == hc->cur) {
+		if (n == 0 && heap_class_storm(hc)) {
+			hc->cur = NULL;
+			heap_give_up_chunk(h, c);
+		}
 		return;
+	}
 	if (c->list == CHUNK_LIST_FULL) {
 		cds_list_del(&c->node);
 		cds_list_add(&c->node, &hc->partial);
@@ -184,15 +197,96 @@ static void heap_release_list(struct heap *h, void **list)
 }
 
 /**
+ * heap_give_up_list() - owned -> dead or shared: give up every chunk on
+ * @list, one of @h's: retire the empty ones, publish the rest on their
+ * class's shared list, where whoever frees their last blocks releases
+ * them and any heap may adopt them.
+ */
+void heap_give_up_list(struct heap *h, struct cds_list_head *list)
+{
+	struct cds_list_head *pos, *tmp;
+
+	cds_list_for_each_safe(pos, tmp, list) {
+		struct chunk *c = cds_list_entry(pos, struct chunk, node);
+		struct hot_slot *s = heap_hot_slot(h, (uintptr_t)c);
+
+		if (READ_ONCE(c->nused) == 0) {
+			heap_give_up_chunk(h, c);
+			continue;
+		}
+		if (s->chunk == c)
+			s->chunk = HOT_NONE;
+		cds_list_del(&c->node);
+		if (c->kept_empty) {
+			c->kept_empty = false;
+			h->cls[c->cls].nempty--;
+		}
+		h->cls[c->cls].nchunks--;
+		shared_publish(c);
+	}
+}
+
+/*
+ * A free storm began in class @cls of @h: the class's chunks are not
+ * needed for a while, and the blocks still taken in them will come back
+ * from this thread and others, maybe while this one sleeps.  Published,
+ * they are released by whoever frees them, and retired by whoever frees
+ * the last, so nothing waits for this thread to run again (the blocks it
+ * holds in its inbox now it takes first).  The next refill adopts them
+ * back from the shared list.
+ */
+static void heap_class_publish(struct heap *h, unsigned int cls)
+{
+	struct heap_class *hc = &h->cls[cls];
+	struct chunk *cur;
+
+	if (!llist_empty(&h->inbox))
+		heap_take_inbox(h);
+	/* Read after: the inbox may have emptied it, and it is gone. */
+	cur = hc->cur;
+	if (cur) {
+		hc->cur = NULL;
+		cur->list = CHUNK_LIST_PARTIAL;
+		cds_list_add(&cur->node, &hc->partial);
+	}
+	heap_give_up_list(h, &hc->partial);
+	heap_give_up_list(h, &hc->full);
+}
+
+/**
  * heap_flush_bin() - the bin of @cls overflowed: release its newest half
- * to the bitmaps, which is how chunks become empty again.
+ * to the bitmaps, which is how chunks become empty again; in a free storm,
+ * all of it (see STORM_FLUSHES).
  */
 void heap_flush_bin(struct heap *h, unsigned int cls)
 {
-	heap_flush_bin_of(h, &h->bins[cls]);
+	struct bin *b = &h->bins[cls];
+	struct heap_class *hc = &h->cls[cls];
+	void **first = b->head;
+
+	h->stats.flushes++;
+	if (h->kind == HEAP_KIND_THREAD && hc->flushes < STORM_FLUSHES)
+		hc->flushes++;
+	if (heap_class_storm(hc)) {
+		b->head = NULL;
+		b->room = 1;
+		heap_release_list(h, first);
+		heap_flush_outbox(h);
+		/* Not under the profiler: its bins hold one block, so every
+		 * free goes straight back already, and a block waiting in an
+		 * outbox towards a shared chunk would still count as live. */
+		if (!prof_active && (hc->cur || !cds_list_empty(&hc->partial) ||
+				     !cds_list_empty(&hc->full)))
+			heap_class_publish(h, cls);
+		else if (!llist_empty(&h->inbox))
+			heap_take_inbox(h);
+		return;
+	}
+	heap_flush_bin_of(h, b);
 }
 
-/** heap_flush_bin_of() - the same for bin @b of @h (a secure bin, say). */
+/** heap_flush_bin_of() - release the newest half of bin @b of @h (a
+ * plain bin outside a free storm, or a secure bin). */
 void heap_flush_bin_of(struct heap *h, struct bin *b)
 {
 	int n = b->max / 2, i;
@@ -206,7 +300,6 @@ void heap_flush_bin_of(struct heap *h, struct bin *b)
 	last[0] = NULL;
 	b->room += i;
 	DEBUG_BUG_ON(b->room < 1);
-	h->stats.flushes++;
 	heap_release_list(h, first);
 }
 

@@ -31,6 +31,6 @@ void heap_flush_bin_of(struct heap *h, struct bin *b);
 void heap_release_bins(struct heap *h);
 void heap_retire_empty(struct heap *h);
 void heap_give_up_chunk(struct heap *h, struct chunk *c);
-void heap_dead_flush(struct heap *h);
+void heap_give_up_list(struct heap *h, struct cds_list_head *list);
 
 #endif /* CORE_RELEASE_H */

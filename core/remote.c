@@ -247,7 +247,15 @@ void heap_free_remote(struct heap *h, struct chunk *c, void *ptr)
 	}
 	h->stats.remote_frees++;
 	h->stats.cls_remote[c->cls]++;
-	if (h->out_owner != dest) {
+	/*
+	 * Blocks of shared chunks wait in the outbox only while they are of
+	 * one chunk (a list freed in order still goes back in one run): a
+	 * thread that goes idle then holds back at most one shared chunk,
+	 * which nobody else could give back.
+	 */
+	if (h->out_owner != dest ||
+	    (!owner && h->out_first &&
+	     chunk_lookup((uintptr_t)h->out_first) != c)) {
 		heap_flush_outbox(h);
 		h->out_owner = dest;
 	}

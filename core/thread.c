@@ -160,25 +160,6 @@ struct heap *heap_ensure(void)
 	return h;
 }
 
-/* Give up every chunk on @list: retire the empty ones, publish the rest. */
-static void heap_give_up_list(struct heap *h, struct cds_list_head *list)
-{
-	struct cds_list_head *pos, *tmp;
-
-	cds_list_for_each_safe(pos, tmp, list) {
-		struct chunk *c = cds_list_entry(pos, struct chunk, node);
-
-		if (READ_ONCE(c->nused) == 0) {
-			heap_give_up_chunk(h, c);
-			continue;
-		}
-		cds_list_del(&c->node);
-		c->kept_empty = false;
-		h->cls[c->cls].nchunks--;
-		shared_publish(c);
-	}
-}
-
 static void heap_exit(struct heap *h)
 {
 	unsigned int cls;
@@ -205,7 +186,6 @@ static void heap_exit(struct heap *h)
 	/* Pairs with heap_push_remote(): HEAP_DEAD, then take the inbox. */
 	store_seq_cst(&h->state, HEAP_DEAD);
 	heap_drain_foreign(h);
-	heap_dead_flush(h);
 	heap_pool_put(h);
 }
 
@@ -297,6 +277,7 @@ static void heap_fork_dead(struct heap *h)
 	struct heap *me = bitslab_tls_heap;
 	unsigned int cls;
 
+	reclaim_fork_child_threaded();	/* its thread was another one */
 	heap_forget(h);
 	for (cls = 0; cls < NR_SIZE_CLASSES; cls++) {
 		struct heap_class *hc = &h->cls[cls];

@@ -140,6 +140,9 @@ struct heap_class {
 	struct cds_list_head full;	/* owned chunks without */
 	uint32_t nchunks;		/* owned chunks, cur included */
 	uint32_t nempty;		/* empty ones kept for reuse */
+	uint32_t flushes;		/* bin overflows since its last refill;
+					 * from STORM_FLUSHES on, frees of the
+					 * class go straight back (release.c) */
 };
 
 enum heap_state {
@@ -234,10 +237,6 @@ struct heap {
 	uint8_t empty_keep;		/* owner: empty chunks kept per class */
 	struct heap_class cls[NR_SIZE_CLASSES];	/* owner */
 	struct heap_stats stats;	/* owner */
-	/* Dead chunks of this heap that were never shared, on their way to
-	 * the chunk cache in batches (linked by ->retire).  owner */
-	struct llist_node *dead;
-	unsigned int ndead;
 	/* Secure mode (core/secure.c): the bins of secure blocks, which
 	 * no fast path sees; the blocks freed last, still taken, a ring;
 	 * and the state of the heap's random numbers.  owner */

@@ -15,6 +15,7 @@
 
 #include "chunk.h"
 #include "chunk_cache.h"
+#include "options.h"
 #include "os.h"
 #include "unit.h"
 
@@ -308,6 +309,48 @@ START_TEST(test_threads_churn_does_not_grow_memory)
 }
 END_TEST
 
+/* A burst freed, then nothing: the chunks go back to the system within
+ * decay_ms (here 100), from the helper thread, with no trim. */
+static void *idle_burst(void *arg)
+{
+	enum { N = 40000 };
+	void **v = malloc(N * sizeof(*v));
+	int i;
+
+	if (!v)
+		abort();
+	for (i = 0; i < N; i++)
+		v[i] = block_new(16 + (size_t)(i % 13) * 40);
+	for (i = 0; i < N; i++)
+		if (!block_ok(v[(i * 7919) % N], 16 + (size_t)((i * 7919) % N % 13) * 40))
+			abort();
+	for (i = 0; i < N; i++)
+		bitslab_free(v[(i * 7919) % N]);
+	free(v);
+	return NULL;
+}
+
+START_TEST(test_threads_idle_memory_decays)
+{
+	pthread_t t;
+	size_t peak, after;
+
+	opt_decay_ms = 100;
+	/* One burst in this thread (it starts the helper), one in a thread
+	 * that stays until the end. */
+	idle_burst(NULL);
+	pthread_create(&t, NULL, idle_burst, NULL);
+	pthread_join(t, NULL);
+	peak = os_mapped_peak();
+	usleep(600 * 1000);
+	after = os_mapped_bytes();
+	ck_assert_msg(chunk_cache_bytes() == 0,
+		      "%zu bytes still cached after 600 ms", chunk_cache_bytes());
+	ck_assert_msg(after < peak / 4, "mapped %zu after 600 ms idle, peak %zu",
+		      after, peak);
+}
+END_TEST
+
 /* fork() while other threads allocate and free: the child can allocate,
  * free blocks from before the fork, and exit normally. */
 static _Atomic int forking_done;
@@ -389,6 +432,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_threads_cross_frees_keep_contents);
 	tcase_add_test(tc, test_threads_exited_thread_chunks_are_adopted);
 	tcase_add_test(tc, test_threads_churn_does_not_grow_memory);
+	tcase_add_test(tc, test_threads_idle_memory_decays);
 	tcase_add_test(tc, test_threads_fork_while_allocating);
 	suite_add_tcase(s, tc);
 	return s;

@@ -62,6 +62,7 @@ static const char usage[] =
 	"  xfree    [THREADS=4] [ROUNDS=20] [BLOCKS=5000] [MAX_SIZE=512]  free half of another's blocks\n"
 	"  wset     [THREADS=4] [CYCLES=8] [PEAK=20000] [MAX_SIZE=1024]  rising and falling working set\n"
 	"  bigbuf   [COUNT=20] [MIN_KIB=5120] [MAX_KIB=25600] [ITERS=2000]  big buffers replaced, zero-filled\n"
+	"  idle     [THREADS=4] [MIB=100] [SLEEP_MS=1500] [SLACK_MIB=4] [CROSS=50]\n           burst, free all (CROSS%% by another thread), idle: RSS back?\n"
 	"--verify: also compute the Collatz answer directly and compare.\n"
 	"WL_SEED=n seeds the random workloads (default 1).\n";
 
@@ -74,7 +75,7 @@ int main(int argc, char **argv)
 	uint64_t seed = seed_env ? strtoull(seed_env, NULL, 0) : 1;
 	bool verify = false;
 	struct rusage ru;
-	char what[128];
+	char what[160];
 	double t0;
 	int rc;
 
@@ -189,6 +190,17 @@ int main(int argc, char **argv)
 		rc = bigbuf_run(al, count, lo, hi < lo ? lo : hi, iters, seed, &r);
 		snprintf(what, sizeof(what), "count=%ld sizes %zu..%zu KiB iters=%ld",
 			 count, lo >> 10, hi >> 10, iters);
+	} else if (!strcmp(name, "idle")) {
+		unsigned int t = (unsigned int)arg_long(&a, 0, 4);
+		long mib = arg_long(&a, 1, 100), ms = arg_long(&a, 2, 1500);
+		long slack = arg_long(&a, 3, 4), peak = 0;
+		unsigned int cross = (unsigned int)arg_long(&a, 4, 50);
+
+		rc = idle_run(al, t, mib, ms, slack, cross, seed, &r, &peak);
+		snprintf(what, sizeof(what),
+			 "threads=%u burst=%ld MiB cross=%u%%: resident %.1f MiB before, %.1f at peak, %.1f after %ld ms idle",
+			 t, mib, cross, r.best_start / 1024.0, peak / 1024.0,
+			 r.best_steps / 1024.0, ms);
 	} else {
 		fprintf(stderr, "workload: unknown workload %s\n%s", name, usage);
 		return 2;

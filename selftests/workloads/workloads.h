@@ -192,6 +192,20 @@ int wset_run(const struct wl_alloc *a, unsigned int threads, int cycles,
 int bigbuf_run(const struct wl_alloc *a, long count, size_t lo, size_t hi,
 	       long iters, uint64_t seed, struct wl_result *r);
 
+/**
+ * idle_run() - a server between bursts (idle.c): @threads workers allocate
+ * @mib MiB of small blocks together, free them all (@cross percent of each
+ * worker's by a partner), then stay alive doing nothing; passes if, @sleep_ms later,
+ * the resident set (/proc/self/statm) is at most @slack_mib MiB above what
+ * it was before the burst.  No malloc_trim().  r->best_start and
+ * r->best_steps are the resident sets before and after, in KiB; the peak
+ * goes to *@peak_kib.
+ */
+int idle_run(const struct wl_alloc *a, unsigned int threads, long mib,
+	     long sleep_ms, long slack_mib, unsigned int cross, uint64_t seed,
+	     struct wl_result *r, long *peak_kib);
+long idle_rss_kib(void);
+
 /* Internal helpers of the workloads. */
 void wl_fail(struct wl_result *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
