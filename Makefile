@@ -394,9 +394,14 @@ ITER ?= 5
 demo: $(libs) $(workload-progs)
 	@$(srctree)/scripts/demo.sh $(workload-dir)/workload $(preload-lib)
 
-stress: $(libs) $(workload-progs)
+# With clang, it ends with the fuzzer for STRESS_FUZZ_SECONDS (without,
+# that test is reported as skipped).
+STRESS_FUZZ_SECONDS ?= 60
+stress: $(libs) $(workload-progs) $(if $(have-clang),$(fuzz-bin) $(fuzz-seeds))
 	@WORKLOAD_DIR=$(workload-dir) \
 	 $(if $(SANITIZE),,PRELOAD_LIB=$(preload-lib)) \
+	 $(if $(have-clang),FUZZ_BIN=$(fuzz-bin) FUZZ_OUT=$(fuzz-obj) \
+	   FUZZ_SEEDS=$(dir $(fuzz-seeds)) FUZZ_SECONDS=$(STRESS_FUZZ_SECONDS)) \
 	 $(srctree)/selftests/stress/run.sh $(THREADS) $(SCALE) $(ITER)
 
 # --- benchmarks (tools/bench) ---
