@@ -47,6 +47,8 @@
 #include <bitslab.h>
 
 #include "api.h"	/* bitslab_alloc_aligned(), bitslab_free_sized_op() */
+#include <bitslab/compiler.h>
+#include "large.h"	/* large_get_stats() */
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -894,6 +896,8 @@ static void op_one(void)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	size_t large_bytes;
+	long large_blocks;
 	unsigned int i;
 
 	if (!worker_running) {
@@ -918,6 +922,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (nranges || live_bytes)
 		fail("%u blocks (%zu bytes) left in the model", nranges,
 		     live_bytes);
+	/* Every large block was the harness's, and all are freed: one the
+	 * allocator still counts was lost, or counted twice. */
+	large_get_stats(&large_blocks, &large_bytes);
+	if (large_blocks || large_bytes)
+		fail("bitslab counts %ld large blocks (%zu bytes) live after "
+		     "the input freed everything", large_blocks, large_bytes);
 	if (size && data[size - 1] % 8 == 0)
 		bitslab_trim();
 	return 0;
