@@ -67,9 +67,10 @@ enum fuzz_bad {
  */
 #define FSZ_TINY	0	/* 0..128 (even selectors below FSZ_CLASS) */
 #define FSZ_SMALL	1	/* 0..1024 (odd selectors below FSZ_CLASS) */
-#define FSZ_CLASS	18	/* 18-21: 1025..32768, the classes above 1 KiB */
-#define FSZ_MID		22	/* 22-24: 4 KiB..256 KiB */
-#define FSZ_LARGE	25	/* 256 KiB..4 MiB */
+#define FSZ_CLASS	18	/* 18-22: 1025..32768, the classes above 1 KiB */
+#define FSZ_MID		23	/* 23-24: 4 KiB..256 KiB */
+#define FSZ_LARGE	25	/* 256 KiB..4 MiB if bit 15 of the value is set,
+				 * else as FSZ_MID */
 #define FSZ_POW2	26	/* 26-27: 2^k +- 16, up to 4 MiB */
 #define FSZ_STEP	28	/* 28-31: multiples of 16 up to 32 KiB */
 
@@ -81,15 +82,20 @@ static inline size_t fuzz_size(uint8_t sel, uint16_t v)
 	unsigned int e;
 
 	switch (sel % 32) {
-	case FSZ_CLASS ... FSZ_CLASS + 3:
+	case FSZ_CLASS ... FSZ_CLASS + 4:
 		return 1025 + v % 31744;
-	case FSZ_MID ... FSZ_MID + 2:
+	case FSZ_LARGE:
+		if (v & 0x8000) {
+			/* 256 KiB << e plus up to as much again. */
+			e = v & 3;
+			return ((size_t)(256 << 10) << e) +
+			       ((size_t)((v >> 2) & 0x1fff) << (e + 5));
+		}
+		__attribute__((fallthrough));
+	case FSZ_MID ... FSZ_MID + 1:
 		/* 4 KiB << e plus up to as much again. */
 		e = (v & 7) % 6;
-		return ((size_t)4096 << e) + (((size_t)(v >> 3) << e) >> 1);
-	case FSZ_LARGE:
-		e = v & 3;
-		return ((size_t)(256 << 10) << e) + ((size_t)(v >> 2) << (e + 4));
+		return ((size_t)4096 << e) + ((size_t)((v >> 3) & 0xfff) << e);
 	case FSZ_POW2:
 	case FSZ_POW2 + 1: {
 		size_t s = (size_t)1 << (v % 23);
@@ -127,14 +133,15 @@ static inline size_t fuzz_enc_size(uint8_t *out, size_t size)
 		sel = FSZ_MID;
 		for (e = 5; ((size_t)4096 << e) > size; e--)
 			;
-		v = e | (((size - ((size_t)4096 << e)) << 1 >> e) << 3);
+		v = e | ((size - ((size_t)4096 << e)) >> e << 3);
 	} else {
 		sel = FSZ_LARGE;
 		if (size >= (4 << 20) - 128)
 			size = (4 << 20) - 129;
 		for (e = 3; ((size_t)(256 << 10) << e) > size; e--)
 			;
-		v = e | ((size - ((size_t)(256 << 10) << e)) >> (e + 4) << 2);
+		v = 0x8000 | e |
+		    ((size - ((size_t)(256 << 10) << e)) >> (e + 5) << 2);
 	}
 	out[0] = sel;
 	out[1] = v & 0xff;
