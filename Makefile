@@ -332,16 +332,17 @@ $(fuzz-seeds): $(fuzz-dir)/gen-corpus
 # make fuzz [FUZZ_SECONDS=60] [FUZZ_ARGS=libFuzzer options]: the libFuzzer
 # build of the harness, from a library built with clang into out-fuzz/
 # with coverage (-fsanitize=fuzzer-no-link) and AddressSanitizer (FUZZ_ASAN=n
-# leaves it out: faster, but the harness's own reads are then unchecked).
-# New inputs go to out-fuzz/corpus, crashes to out-fuzz/crash-*.
+# leaves it out, in out-fuzz-noasan/: faster, but bitslab's own code is
+# then unchecked).  New inputs go to out-fuzz/corpus, crashes to
+# out-fuzz/crash-*.
 CLANG		?= clang
 FUZZ_SECONDS	?= 60
 FUZZ_ASAN	?= y
 FUZZ_ARGS	?=
-fuzz-obj := $(objtree)/out-fuzz
+fuzz-san := $(if $(filter y,$(strip $(FUZZ_ASAN))),address,)
+fuzz-obj := $(objtree)/out-fuzz$(if $(fuzz-san),,-noasan)
 fuzz-bin := $(fuzz-obj)/fuzz_api
 have-clang := $(shell command -v $(CLANG) 2>/dev/null)
-fuzz-san := $(if $(filter y,$(strip $(FUZZ_ASAN))),address,)
 comma := ,
 fuzz-lib-cflags := -fsanitize=fuzzer-no-link$(if $(fuzz-san),$(comma)$(fuzz-san)) \
 		   -fno-omit-frame-pointer
