@@ -367,7 +367,7 @@ $(fuzz-bin): $(srctree)/selftests/fuzz/fuzz_api.c \
 	$(call cmd,ld_fuzz)
 
 fuzz: $(if $(have-clang),$(fuzz-bin) $(fuzz-seeds))
-	@$(if $(have-clang),,echo '$(CLANG) not found: install clang (sh scripts/deps.sh)' >&2; exit 1)
+	@$(if $(have-clang),,echo '$(CLANG) not found: install clang (sh scripts/deps.sh --bench)' >&2; exit 1)
 	@FUZZ_BIN=$(fuzz-bin) FUZZ_OUT=$(fuzz-obj) FUZZ_SEEDS=$(dir $(fuzz-seeds)) \
 	 FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS='$(call escsq,$(FUZZ_ARGS))' \
 	 $(srctree)/selftests/fuzz/run.sh
