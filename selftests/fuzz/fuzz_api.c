@@ -894,6 +894,12 @@ static void op_one(void)
 	}
 }
 
+/**
+ * LLVMFuzzerTestOneInput() - run the program @data of @size bytes (fuzz.h)
+ * against the model, then free everything it left and destroy its caches.
+ * A failed check reports on stderr and aborts, which libFuzzer (or the
+ * replay) records as a crash.  Return: 0, as libFuzzer requires.
+ */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t large_bytes;
