@@ -169,7 +169,7 @@ $(foreach d,$(lib-dirs),$(eval $(call kbuild-lib-dir,$(d))))
 prog-dirs := $(patsubst $(srctree)/%/Kbuild,%,$(wildcard $(patsubst %,$(srctree)/%/Kbuild,\
 	     selftests/unit selftests/preload selftests/embed selftests/host \
 	     selftests/link \
-	     selftests/workloads \
+	     selftests/workloads selftests/fuzz \
 	     tools/bench)))
 
 define kbuild-prog-dir
@@ -274,7 +274,7 @@ libs := $(objtree)/libbitslab.a $(objtree)/libbitslab.so
 # ---------------------------------------------------------------------------
 # Goals.
 # ---------------------------------------------------------------------------
-PHONY := all selftest stress bench demo deps install clean help format lint FORCE
+PHONY := all selftest stress fuzz bench demo deps install clean help format lint FORCE
 
 all: $(libs)
 
@@ -318,12 +318,70 @@ preload-runs := $(embed-checks) $(host-embed-checks) \
 		$(srctree)/selftests/workloads/frag-course.sh
 endif
 
+# --- the fuzzer (selftests/fuzz) ---
+
+# The seeds are generated, not checked in (gen_corpus.c says why).
+fuzz-dir := $(objtree)/selftests/fuzz
+fuzz-seeds := $(fuzz-dir)/seeds/.stamp
+quiet_cmd_gen_seeds = GEN     $(patsubst $(objtree)/%,%,$(@D))
+      cmd_gen_seeds = rm -rf $(@D) && mkdir -p $(@D) && \
+		      $(fuzz-dir)/gen-corpus $(@D) && touch $@
+
+$(fuzz-seeds): $(fuzz-dir)/gen-corpus
+	$(call cmd,gen_seeds)
+
+# make fuzz [FUZZ_SECONDS=60] [FUZZ_ARGS=libFuzzer options]: the libFuzzer
+# build of the harness, from a library built with clang into out-fuzz/
+# with coverage (-fsanitize=fuzzer-no-link) and AddressSanitizer (FUZZ_ASAN=n
+# leaves it out, in out-fuzz-noasan/: faster, but bitslab's own code is
+# then unchecked).  New inputs go to out-fuzz/corpus, crashes to
+# out-fuzz/crash-*.
+CLANG		?= clang
+FUZZ_SECONDS	?= 60
+FUZZ_ASAN	?= y
+FUZZ_ARGS	?=
+fuzz-san := $(if $(filter y,$(strip $(FUZZ_ASAN))),address,)
+fuzz-obj := $(objtree)/out-fuzz$(if $(fuzz-san),,-noasan)
+fuzz-bin := $(fuzz-obj)/fuzz_api
+have-clang := $(shell command -v $(CLANG) 2>/dev/null)
+comma := ,
+fuzz-lib-cflags := -fsanitize=fuzzer-no-link$(if $(fuzz-san),$(comma)$(fuzz-san)) \
+		   -fno-omit-frame-pointer
+
+# The library's objects for the fuzzer, by a make of their own (another
+# compiler and other flags, in another tree); FORCE: that make knows when
+# they are up to date.
+$(fuzz-obj)/built-in.a: FORCE
+	@$(MAKE) --no-print-directory -f $(srctree)/Makefile O=$(fuzz-obj) \
+		CC=$(CLANG) SANITIZE= EXTRA_CFLAGS='$(fuzz-lib-cflags)' \
+		EXTRA_LDFLAGS= $@
+
+quiet_cmd_ld_fuzz = LD      $(rel)
+      cmd_ld_fuzz = $(CLANG) -std=gnu11 -O2 -g -pthread $(warn-flags) \
+		    $(config-defines) -fno-omit-frame-pointer \
+		    -fsanitize=fuzzer$(if $(fuzz-san),$(comma)$(fuzz-san)) \
+		    -I$(srctree)/include -I$(srctree)/core -o $@ $< \
+		    $(fuzz-obj)/built-in.a $(URCU_LIBS)
+
+$(fuzz-bin): $(srctree)/selftests/fuzz/fuzz_api.c \
+	     $(srctree)/selftests/fuzz/fuzz.h $(fuzz-obj)/built-in.a
+	$(call cmd,ld_fuzz)
+
+fuzz: $(if $(have-clang),$(fuzz-bin) $(fuzz-seeds))
+	@$(if $(have-clang),,echo '$(CLANG) not found: install clang (sh scripts/deps.sh --bench)' >&2; exit 1)
+	@FUZZ_BIN=$(fuzz-bin) FUZZ_OUT=$(fuzz-obj) FUZZ_SEEDS=$(dir $(fuzz-seeds)) \
+	 FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS='$(call escsq,$(FUZZ_ARGS))' \
+	 $(srctree)/selftests/fuzz/run.sh
+
 selftest: $(libs) $(unit-checks) $(preload-checks) $(embed-checks) \
 	  $(link-checks) $(checks-selftests/host) \
-	  $(progs-selftests/preload) $(progs-selftests/workloads)
+	  $(progs-selftests/preload) $(progs-selftests/workloads) \
+	  $(progs-selftests/fuzz) $(fuzz-seeds)
 	@PRELOAD_LIB=$(preload-lib) LINK_LIB_DIR=$(objtree) \
 		WORKLOAD_DIR=$(objtree)/selftests/workloads \
-		$(srctree)/scripts/run-suites.sh $(unit-checks) $(preload-runs)
+		FUZZ_DIR=$(fuzz-dir) \
+		$(srctree)/scripts/run-suites.sh $(unit-checks) \
+		$(srctree)/selftests/fuzz/replay.sh $(preload-runs)
 
 # --- workloads, stress and demo (selftests/workloads, selftests/stress) ---
 
@@ -338,9 +396,14 @@ ITER ?= 5
 demo: $(libs) $(workload-progs)
 	@$(srctree)/scripts/demo.sh $(workload-dir)/workload $(preload-lib)
 
-stress: $(libs) $(workload-progs)
+# With clang, it ends with the fuzzer for STRESS_FUZZ_SECONDS (without,
+# that test is reported as skipped).
+STRESS_FUZZ_SECONDS ?= 60
+stress: $(libs) $(workload-progs) $(if $(have-clang),$(fuzz-bin) $(fuzz-seeds))
 	@WORKLOAD_DIR=$(workload-dir) \
 	 $(if $(SANITIZE),,PRELOAD_LIB=$(preload-lib)) \
+	 $(if $(have-clang),FUZZ_BIN=$(fuzz-bin) FUZZ_OUT=$(fuzz-obj) \
+	   FUZZ_SEEDS=$(dir $(fuzz-seeds)) FUZZ_SECONDS=$(STRESS_FUZZ_SECONDS)) \
 	 $(srctree)/selftests/stress/run.sh $(THREADS) $(SCALE) $(ITER)
 
 # --- benchmarks (tools/bench) ---
@@ -379,7 +442,8 @@ install: $(libs)
 clean:
 	@find $(objtree) \( -name '*.o' -o -name '*.d' -o -name '*.a' \
 		-o -name '*.so' \) -not -path '*/.git/*' -delete
-	@rm -f $(objtree)/.flags $(all-progs)
+	@rm -f $(objtree)/.flags $(all-progs) $(fuzz-bin)
+	@rm -rf $(dir $(fuzz-seeds))
 
 format:
 	@clang-format -i $$(cd $(srctree) && git ls-files '*.c' '*.h' | sed 's|^|$(srctree)/|')
@@ -394,6 +458,7 @@ help:
 	@echo '  selftest   build and run the Check suites; non-zero exit on failure'
 	@echo '  demo       the Collatz list search on glibc and on bitslab, side by side'
 	@echo '  stress     THREADS=16 SCALE=1 ITER=5: the workloads large, API and LD_PRELOAD'
+	@echo '  fuzz       FUZZ_SECONDS=60 [FUZZ_ARGS=...]: libFuzzer on the prefixed API (clang)'
 	@echo '  bench      [QUICK=1] [ONLY=regex]: against glibc, jemalloc, tcmalloc, mimalloc; bench-results/'
 	@echo '  deps       [BENCH=1]: install the Debian packages (scripts/deps.sh)'
 	@echo '  install    PREFIX=$(PREFIX) DESTDIR= : libraries, header, bitslab.pc, man page'

@@ -17,7 +17,7 @@ set -eu
 # the real programs selftests/preload/programs.sh runs under LD_PRELOAD
 packages="build-essential pkg-config liburcu-dev check python3 git perl coreutils"
 # make bench: the peers, the chart and the instruction counts; clang for
-# builds with CC=clang; google-perftools for google-pprof; strace for the
+# builds with CC=clang and for make fuzz (libFuzzer); google-perftools for google-pprof; strace for the
 # memory system call counts
 bench_packages="libjemalloc-dev libgoogle-perftools-dev libmimalloc-dev gnuplot valgrind clang google-perftools strace"
 

@@ -9,7 +9,9 @@
 # going back after a burst (idle: RSS from /proc/self/statm, no
 # malloc_trim); then real programs under LD_PRELOAD with their output
 # compared to a run without it.  ITER repeats the whole workload set with
-# a new seed each time.
+# a new seed each time.  Last, with FUZZ_BIN set (make stress does when
+# clang is installed), the fuzzer for FUZZ_SECONDS (selftests/fuzz/run.sh);
+# without, that test is reported as skipped.
 #
 # Output is TAP; exit status 0 only if every test passed.  Without
 # PRELOAD_LIB (sanitizer builds, whose runtime owns malloc) the LD_PRELOAD
@@ -142,6 +144,13 @@ if [ -n "$PRELOAD_LIB" ]; then
 	sed 's/^/# /' "$out"
 else
 	skip "real programs under LD_PRELOAD" "no PRELOAD_LIB (sanitizer build)"
+fi
+
+if [ -n "${FUZZ_BIN:-}" ]; then
+	t "libFuzzer on the prefixed API, ${FUZZ_SECONDS:-60} s" \
+		"$here/../fuzz/run.sh"
+else
+	skip "libFuzzer on the prefixed API" "no clang (FUZZ_BIN unset)"
 fi
 
 echo "1..$n"
