@@ -168,7 +168,7 @@ $(foreach d,$(lib-dirs),$(eval $(call kbuild-lib-dir,$(d))))
 # ---------------------------------------------------------------------------
 prog-dirs := $(patsubst $(srctree)/%/Kbuild,%,$(wildcard $(patsubst %,$(srctree)/%/Kbuild,\
 	     selftests/unit selftests/preload selftests/embed selftests/host \
-	     selftests/link \
+	     selftests/link selftests/corrupt \
 	     selftests/workloads \
 	     tools/bench)))
 
@@ -305,7 +305,8 @@ preload-runs := $(host-embed-checks) \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/prof.sh \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/examples.sh \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/startup.sh \
-		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/workloads/frag-course.sh
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/workloads/frag-course.sh \
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/corrupt/run.sh
 else
 preload-runs := $(embed-checks) $(host-embed-checks) \
 		$(addprefix linked:,$(link-checks)) \
@@ -315,14 +316,21 @@ preload-runs := $(embed-checks) $(host-embed-checks) \
 		$(srctree)/selftests/preload/prof.sh \
 		$(srctree)/selftests/preload/examples.sh \
 		$(srctree)/selftests/preload/startup.sh \
-		$(srctree)/selftests/workloads/frag-course.sh
+		$(srctree)/selftests/workloads/frag-course.sh \
+		$(srctree)/selftests/corrupt/run.sh
 endif
+
+# The corruption suite's program runs only under LD_PRELOAD: not built in
+# sanitizer builds, where its suite is skipped.
+corrupt-progs := $(if $(SANITIZE),,$(progs-selftests/corrupt))
 
 selftest: $(libs) $(unit-checks) $(preload-checks) $(embed-checks) \
 	  $(link-checks) $(checks-selftests/host) \
-	  $(progs-selftests/preload) $(progs-selftests/workloads)
+	  $(progs-selftests/preload) $(progs-selftests/workloads) \
+	  $(corrupt-progs)
 	@PRELOAD_LIB=$(preload-lib) LINK_LIB_DIR=$(objtree) \
 		WORKLOAD_DIR=$(objtree)/selftests/workloads \
+		CORRUPT_DIR=$(objtree)/selftests/corrupt \
 		$(srctree)/scripts/run-suites.sh $(unit-checks) $(preload-runs)
 
 # --- workloads, stress and demo (selftests/workloads, selftests/stress) ---
