@@ -356,8 +356,9 @@ stress: $(libs) $(workload-progs)
 # make bench [QUICK=1] [ONLY=regex]: every workload (or those whose names
 # match ONLY) under bitslab, glibc, jemalloc, tcmalloc and mimalloc;
 # results in $(objtree)/bench-results/.
-bench: $(libs) $(workload-progs) $(progs-tools/bench)
+bench: $(libs) $(workload-progs) $(progs-tools/bench) $(progs-selftests/corrupt)
 	@BENCH_BIN=$(objtree)/tools/bench WORKLOAD=$(workload-dir)/workload \
+	 CORRUPT=$(objtree)/selftests/corrupt/corrupt \
 	 PRELOAD_LIB=$(preload-lib) OUT=$(objtree)/bench-results QUICK=$(QUICK) \
 	 ONLY='$(call escsq,$(ONLY))' \
 	 $(srctree)/tools/bench/bench.sh

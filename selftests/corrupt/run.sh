@@ -28,7 +28,7 @@
 #
 #   run.sh                    the suite (make selftest)
 #   run.sh --outcomes [LIB [OPTIONS]]
-#                             one "case outcome" line per case under
+#                             one "case outcome caught|not" line per case under
 #                             LD_PRELOAD=LIB ("" or none: glibc) with
 #                             BITSLAB_OPTIONS=OPTIONS (make bench)
 #
@@ -129,7 +129,8 @@ cases=$("$CORRUPT" --list) || { echo "FAIL corrupt: cannot run $CORRUPT"; exit 1
 
 if [ "${1:-}" = --outcomes ]; then
 	for c in $cases; do
-		echo "$c $(run_case "$c" "${2:-}" "${3:-}")"
+		o=$(run_case "$c" "${2:-}" "${3:-}")
+		echo "$c $o $(caught "$c" "$o" && echo caught || echo not)"
 	done
 	exit 0
 fi
