@@ -24,7 +24,8 @@
 # yet).  A bitslab outcome that differs from the table fails the suite, in
 # both directions: an unexpected catch fails too, so that the table stays
 # true.  The glibc column is what glibc 2.36 did on this machine: a
-# reference, printed beside ours; a difference is a note, not a failure.
+# reference, printed beside ours; a difference is a note, not a failure
+# ("abort/segv": either, as glibc's heap placement decides).
 #
 #   run.sh                    the suite (make selftest)
 #   run.sh --outcomes [LIB [OPTIONS]]
@@ -68,7 +69,7 @@ invalid_free_static | abort | abort | abort
 invalid_free_wild | abort | abort | abort
 unaligned_free_small | abort | abort | abort
 unaligned_free_large | abort | abort | abort
-free_never_allocated_block_of_live_chunk | abort | abort | abort
+free_never_allocated_block_of_live_chunk | abort | abort | abort/segv
 realloc_freed_block | abort | abort | missed
 invalid_malloc_usable_size_small | abort | abort | missed
 uninitialized_malloc_usable_size | abort | abort | missed
@@ -194,7 +195,7 @@ for c in $cases; do
 		echo "     secure: expected ${why_s[$c]}, got $os${es:+: $(head -2 <<<"$es" | tr '\n' ' ')}"
 		fail=1
 	fi
-	if [ "$og" != "${want_g[$c]}" ]; then
+	if ! grep -qxF "$og" <<<"${want_g[$c]//\//$'\n'}"; then
 		echo "     note: glibc gave $og here, ${want_g[$c]} when the table was made"
 		notes=$((notes + 1))
 	fi
