@@ -168,7 +168,7 @@ $(foreach d,$(lib-dirs),$(eval $(call kbuild-lib-dir,$(d))))
 # ---------------------------------------------------------------------------
 prog-dirs := $(patsubst $(srctree)/%/Kbuild,%,$(wildcard $(patsubst %,$(srctree)/%/Kbuild,\
 	     selftests/unit selftests/preload selftests/embed selftests/host \
-	     selftests/link \
+	     selftests/link selftests/corrupt \
 	     selftests/workloads selftests/fuzz \
 	     tools/bench)))
 
@@ -305,7 +305,8 @@ preload-runs := $(host-embed-checks) \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/prof.sh \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/examples.sh \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/startup.sh \
-		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/workloads/frag-course.sh
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/workloads/frag-course.sh \
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/corrupt/run.sh
 else
 preload-runs := $(embed-checks) $(host-embed-checks) \
 		$(addprefix linked:,$(link-checks)) \
@@ -315,7 +316,8 @@ preload-runs := $(embed-checks) $(host-embed-checks) \
 		$(srctree)/selftests/preload/prof.sh \
 		$(srctree)/selftests/preload/examples.sh \
 		$(srctree)/selftests/preload/startup.sh \
-		$(srctree)/selftests/workloads/frag-course.sh
+		$(srctree)/selftests/workloads/frag-course.sh \
+		$(srctree)/selftests/corrupt/run.sh
 endif
 
 # --- the fuzzer (selftests/fuzz) ---
@@ -373,13 +375,17 @@ fuzz: $(if $(have-clang),$(fuzz-bin) $(fuzz-seeds))
 	 FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_ARGS='$(call escsq,$(FUZZ_ARGS))' \
 	 $(srctree)/selftests/fuzz/run.sh
 
+# The corruption suite's program runs only under LD_PRELOAD: not built in
+# sanitizer builds, where its suite is skipped.
+corrupt-progs := $(if $(SANITIZE),,$(progs-selftests/corrupt))
+
 selftest: $(libs) $(unit-checks) $(preload-checks) $(embed-checks) \
 	  $(link-checks) $(checks-selftests/host) \
 	  $(progs-selftests/preload) $(progs-selftests/workloads) \
-	  $(progs-selftests/fuzz) $(fuzz-seeds)
+	  $(progs-selftests/fuzz) $(fuzz-seeds) $(corrupt-progs)
 	@PRELOAD_LIB=$(preload-lib) LINK_LIB_DIR=$(objtree) \
 		WORKLOAD_DIR=$(objtree)/selftests/workloads \
-		FUZZ_DIR=$(fuzz-dir) \
+		FUZZ_DIR=$(fuzz-dir) CORRUPT_DIR=$(objtree)/selftests/corrupt \
 		$(srctree)/scripts/run-suites.sh $(unit-checks) \
 		$(srctree)/selftests/fuzz/replay.sh $(preload-runs)
 
@@ -411,8 +417,9 @@ stress: $(libs) $(workload-progs) $(if $(have-clang),$(fuzz-bin) $(fuzz-seeds))
 # make bench [QUICK=1] [ONLY=regex]: every workload (or those whose names
 # match ONLY) under bitslab, glibc, jemalloc, tcmalloc and mimalloc;
 # results in $(objtree)/bench-results/.
-bench: $(libs) $(workload-progs) $(progs-tools/bench)
+bench: $(libs) $(workload-progs) $(progs-tools/bench) $(progs-selftests/corrupt)
 	@BENCH_BIN=$(objtree)/tools/bench WORKLOAD=$(workload-dir)/workload \
+	 CORRUPT=$(objtree)/selftests/corrupt/corrupt \
 	 PRELOAD_LIB=$(preload-lib) OUT=$(objtree)/bench-results QUICK=$(QUICK) \
 	 ONLY='$(call escsq,$(ONLY))' \
 	 $(srctree)/tools/bench/bench.sh

@@ -234,15 +234,21 @@ static void secure_release(struct heap *h, struct chunk *c, void **p)
 	heap_free_remote(h, c, p);
 }
 
+/* Is block @p of @c, in a quarantine, still as secure_free() left it? */
+static void secure_check_quarantined(struct chunk *c, void **p)
+{
+	if ((uintptr_t)p[1] != quarantine_cookie() || p[0] ||
+	    !block_zero(p, c->size))
+		report_misuse("write after free (block in quarantine)", p,
+			      c->cls);
+}
+
 /* @p leaves @h's quarantine: still as the free left it, then released. */
 static void secure_evict(struct heap *h, void **p)
 {
 	struct chunk *c = chunk_lookup((uintptr_t)p);
 
-	if ((uintptr_t)p[1] != quarantine_cookie() || p[0] ||
-	    !block_zero(p, c->size))
-		report_misuse("write after free (block in quarantine)", p,
-			      c->cls);
+	secure_check_quarantined(c, p);
 	p[1] = NULL;
 	secure_release(h, c, p);
 }
@@ -330,6 +336,28 @@ static void zero_free(struct chunk *c, void **p)
 
 	if (!bitmap_release_mask(c->used, BIT_WORD(idx), BIT_MASK(idx)))
 		report_misuse("double free", p, c->cls);
+}
+
+/*
+ * At exit: the blocks still in the exiting thread's quarantine are checked
+ * as if they left it then, so that a write after free the program did not
+ * outlive by SECURE_QUARANTINE frees is still reported (other threads exit
+ * through heap_exit(), which flushes theirs).  Nothing is released: code
+ * that runs later (other destructors) may still allocate and free.
+ */
+__attribute__((destructor)) static void secure_at_exit(void)
+{
+	struct heap *h = bitslab_tls_heap;
+	unsigned int i;
+
+	if (h->kind != HEAP_KIND_THREAD)
+		return;
+	for (i = 0; i < SECURE_QUARANTINE; i++) {
+		void **p = h->quar[i];
+
+		if (p)
+			secure_check_quarantined(chunk_lookup((uintptr_t)p), p);
+	}
 }
 
 /**

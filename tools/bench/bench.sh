@@ -14,9 +14,12 @@
 # count of one malloc+free pair per allocator and size (callgrind).
 #
 # Environment: BENCH_BIN (measure, pair), WORKLOAD (the workload program),
+# CORRUPT (the corruption suite's program; its section is left out without it),
 # PRELOAD_LIB, OUT (results directory), QUICK=1 (smaller, 3 repeats:
 # about three minutes), REPS.  Writes OUT/runs.csv (every run),
-# OUT/summary.csv, OUT/frag.csv, OUT/frag-course.csv, OUT/instructions.csv, OUT/machine.txt,
+# OUT/summary.csv, OUT/frag.csv, OUT/frag-course.csv, OUT/instructions.csv,
+# OUT/corrupt.csv and OUT/corrupt-scores.csv (the corruption suite, when
+# CORRUPT names its program), OUT/machine.txt,
 # OUT/table.txt (what is printed) and OUT/chart.png (gnuplot).
 #
 # A timed run or an instruction count that fails keeps its output in
@@ -305,6 +308,37 @@ for n in "${course_names[@]}"; do
 	echo "frag-course: $n passes from ${C[$n]} KiB absolute" >&3
 done
 
+# ---- the corruption suite (selftests/corrupt): cases caught ----
+# Every case under every allocator, bitslab also with secure=1; what
+# counts as caught is run.sh's rule (an abort or a fault; for the answer
+# case, NULL with ENOMEM).  A few seconds.  ONLY skips it unless it
+# matches "corrupt".
+corrupt_csv=$OUT/corrupt.csv
+corrupt_scores=$OUT/corrupt-scores.csv
+declare -A K
+corrupt_names=()
+if [ -n "${CORRUPT:-}" ] && [ -x "$CORRUPT" ] && [[ corrupt =~ ${ONLY:-.} ]]; then
+	echo "case,allocator,outcome,caught" >"$corrupt_csv"
+	echo "allocator,caught,cases" >"$corrupt_scores"
+	corrupt_names=(bitslab bitslab-secure "${names[@]:1}")
+	for n in "${corrupt_names[@]}"; do
+		if [ "$n" = bitslab-secure ]; then
+			c_lib=$PRELOAD_LIB c_opt=secure=1
+		else
+			c_lib=${lib[$n]} c_opt=""
+		fi
+		CORRUPT=$CORRUPT "$src/selftests/corrupt/run.sh" --outcomes "$c_lib" "$c_opt" |
+			sed "s/^\([^ ]*\) \([^ ]*\) \([^ ]*\)$/\1,$n,\2,\3/" >>"$corrupt_csv"
+		c_m=$(grep -c ",$n," "$corrupt_csv")
+		K[$n]=$(grep -c ",$n,.*,caught$" "$corrupt_csv")
+		echo "$n,${K[$n]},$c_m" >>"$corrupt_scores"
+		echo "corrupt: $n catches ${K[$n]} of $c_m cases" >&3
+	done
+	K_cases=$c_m
+else
+	echo "bench: corruption suite skipped (CORRUPT='${CORRUPT:-}' is not a program, or ONLY leaves it out)" >&3
+fi
+
 # ---- instructions per malloc+free pair (callgrind) ----
 sizes="16 64 256 1024 4096 16384"
 instr=$OUT/instructions.csv
@@ -407,6 +441,12 @@ table_counts() {
 	echo "The course's fragmentation test (frag-course: absolute RLIMIT_AS for the whole process, 2 rounds, 9 MiB): smallest limit that passes, KiB"
 	printf '%-22s' ""; printf '%16s' "${course_names[@]}"; echo
 	printf '%-22s' frag-course; for n in "${course_names[@]}"; do printf '%16s' "${C[$n]}"; done; echo
+	if [ ${#K[@]} -gt 0 ]; then
+		echo
+		echo "Corruption suite (selftests/corrupt, one process per case): cases caught of $K_cases"
+		printf '%-22s' ""; printf '%16s' "${corrupt_names[@]}"; echo
+		printf '%-22s' corrupt; for n in "${corrupt_names[@]}"; do printf '%16s' "${K[$n]}"; done; echo
+	fi
 	if [ ${#I[@]} -gt 0 ]; then
 		echo
 		echo "Instructions per malloc+free pair (callgrind, exact), by size in bytes"
@@ -453,7 +493,7 @@ GP
 else
 	echo "bench: chart skipped: gnuplot not installed" >&3
 fi
-echo "results: $OUT (runs.csv, summary.csv, syscalls.csv, frag.csv, frag-course.csv, instructions.csv, table.txt)" >&3
+echo "results: $OUT (runs.csv, summary.csv, syscalls.csv, frag.csv, frag-course.csv, corrupt.csv, corrupt-scores.csv, instructions.csv, table.txt)" >&3
 if [ "$failed" -gt 0 ]; then
 	echo "bench: $failed runs FAILED; their output is in $logs" >&3
 	exit 1
