@@ -32,15 +32,14 @@ void heap_free_invalid(struct chunk *c, void *ptr)
 }
 
 /**
- * heap_bin_corrupt() - block @p at the head of a bin of @h lost @h's free
+ * heap_bin_corrupt() - block @p at the head of a bin lost its heap's free
  * cookie: the program wrote to it after freeing it (or overwrote the link
  * of the block freed after it, which led here).
  */
-__cold __noreturn void heap_bin_corrupt(const struct heap *h, void **p)
+__cold __noreturn void heap_bin_corrupt(void **p)
 {
 	struct chunk *c = chunk_lookup((uintptr_t)p);
 
-	(void)h;
 	report_misuse("write after free (free block overwritten)", p,
 		      c ? (int)c->cls : REPORT_FOREIGN);
 }

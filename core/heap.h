@@ -33,7 +33,7 @@ static __always_inline bool heap_is_real(const struct heap *h)
 	return h->kind == HEAP_KIND_THREAD || h->kind == HEAP_KIND_GLOBAL;
 }
 
-__cold __noreturn void heap_bin_corrupt(const struct heap *h, void **p);
+__cold __noreturn void heap_bin_corrupt(void **p);
 
 /**
  * bin_pop() - take the most recently freed block off bin @b of heap @h and
@@ -51,7 +51,7 @@ static __always_inline void *bin_pop(struct heap *h, struct bin *b)
 	if (likely(p != NULL)) {
 		if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
 		    unlikely((uintptr_t)p[1] != free_cookie_local(h)))
-			heap_bin_corrupt(h, p);
+			heap_bin_corrupt(p);
 		b->head = p[0];
 		b->room++;
 		p[1] = NULL;

@@ -67,11 +67,6 @@
  */
 static uintptr_t qcookie = 2, canary_key;
 
-static uintptr_t quarantine_cookie(void)
-{
-	return qcookie;
-}
-
 /** secure_init() - derive the quarantine cookie and canary key. */
 void secure_init(void)
 {
@@ -82,7 +77,7 @@ void secure_init(void)
 /** secure_cookie() - does word 1 @w1 say the block waits in a quarantine? */
 bool secure_cookie(uintptr_t w1)
 {
-	return w1 == quarantine_cookie();
+	return w1 == qcookie;
 }
 
 static uintptr_t *canary_of(struct chunk *c, void **p)
@@ -182,7 +177,7 @@ static void **secure_pop(struct heap *h, struct bin *b)
 		p = p[0];
 	}
 	if ((uintptr_t)p[1] != free_cookie_local(h))
-		heap_bin_corrupt(h, p);
+		heap_bin_corrupt(p);
 	if (prev)
 		prev[0] = p[0];
 	else
@@ -237,7 +232,7 @@ static void secure_release(struct heap *h, struct chunk *c, void **p)
 /* Is block @p of @c, in a quarantine, still as secure_free() left it? */
 static void secure_check_quarantined(struct chunk *c, void **p)
 {
-	if ((uintptr_t)p[1] != quarantine_cookie() || p[0] ||
+	if ((uintptr_t)p[1] != qcookie || p[0] ||
 	    !block_zero(p, c->size))
 		report_misuse("write after free (block in quarantine)", p,
 			      c->cls);
@@ -385,7 +380,7 @@ void secure_free(struct heap *h, struct chunk *c, void **p)
 		secure_release(h, c, p);
 		return;
 	}
-	p[1] = (void *)quarantine_cookie();
+	p[1] = (void *)qcookie;
 	old = h->quar[h->qpos];
 	h->quar[h->qpos] = p;
 	h->qpos = (h->qpos + 1) % SECURE_QUARANTINE;
@@ -421,7 +416,7 @@ void secure_salvage(struct heap *me, struct heap *dead)
 		struct chunk *c = p ? chunk_lookup((uintptr_t)p) : NULL;
 
 		dead->quar[i] = NULL;
-		if (!c || (uintptr_t)p[1] != quarantine_cookie())
+		if (!c || (uintptr_t)p[1] != qcookie)
 			continue;	/* stays taken, as a block in flight */
 		p[1] = NULL;
 		heap_free_remote(me, c, p);
