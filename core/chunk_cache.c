@@ -152,8 +152,20 @@ static size_t unmap_sorted(struct chunk **v, size_t n)
 }
 
 /*
- * Unmap every chunk on @list.  Chunks mapped in one batch come back to the
- * kernel in one munmap when they leave together.
+ * Cache lock held, about to drop it: the chunks on @out have left the
+ * cache and are unmapped next (cache_unmap()); until then a trim waits for
+ * them (os_unmap_wait()).
+ */
+static void __cache_let_go(struct cds_list_head *out)
+{
+	if (!cds_list_empty(out))
+		os_unmap_begin();
+}
+
+/*
+ * Unmap every chunk on @list, which __cache_let_go() let go of.  Chunks
+ * mapped in one batch come back to the kernel in one munmap when they
+ * leave together.
  */
 static size_t cache_unmap(struct cds_list_head *list)
 {
@@ -161,6 +173,8 @@ static size_t cache_unmap(struct cds_list_head *list)
 	struct cds_list_head *pos, *tmp;
 	size_t n = 0, bytes = 0;
 
+	if (cds_list_empty(list))
+		return 0;
 	cds_list_for_each_safe(pos, tmp, list) {
 		v[n++] = cds_list_entry(pos, struct chunk, node);
 		if (n == UNMAP_BATCH) {
@@ -168,7 +182,9 @@ static size_t cache_unmap(struct cds_list_head *list)
 			n = 0;
 		}
 	}
-	return bytes + unmap_sorted(v, n);
+	bytes += unmap_sorted(v, n);
+	os_unmap_end();
+	return bytes;
 }
 
 /* Make @c a cached chunk.  Cache lock held. */
@@ -274,6 +290,7 @@ bool chunk_cache_release(struct llist_node *list, bool purge)
 		__cache_trim(budget, &out);
 	}
 	over = cache_bytes > budget;
+	__cache_let_go(&out);
 	pthread_mutex_unlock(&cache_lock);
 	cache_unmap(&out);
 	return over;
@@ -302,6 +319,7 @@ long chunk_cache_decay(uint64_t now)
 
 		next = due > now ? (long)(due - now) : 0;
 	}
+	__cache_let_go(&out);
 	pthread_mutex_unlock(&cache_lock);
 	fetch_add_relaxed(&decay_unmapped, cache_unmap(&out));
 	return next;
@@ -314,6 +332,7 @@ size_t chunk_cache_drain(void)
 
 	pthread_mutex_lock(&cache_lock);
 	__cache_expire(0, &all);
+	__cache_let_go(&all);
 	pthread_mutex_unlock(&cache_lock);
 	return cache_unmap(&all);
 }
@@ -353,5 +372,7 @@ void chunk_cache_fork_parent(void)
 
 void chunk_cache_fork_child(void)
 {
+	/* What the parent's other threads were unmapping stays mapped. */
+	os_unmap_fork_child();
 	pthread_mutex_unlock(&cache_lock);
 }

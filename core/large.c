@@ -160,11 +160,23 @@ static void lcache_sub(size_t bytes)
 	WRITE_ONCE(lcache_bytes, READ_ONCE(lcache_bytes) - bytes);
 }
 
+/*
+ * Add @piece to @out, to unmap once large_lock is dropped.  Lock held.  The
+ * first piece starts a give-back in flight (os_unmap_begin()), which
+ * lcache_unmap() ends: a trim meanwhile waits for it.
+ */
+static void __lcache_out(struct large_victims *out, struct large_piece piece)
+{
+	if (!out->n)
+		os_unmap_begin();
+	out->v[out->n++] = piece;
+}
+
 /* Remove piece @i, moving it to @out (if not NULL).  large_lock held. */
 static void __lcache_remove(unsigned int i, struct large_victims *out)
 {
 	if (out)
-		out->v[out->n++] = lcache[i];
+		__lcache_out(out, lcache[i]);
 	lcache_sub(lcache[i].size);
 	lcache[i] = lcache[--lcache_n];
 }
@@ -213,6 +225,8 @@ static void lcache_unmap(struct large_victims *out)
 
 	for (i = 0; i < out->n; i++)
 		os_unmap((void *)out->v[i].start, out->v[i].size);
+	if (out->n)
+		os_unmap_end();
 	out->n = 0;
 }
 
@@ -445,9 +459,9 @@ static uint32_t large_cache_fill(uintptr_t dst, size_t len, bool zero)
 		} else {
 			__lcache_remove(k, NULL);
 			if (piece.size > len) {	/* a tail too small to keep */
-				out.v[out.n++] = (struct large_piece){
+				__lcache_out(&out, (struct large_piece){
 					piece.start + len, piece.size - len,
-					0, 0 };
+					0, 0 });
 				piece.size = len;
 			}
 		}

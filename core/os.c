@@ -130,6 +130,50 @@ void os_unmap(void *addr, size_t size)
 	errno = saved;
 }
 
+/*
+ * Give-backs in flight: memory a cache has let go of under its lock and
+ * unmaps once the lock is dropped.  Between the two, it is in no cache and
+ * still mapped, so a trim that drains the caches at that moment would find
+ * nothing and return before the memory went back.  os_unmap_begin() is
+ * called under the cache's lock as the memory leaves the cache,
+ * os_unmap_end() after the munmap; os_unmap_wait() (trim, a refused
+ * mapping) waits until none is in flight.
+ */
+static _Atomic long unmaps_in_flight;
+
+/** os_unmap_begin() - a cache is about to unmap what it just let go of. */
+void os_unmap_begin(void)
+{
+	fetch_add_relaxed(&unmaps_in_flight, 1);
+}
+
+/** os_unmap_end() - ... and has unmapped it (pairs with os_unmap_wait()). */
+void os_unmap_end(void)
+{
+	fetch_sub_release(&unmaps_in_flight, 1);
+}
+
+/**
+ * os_unmap_wait() - wait until every give-back begun has ended, at most
+ * about a second (munmap calls of other threads of ours, never the
+ * program's code).  For trim, whose job is to give memory back now, and a
+ * thread the system refused memory.
+ */
+void os_unmap_wait(void)
+{
+	static const struct timespec tick = { 0, 1000000L };
+	int i;
+
+	for (i = 0; i < 1000 && load_acquire(&unmaps_in_flight) > 0; i++)
+		nanosleep(&tick, NULL);
+}
+
+/** os_unmap_fork_child() - the threads that were unmapping are gone. */
+void os_unmap_fork_child(void)
+{
+	atomic_init(&unmaps_in_flight, 0);
+}
+
 /** os_grow_in_place() - extend a mapping without moving it, if possible. */
 bool os_grow_in_place(void *addr, size_t old_size, size_t new_size)
 {

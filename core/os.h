@@ -17,6 +17,11 @@ void os_unmap(void *addr, size_t size);
 void *os_remap(void *old, size_t old_size, size_t new_size, void *target);
 bool os_grow_in_place(void *addr, size_t old_size, size_t new_size);
 
+void os_unmap_begin(void);
+void os_unmap_end(void);
+void os_unmap_wait(void);
+void os_unmap_fork_child(void);
+
 uint64_t os_now_ms(void);
 bool os_vm_tight(void);
 

@@ -47,6 +47,9 @@ static void heap_recover(struct heap *h)
 	large_cache_drain();
 	reclaim_now();
 	chunk_cache_drain();
+	/* What the helper or another thread took out of a cache a moment
+	 * ago is still being unmapped. */
+	os_unmap_wait();
 }
 
 /* A chunk of @cls for @h to claim from: partial, adopted, or new. */
