@@ -89,11 +89,13 @@ void *bitslab_realloc(void *ptr, size_t size)
 	if (kind == PM_LARGE || kind == PM_LARGE0) {
 		if (size > SMALL_MAX)
 			return large_realloc(ptr, size);
-		large_usable(ptr, "realloc");	/* validates */
+		/* Validates; and an aligned large block may hold less than
+		 * @size (aligned_alloc(65536, 100)): copy what it holds. */
+		old = large_usable(ptr, "realloc");
 		np = bitslab_alloc_fast(size);
 		if (!np)
 			return NULL;
-		memcpy(np, ptr, size);
+		memcpy(np, ptr, min(old, size));
 		large_free(ptr);
 		return np;
 	}

@@ -126,6 +126,36 @@ START_TEST(test_aligned_above_a_page_is_large)
 }
 END_TEST
 
+/*
+ * A block aligned beyond a page is a large block that may hold only a few
+ * bytes; realloc to a size a class serves copies what it holds, and reads
+ * nothing past it (it used to copy the new size: a read past the mapping,
+ * which the fuzzer found).
+ */
+START_TEST(test_aligned_large_realloc_to_a_class_keeps_the_bytes)
+{
+	static const size_t aligns[] = { 8192, 65536, 1UL << 20 };
+	static const size_t sizes[] = { 0, 100, 4000 };
+	unsigned int i, j, k;
+
+	for (k = 0; k < 4; k++)
+		for (i = 0; i < 3; i++)
+			for (j = 0; j < 3; j++) {
+				size_t n = sizes[j], b;
+				unsigned char *p, *q;
+
+				p = bitslab_aligned_alloc(aligns[i], n);
+				ck_assert_ptr_nonnull(p);
+				memset(p, 0x5a + (int)j, n);
+				q = bitslab_realloc(p, SMALL_MAX);
+				ck_assert_ptr_nonnull(q);
+				for (b = 0; b < n; b++)
+					ck_assert_uint_eq(q[b], 0x5a + j);
+				bitslab_free(q);
+			}
+}
+END_TEST
+
 START_TEST(test_aligned_bad_alignment_is_einval)
 {
 	errno = 0;
@@ -147,6 +177,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_aligned_blocks_of_one_request_are_neighbours);
 	tcase_add_test(tc, test_aligned_pages_do_not_map_a_chunk_each);
 	tcase_add_test(tc, test_aligned_above_a_page_is_large);
+	tcase_add_test(tc, test_aligned_large_realloc_to_a_class_keeps_the_bytes);
 	tcase_add_test(tc, test_aligned_bad_alignment_is_einval);
 	suite_add_tcase(s, tc);
 	return s;
