@@ -48,7 +48,8 @@ void count_large_resize(size_t old_map, size_t new_map);
 /**
  * count_binned() - add the blocks waiting in @h's bins, per class, to
  * @sum (for the "in use" column: taken in the bitmaps, but not the
- * program's).
+ * program's), and the large blocks in its large bins (live mappings that
+ * are not the program's).
  */
 static inline void count_binned(struct heap_stats *sum, const struct heap *h)
 {
@@ -57,6 +58,12 @@ static inline void count_binned(struct heap_stats *sum, const struct heap *h)
 	for (c = 0; c < NR_SIZE_CLASSES; c++)
 		sum->cls_binned[c] += (uint64_t)(h->bins[c].max -
 						 h->bins[c].room);
+	sum->large_binned += h->lbin_blocks;
+	sum->large_binned_bytes += h->lbin_bytes;
+	for (c = 0; c < LBIN_RANGES; c++) {
+		sum->lbin_range_blocks[c] += h->lbin_range_blocks[c];
+		sum->lbin_range_bytes[c] += h->lbin_range_bytes[c];
+	}
 }
 
 #endif /* CORE_COUNTERS_H */

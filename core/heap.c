@@ -139,6 +139,11 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 	memset(h->quar, 0, sizeof(h->quar));
 	h->qpos = 0;
 	h->rng = 0;
+	memset(h->lbins, 0, sizeof(h->lbins));
+	h->lbin_bytes = 0;
+	h->lbin_blocks = 0;
+	memset(h->lbin_range_blocks, 0, sizeof(h->lbin_range_blocks));
+	memset(h->lbin_range_bytes, 0, sizeof(h->lbin_range_bytes));
 	memset(&h->stats, 0, sizeof(h->stats));
 }
 

@@ -52,6 +52,7 @@
 #include "chunk.h"
 #include "heap.h"
 #include "large.h"
+#include "options.h"
 #include "os.h"
 #include "pagemap.h"
 #include "prof.h"
@@ -127,10 +128,19 @@ static struct large *large_hdr(uintptr_t p)
 	return (struct large *)(p - LARGE_HDR);
 }
 
+/**
+ * large_get_stats() - the large blocks the program holds, and their
+ * mappings' bytes: the live ones less those waiting in threads' large
+ * bins (summed as statistics are, racily for live threads).
+ */
 void large_get_stats(long *blocks, size_t *bytes)
 {
-	*blocks = READ_ONCE(live_blocks);
-	*bytes = READ_ONCE(live_bytes);
+	struct heap_stats sum;
+	long threads;
+
+	heap_sum_stats(&sum, &threads);
+	*blocks = READ_ONCE(live_blocks) - (long)sum.large_binned;
+	*bytes = READ_ONCE(live_bytes) - sum.large_binned_bytes;
 }
 
 /* ---- the cache ---- */
@@ -323,10 +333,11 @@ static uint32_t parts_split(uint32_t *parts, size_t part, size_t whole)
  */
 #define LARGE_TIGHT_MS	10
 
+static _Atomic bool tight;		/* atomic: any; the last reading */
+
 static bool large_vm_tight(void)
 {
 	static _Atomic uint64_t checked;	/* atomic: any; ms + 1 */
-	static _Atomic bool tight;		/* atomic: any */
 	uint64_t now = os_now_ms() + 1, last = READ_ONCE(checked);
 
 	if (now - last >= LARGE_TIGHT_MS || now < last) {
@@ -549,6 +560,153 @@ reused:
 	return start;
 }
 
+/*
+ * Large bins.  Blocks just above SMALL_MAX are what programs replace
+ * fastest (a buffer of some tens of KiB per request), and the process-wide
+ * cache costs such a block a lock, a clock read and a scan of the cache at
+ * both ends (about 700 instructions a malloc+free pair, against the few
+ * tens of a small block).  So a thread that frees a block of up to 72
+ * pages of mapping (256 KiB of payload and then some) that it may keep
+ * keeps it in its heap's large bin of the block's class, still mapped and
+ * still marked in the page map, with the binned cookie in place of the
+ * live one; its next request of that class takes it back with no lock, no
+ * system call and no scan.  Classes are of 9 to 72 pages, eight per
+ * doubling: fresh blocks in that range are mapped at their class's size
+ * (at most an eighth more address space, not more memory: pages never
+ * touched are never resident), so that a freed block serves any request
+ * of its class.
+ *
+ * Bounded: LBIN_PER_CLASS blocks a class, LBIN_BYTES of mapping a thread.
+ * Not used for aligned blocks, in secure mode (freed mappings must not be
+ * reused at once there), nor while the address space is tight.  A bin is
+ * its thread's alone (owner only, no atomics); the blocks go to the
+ * process-wide cache when the thread exits, on trim and when the system
+ * refuses memory (large_bin_flush()); a fork child flushes the bins of the
+ * heaps whose threads did not survive, checking each block first.  A
+ * thread that goes idle holds its bins, as it holds its small bins.
+ *
+ * A binned block is free: free(), realloc() and malloc_usable_size() of
+ * it find the binned cookie and report a double free (or a freed block),
+ * as they do for a block that went back to the cache.
+ */
+#ifndef LBIN_PER_CLASS
+#define LBIN_PER_CLASS	4
+#endif
+#ifndef LBIN_BYTES
+#define LBIN_BYTES	(4UL << 20)
+#endif
+#ifndef LBIN_REACH
+#define LBIN_REACH 3
+#endif
+#define LBIN_PAGES_MIN	9
+#define LBIN_MAP_MAX	(72 * OS_PAGE_SIZE)
+#define BINNED_MIX	0x62696e6e65642121ULL	/* "binned!!" */
+
+static uintptr_t large_binned_cookie(uintptr_t p)
+{
+	return large_cookie(p) ^ BINNED_MIX;
+}
+
+/* Pages of large bin class @i: 9 .. 16, 18 .. 32, 36 .. 64, 72. */
+static size_t lbin_pages(unsigned int i)
+{
+	return (size_t)(i % 8 + LBIN_PAGES_MIN) << (i / 8);
+}
+
+/* The smallest class of at least @pages pages (LBIN_PAGES_MIN .. 72). */
+static unsigned int lbin_class_up(size_t pages)
+{
+	unsigned int s = pages > 16 ? 60 - (unsigned int)__builtin_clzl(
+							pages - 1) : 0;
+
+	return 8 * s + (unsigned int)((pages + (1UL << s) - 1) >> s) -
+	       LBIN_PAGES_MIN;
+}
+
+/* The largest class a mapping of @map bytes holds, or -1 if none. */
+static int lbin_class_down(size_t map)
+{
+	size_t pages = map / OS_PAGE_SIZE;
+	unsigned int i;
+
+	if (pages < LBIN_PAGES_MIN || map > LBIN_MAP_MAX)
+		return -1;
+	i = lbin_class_up(pages);
+	return lbin_pages(i) > pages ? (int)i - 1 : (int)i;
+}
+
+/*
+ * A mapping of @map bytes for a block at offset LARGE_HDR, rounded up to
+ * its large bin class if it has one; *@cls is that class, or -1.
+ */
+static size_t lbin_round(struct heap *h, size_t map, int *cls)
+{
+	*cls = -1;
+	if (h->kind != HEAP_KIND_THREAD || map > LBIN_MAP_MAX ||
+	    map < LBIN_PAGES_MIN * OS_PAGE_SIZE || unlikely(opt_secure) ||
+	    READ_ONCE(tight))
+		return map;
+	*cls = (int)lbin_class_up(map / OS_PAGE_SIZE);
+	return lbin_pages((unsigned int)*cls) * OS_PAGE_SIZE;
+}
+
+/* @delta blocks of @map bytes of mapping enter (1) or leave (-1) @h's
+ * bins: the budget and the statistics. */
+static void lbin_account(struct heap *h, size_t map, int delta)
+{
+	unsigned int r = 63 - (unsigned int)__builtin_clzl(map) -
+			 LBIN_RANGE_FIRST;
+
+	h->lbin_blocks += (unsigned int)delta;
+	h->lbin_bytes += (size_t)delta * map;
+	h->lbin_range_blocks[r] += (unsigned int)delta;
+	h->lbin_range_bytes[r] += (size_t)delta * map;
+}
+
+/* Block @size bytes, zero-filled if @zero, from @h's bin @cls, or NULL. */
+static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
+{
+	struct lbin *b = &h->lbins[cls];
+	void **p = b->head;
+	struct large *l;
+	int k;
+
+	for (k = 0; !p && k < LBIN_REACH && cls + k + 1 < LBIN_CLASSES; k++) {
+		b++;
+		p = b->head;
+	}
+	if (!p)
+		return NULL;
+	l = large_hdr((uintptr_t)p);
+	b->head = p[0];
+	b->count--;
+	lbin_account(h, l->map_size, -1);
+	p[0] = NULL;
+	if (zero)
+		memset(p, 0, size);
+	l->asked = size;
+	atomic_store_explicit(&l->cookie, large_cookie((uintptr_t)p),
+			      memory_order_relaxed);
+	h->stats.large_reused++;
+	prof_alloc_hook(p, size);
+	return p;
+}
+
+/* The bin of @h that live block @l may go to when freed, or NULL. */
+static struct lbin *lbin_for(struct heap *h, const struct large *l)
+{
+	int cls;
+
+	if (h->kind != HEAP_KIND_THREAD || l->off != LARGE_HDR ||
+	    unlikely(opt_secure) || READ_ONCE(tight) ||
+	    h->lbin_bytes + l->map_size > LBIN_BYTES)
+		return NULL;
+	cls = lbin_class_down(l->map_size);
+	if (cls < 0 || h->lbins[cls].count >= LBIN_PER_CLASS)
+		return NULL;
+	return &h->lbins[cls];
+}
+
 /* The bytes of mapping a block @off bytes into it gets for @size bytes. */
 static size_t large_map_for(size_t off, size_t size)
 {
@@ -590,6 +748,17 @@ void *large_alloc(struct heap *h, size_t size, size_t align, bool zero)
 	 * region comes next.
 	 */
 	map = large_map_for(off, size);
+	if (off == LARGE_HDR) {
+		int cls;
+		void *b;
+
+		map = lbin_round(h, map, &cls);
+		if (cls >= 0) {
+			b = lbin_pop(h, cls, size, zero);
+			if (b)
+				return b;
+		}
+	}
 	if (!lead) {
 		start = large_cache_get(h, map, zero, &map, &parts);
 		if (start)
@@ -629,6 +798,14 @@ mark:
 	return (void *)p;
 }
 
+/* @op was handed @ptr, a large block that was freed. */
+static __cold __noreturn void large_report_freed(const char *op, void *ptr)
+{
+	if (!strcmp(op, "free"))
+		report_misuse("double free", ptr, REPORT_LARGE);
+	report_misuse_op(op, "freed block", ptr, REPORT_LARGE);
+}
+
 static bool recently_freed(uintptr_t p)
 {
 	unsigned int i;
@@ -647,11 +824,8 @@ static bool recently_freed(uintptr_t p)
  */
 void large_report_unknown(const char *op, void *ptr)
 {
-	if (recently_freed((uintptr_t)ptr)) {
-		if (!strcmp(op, "free"))
-			report_misuse("double free", ptr, REPORT_LARGE);
-		report_misuse_op(op, "freed block", ptr, REPORT_LARGE);
-	}
+	if (recently_freed((uintptr_t)ptr))
+		large_report_freed(op, ptr);
 	report_misuse_op(op, "invalid pointer", ptr, REPORT_FOREIGN);
 }
 
@@ -666,9 +840,14 @@ static struct large *large_lookup(void *ptr, const char *op)
 	if ((kind == PM_LARGE && off >= LARGE_HDR &&
 	     *(const uintptr_t *)(p - off) == off) ||
 	    (kind == PM_LARGE0 && off == 0)) {
+		uintptr_t cookie;
+
 		l = large_hdr(p);
-		if (READ_ONCE(l->cookie) == large_cookie(p))
+		cookie = READ_ONCE(l->cookie);
+		if (cookie == large_cookie(p))
 			return l;
+		if (cookie == large_binned_cookie(p))
+			large_report_freed(op, ptr);
 	}
 	if (kind == PM_LARGE || kind == PM_LARGE0)
 		report_misuse_op(op, "invalid pointer", ptr,
@@ -701,23 +880,91 @@ bool large_size_fits(void *ptr, size_t size)
 	       large_map_for(off, size) >= large_map_for(off, l->asked);
 }
 
-void large_free(void *ptr)
+/* Freed block @l at @p: its mapping goes to the process-wide cache. */
+static void large_release(struct large *l, uintptr_t p)
 {
-	uintptr_t p = (uintptr_t)ptr;
-	struct large *l = large_lookup(ptr, "free");
 	size_t map = l->map_size;
 	uintptr_t start = l->map_start;
 	uint32_t parts = l->parts;
 
-	if (xchg(&l->cookie, 0) != large_cookie(p))
-		report_misuse("double free", ptr, REPORT_LARGE);
-	prof_free_hook(ptr);
 	WRITE_ONCE(recent[fetch_add_relaxed(&recent_pos, 1) % RECENT], p);
 	pagemap_clear(p, 1);
 	fetch_sub_relaxed(&live_blocks, 1);
 	fetch_sub_relaxed(&live_bytes, map);
 	count_large_sub(map);
 	large_cache_put(start, map, parts);
+}
+
+void large_free(void *ptr)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	struct large *l = large_lookup(ptr, "free");
+	struct heap *h = bitslab_tls_heap;
+	struct lbin *b = lbin_for(h, l);
+
+	/* Whoever swaps the live cookie out first frees the block. */
+	if (xchg(&l->cookie, b ? large_binned_cookie(p) : 0) !=
+	    large_cookie(p))
+		report_misuse("double free", ptr, REPORT_LARGE);
+	prof_free_hook(ptr);
+	if (b) {
+		((void **)ptr)[0] = b->head;
+		b->head = ptr;
+		b->count++;
+		lbin_account(h, l->map_size, 1);
+		return;
+	}
+	large_release(l, p);
+}
+
+/*
+ * A block of @h's large bins, checked as the fork child checks a dead
+ * heap's blocks (its thread may have been half way through a push): a
+ * large block's user pointer (LARGE_HDR into its region, the region's
+ * first word saying so) with the binned cookie.  NULL if not.
+ */
+static struct large *lbin_block(void **p)
+{
+	uintptr_t a = (uintptr_t)p;
+	struct large *l;
+
+	if (!a || (a & CHUNK_MASK) != LARGE_HDR ||
+	    pagemap_kind(a) != PM_LARGE ||
+	    *(const uintptr_t *)(a - LARGE_HDR) != LARGE_HDR)
+		return NULL;
+	l = large_hdr(a);
+	return READ_ONCE(l->cookie) == large_binned_cookie(a) ? l : NULL;
+}
+
+/**
+ * large_bin_flush() - every block in @h's large bins goes to the
+ * process-wide cache (thread exit, trim, a refused mapping; in a fork
+ * child, a heap whose thread did not survive).  Owner only, or a heap no
+ * thread owns any more.
+ */
+void large_bin_flush(struct heap *h)
+{
+	unsigned int i, n;
+
+	if (!h->lbin_blocks)
+		return;
+	for (i = 0; i < LBIN_CLASSES; i++) {
+		void **p = h->lbins[i].head, **next;
+		struct large *l;
+
+		for (n = 0; n < LBIN_PER_CLASS && (l = lbin_block(p)); n++) {
+			next = p[0];
+			atomic_store_explicit(&l->cookie, 0,
+					      memory_order_relaxed);
+			large_release(l, (uintptr_t)p);
+			p = next;
+		}
+		h->lbins[i] = (struct lbin){ NULL, 0 };
+	}
+	h->lbin_bytes = 0;
+	h->lbin_blocks = 0;
+	memset(h->lbin_range_blocks, 0, sizeof(h->lbin_range_blocks));
+	memset(h->lbin_range_bytes, 0, sizeof(h->lbin_range_bytes));
 }
 
 #define SHRINK_KEEP (1UL << 20)

@@ -44,6 +44,7 @@ static void heap_recover(struct heap *h)
 		heap_release_bins(h);
 		heap_retire_empty(h);
 	}
+	large_bin_flush(h);
 	large_cache_drain();
 	reclaim_now();
 	chunk_cache_drain();

@@ -132,11 +132,18 @@ static void snapshot_take(struct snapshot *s)
 
 		row->allocs = READ_ONCE(k->allocs);
 		row->live = READ_ONCE(k->live);
+		row->bytes = READ_ONCE(k->bytes);
+		/* Blocks in threads' large bins are not the program's. */
+		if (r >= LBIN_RANGE_FIRST && r < LBIN_RANGE_FIRST + LBIN_RANGES) {
+			row->live -= (long)s->hs.lbin_range_blocks[
+				r - LBIN_RANGE_FIRST];
+			row->bytes -= (long)s->hs.lbin_range_bytes[
+				r - LBIN_RANGE_FIRST];
+		}
 		if (!row->allocs && !row->live)
 			continue;
 		row->from = (size_t)1 << r;
 		row->to = r < 63 ? ((size_t)1 << (r + 1)) - 1 : SIZE_MAX;
-		row->bytes = READ_ONCE(k->bytes);
 		row->frees = READ_ONCE(k->frees);
 		s->nlarge++;
 	}
@@ -198,12 +205,14 @@ static void print_text(struct out *o, const struct snapshot *s)
 		"bitslab %s statistics\n"
 		"  mapped now          %10.2f MiB   peak %10.2f MiB\n"
 		"  chunks live         %10ld        shared %ld, cached %ld, awaiting grace period %ld\n"
-		"  large blocks live   %10ld        %.2f MiB; reused from caches %llu\n"
+		"  large blocks live   %10ld        %.2f MiB; reused from caches %llu; in thread bins %llu, %.2f MiB\n"
 		"  threads with heaps  %10ld\n",
 		BITSLAB_VERSION, MiB(s->mapped), MiB(s->peak),
 		s->chunks_live, s->ss.shared_chunks, s->ss.cached_chunks,
 		s->ss.retired_pending, s->lblocks, MiB(s->lbytes),
-		(unsigned long long)hs->large_reused, s->threads);
+		(unsigned long long)hs->large_reused,
+		(unsigned long long)hs->large_binned,
+		MiB(hs->large_binned_bytes), s->threads);
 	out_printf(o,
 		"  bin refills         %10llu        blocks claimed from bitmaps %llu\n"
 		"  bin flushes         %10llu        blocks released to bitmaps %llu\n"
@@ -258,10 +267,14 @@ static void print_json(struct out *o, const struct snapshot *s)
 		"{\"version\": \"%s\", \"mapped\": %zu, \"mapped_peak\": %zu, "
 		"\"chunks_live\": %ld, \"chunks_shared\": %ld, "
 		"\"chunks_cached\": %ld, \"chunks_awaiting_grace\": %ld, "
-		"\"large_live\": %ld, \"large_bytes\": %zu, \"threads\": %ld,\n",
+		"\"large_live\": %ld, \"large_bytes\": %zu, "
+		"\"large_binned\": %llu, \"large_binned_bytes\": %llu, "
+		"\"threads\": %ld,\n",
 		BITSLAB_VERSION, s->mapped, s->peak, s->chunks_live,
 		s->ss.shared_chunks, s->ss.cached_chunks, s->ss.retired_pending,
-		s->lblocks, s->lbytes, s->threads);
+		s->lblocks, s->lbytes,
+		(unsigned long long)s->hs.large_binned,
+		(unsigned long long)s->hs.large_binned_bytes, s->threads);
 	out_printf(o,
 		" \"bin_refills\": %llu, \"blocks_claimed\": %llu, "
 		"\"bin_flushes\": %llu, \"blocks_released\": %llu, "

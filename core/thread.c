@@ -165,6 +165,7 @@ static void heap_exit(struct heap *h)
 	unsigned int cls;
 
 	secure_flush(h);
+	large_bin_flush(h);
 	heap_flush_outbox(h);
 	heap_take_inbox(h);
 	h->empty_keep = 0;
@@ -293,6 +294,7 @@ static void heap_fork_dead(struct heap *h)
 		salvage_blocks(me, h, h->sbins[cls].head, h->sbins[cls].max);
 	}
 	secure_salvage(me, h);
+	large_bin_flush(h);
 	heap_drain_foreign(h);
 	heap_flush_outbox(me);
 }

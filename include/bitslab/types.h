@@ -159,6 +159,21 @@ enum heap_kind {
 	HEAP_KIND_EXITED,	/* sentinel: thread past its heap's exit */
 };
 
+/*
+ * Large bins: a thread's large blocks of up to LBIN_CLASSES' largest
+ * mapping (72 pages: 256 KiB of payload and more), freed by it and kept,
+ * mapped and marked, for its next request of the class (core/large.c).
+ * Classes of 9 to 72 pages, eight per doubling.  owner only.
+ */
+#define LBIN_CLASSES 25
+#define LBIN_RANGE_FIRST 15	/* 9 to 72 pages: 2^15 to 2^19 bytes */
+#define LBIN_RANGES 4
+
+struct lbin {
+	void **head;		/* user pointers, linked through word 0 */
+	unsigned int count;
+};
+
 /**
  * struct heap_stats - counters of the slow paths.  owner only.  Summed over
  * every heap on demand (heap_sum_stats()); never touched by a fast path.
@@ -180,6 +195,12 @@ struct heap_stats {
 	uint64_t cls_released[NR_SIZE_CLASSES];	/* blocks back into them */
 	uint64_t cls_remote[NR_SIZE_CLASSES];	/* blocks sent to others */
 	uint64_t cls_binned[NR_SIZE_CLASSES];	/* in sums only: in bins */
+	uint64_t large_binned;		/* in sums only: in large bins */
+	uint64_t large_binned_bytes;	/* in sums only: their mappings */
+	/* In sums only: the same by range of mapping size (as in
+	 * core/counters.c), from 2^LBIN_RANGE_FIRST bytes. */
+	uint64_t lbin_range_blocks[LBIN_RANGES];
+	uint64_t lbin_range_bytes[LBIN_RANGES];
 };
 
 #define OUTBOX_MAX 64
@@ -244,6 +265,12 @@ struct heap {
 	void **quar[SECURE_QUARANTINE];
 	unsigned int qpos;
 	uint64_t rng;
+	struct lbin lbins[LBIN_CLASSES];	/* owner */
+	size_t lbin_bytes;		/* owner: mappings in lbins */
+	unsigned int lbin_blocks;	/* owner: blocks in lbins */
+	/* owner: the same by range of mapping size, for statistics */
+	unsigned int lbin_range_blocks[LBIN_RANGES];
+	size_t lbin_range_bytes[LBIN_RANGES];
 	struct heap *pool_next;		/* pool lock: free heaps */
 	struct heap *all_next;		/* pool lock: every heap ever made */
 };

@@ -270,18 +270,185 @@ START_TEST(test_large_usable_size_page_granular)
 
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		void *p;
-		size_t u;
+		size_t u, need;
 
 		large_fresh();
 		p = bitslab_malloc(sizes[i]);
 		u = bitslab_usable_size(p);
 		ck_assert_uint_ge(u, sizes[i]);
-		/* The header and the request, rounded up to a page. */
-		ck_assert_uint_eq(u, ALIGN_UP(sizes[i] + 64, 4096) - 64);
+		/* The header and the request, rounded up to a page, and up
+		 * to a large bin class below 288 KiB (at most an eighth
+		 * more, in whole pages). */
+		need = ALIGN_UP(sizes[i] + 64, 4096);
+		ck_assert_uint_eq((u + 64) % 4096, 0);
+		ck_assert_uint_ge(u + 64, need);
+		ck_assert_uint_le(u + 64, need + ALIGN_UP(need / 8, 4096));
 		ck_assert_uint_eq((uintptr_t)p & CHUNK_MASK, 64);
 		memset(p, 0x11, u);
 		bitslab_free(p);
 	}
+}
+END_TEST
+
+/*
+ * Large bins: blocks of up to 288 KiB of mapping that a thread frees wait
+ * in its heap for its next request of their class (or up to three classes
+ * smaller), not in the process-wide cache.
+ */
+START_TEST(test_large_bin_gives_the_thread_its_block_back)
+{
+	unsigned char *p, *q;
+	size_t mapped;
+
+	large_fresh();
+	p = bitslab_malloc(100 << 10);
+	ck_assert_ptr_nonnull(p);
+	memset(p, 0x77, 100 << 10);
+	mapped = os_mapped_bytes();
+	bitslab_free(p);
+	/* Kept by the thread, still mapped, not in the shared cache. */
+	ck_assert_uint_eq(large_cache_bytes(), 0);
+	ck_assert_uint_eq(os_mapped_bytes(), mapped);
+	/* A request a class or two smaller gets it back, nothing mapped. */
+	q = bitslab_malloc(90 << 10);
+	ck_assert_ptr_eq(q, p);
+	ck_assert_uint_eq(os_mapped_bytes(), mapped);
+	ck_assert_uint_ge(bitslab_usable_size(q), 90 << 10);
+	bitslab_free(q);
+	/* calloc from a bin is zeroed. */
+	q = bitslab_calloc(1, 100 << 10);
+	ck_assert_ptr_eq(q, p);
+	ck_assert(all_bytes(q, 100 << 10, 0));
+	bitslab_free(q);
+}
+END_TEST
+
+START_TEST(test_large_bin_is_bounded)
+{
+	static void *p[64];
+	size_t base, kept;
+	int i;
+
+	large_fresh();
+	base = os_mapped_bytes();
+	for (i = 0; i < 64; i++) {
+		p[i] = bitslab_malloc(200 << 10);
+		ck_assert_ptr_nonnull(p[i]);
+	}
+	for (i = 0; i < 64; i++)
+		bitslab_free(p[i]);
+	/* What is still mapped beyond the start and the shared cache is
+	 * the thread's bins: 4 MiB at most. */
+	kept = os_mapped_bytes() - large_cache_bytes() - base;
+	ck_assert_msg(kept <= 4 * MIB, "the thread keeps %zu bytes", kept);
+	ck_assert_uint_gt(large_cache_bytes(), 0);
+}
+END_TEST
+
+START_TEST(test_large_bin_given_back_by_trim)
+{
+	void *p = bitslab_malloc(100 << 10);
+	size_t mapped;
+
+	bitslab_free(p);
+	mapped = os_mapped_bytes();
+	ck_assert_int_eq(bitslab_trim(), 1);
+	ck_assert_uint_le(os_mapped_bytes(), mapped - (100 << 10));
+}
+END_TEST
+
+static void *alloc_free_exit(void *arg)
+{
+	bitslab_free(bitslab_malloc((size_t)(uintptr_t)arg));
+	return NULL;
+}
+
+START_TEST(test_large_bin_given_up_at_thread_exit)
+{
+	pthread_t t;
+
+	large_fresh();
+	ck_assert_int_eq(pthread_create(&t, NULL, alloc_free_exit,
+					(void *)(uintptr_t)(100 << 10)), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	/* The exiting thread's bin went to the shared cache. */
+	ck_assert_uint_ge(large_cache_bytes(), 100 << 10);
+}
+END_TEST
+
+static pthread_barrier_t fork_barrier;
+
+static void *bin_then_wait(void *arg)
+{
+	bitslab_free(bitslab_malloc((size_t)(uintptr_t)arg));
+	pthread_barrier_wait(&fork_barrier);	/* binned: fork now */
+	pthread_barrier_wait(&fork_barrier);	/* forked */
+	return NULL;
+}
+
+/* A fork child gives the bins of threads that did not survive to the
+ * shared cache, where its own requests find them. */
+START_TEST(test_large_bin_of_a_lost_thread_reused_in_fork_child)
+{
+	pthread_t t;
+	int status;
+	pid_t pid;
+
+	large_fresh();
+	pthread_barrier_init(&fork_barrier, NULL, 2);
+	ck_assert_int_eq(pthread_create(&t, NULL, bin_then_wait,
+					(void *)(uintptr_t)(100 << 10)), 0);
+	pthread_barrier_wait(&fork_barrier);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		size_t cached;
+
+		/* The first allocation in the child salvages. */
+		bitslab_free(bitslab_malloc(16));
+		cached = large_cache_bytes();
+		_exit(cached >= (100 << 10) && bitslab_trim() == 1 ? 0 : 1);
+	}
+	pthread_barrier_wait(&fork_barrier);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "child status %#x", status);
+	pthread_barrier_destroy(&fork_barrier);
+}
+END_TEST
+
+static void double_free_of_binned_block(void)
+{
+	void *p = bitslab_malloc(100 << 10);
+
+	bitslab_free(p);
+	bitslab_free(p);
+}
+
+static void realloc_of_binned_block(void)
+{
+	void *p = bitslab_malloc(100 << 10);
+
+	bitslab_free(p);
+	if (bitslab_realloc(p, 200 << 10))
+		_exit(0);	/* misuse went unnoticed */
+}
+
+static void usable_size_of_binned_block(void)
+{
+	void *p = bitslab_malloc(100 << 10);
+
+	bitslab_free(p);
+	if (bitslab_usable_size(p))
+		_exit(0);	/* misuse went unnoticed */
+}
+
+START_TEST(test_large_bin_misuse_caught)
+{
+	expect_abort(double_free_of_binned_block, "double free");
+	expect_abort(realloc_of_binned_block, "realloc of freed block");
+	expect_abort(usable_size_of_binned_block, "of freed block");
 }
 END_TEST
 
@@ -322,6 +489,12 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_large_misuse_still_caught_after_reuse);
 	tcase_add_test(tc, test_large_usable_size_page_granular);
 	tcase_add_test(tc, test_large_cache_survives_fork);
+	tcase_add_test(tc, test_large_bin_gives_the_thread_its_block_back);
+	tcase_add_test(tc, test_large_bin_is_bounded);
+	tcase_add_test(tc, test_large_bin_given_back_by_trim);
+	tcase_add_test(tc, test_large_bin_given_up_at_thread_exit);
+	tcase_add_test(tc, test_large_bin_misuse_caught);
+	tcase_add_test(tc, test_large_bin_of_a_lost_thread_reused_in_fork_child);
 	suite_add_tcase(s, tc);
 	return s;
 }
