@@ -44,7 +44,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include <bitslab/types.h>
 
@@ -274,7 +273,7 @@ static struct chunk *zero_chunk_new(void)
 	c->zero = true;
 	for (idx = 0; (uintptr_t)chunk_block(c, idx) < page; idx++)
 		bitmap_claim_mask(c->used, BIT_WORD(idx), BIT_MASK(idx));
-	if (mprotect((void *)page, c->span - OS_PAGE_SIZE, PROT_NONE))
+	if (os_protect_none((void *)page, c->span - OS_PAGE_SIZE))
 		return NULL;	/* stays a chunk nobody hands blocks of */
 	slot = fetch_add_relaxed(&zero_slots, 1);
 	if (slot >= ZERO_CHUNKS)
