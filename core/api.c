@@ -64,6 +64,7 @@ static struct chunk *block_check(void *ptr, const char *op)
 void *bitslab_realloc(void *ptr, size_t size)
 {
 	unsigned int kind;
+	struct chunk *c;
 	size_t old;
 	void *np;
 
@@ -75,10 +76,16 @@ void *bitslab_realloc(void *ptr, size_t size)
 	}
 	kind = pagemap_kind((uintptr_t)ptr);
 	if (kind == PM_CHUNK || (kind & PM_TAIL)) {
-		old = chunk_usable(block_check(ptr, "realloc"));
+		c = block_check(ptr, "realloc");
+		old = chunk_usable(c);
 		/* Stay put while the block fits and is not mostly empty. */
-		if (size <= old && size > old / 2)
+		if (size <= old && size > old / 2) {
+			if (unlikely(c->secure))
+				secure_resize(c, ptr, size);
 			return ptr;
+		}
+		/* In secure mode, only the bytes asked for are the data. */
+		old = chunk_block_usable(c, ptr);
 		np = bitslab_alloc_fast(size);
 		if (!np)
 			return NULL;
@@ -119,7 +126,7 @@ void *bitslab_alloc_aligned(size_t align, size_t size)
 	cls = size > SMALL_MAX ? NR_SIZE_CLASSES
 			       : size_class_aligned(size + secure_pad(), align);
 	if (cls < NR_SIZE_CLASSES) {
-		p = heap_alloc_class(cls);
+		p = heap_alloc_sized(cls, size);
 		prof_alloc_hook(p, size);
 		return p;
 	}
@@ -147,7 +154,7 @@ size_t bitslab_usable_size_op(void *ptr, const char *op)
 		return 0;
 	kind = pagemap_kind((uintptr_t)ptr);
 	if (kind == PM_CHUNK || (kind & PM_TAIL))
-		return chunk_usable(block_check(ptr, op));
+		return chunk_block_usable(block_check(ptr, op), ptr);
 	return large_usable(ptr, op);
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * check_secure.c - secure mode (core/secure.c) does what it promises: a
- * canary past the usable size, freed blocks zeroed, a quarantine that
+ * canary and slack pattern past the size asked for, freed blocks zeroed, a quarantine that
  * delays reuse and reports writes into the blocks it holds, random reuse,
  * double frees of quarantined blocks reported; and it stays an allocator:
  * cross-thread frees, usable sizes, calloc, realloc, thread exit and fork.
@@ -32,6 +32,16 @@ static void secure_on(void)
 	opt_secure = 1;
 }
 
+/* @p, laundered: the compiler cannot know the bounds of what it points
+ * at, and lets the misuse cases write past them. */
+static void *opaque(void *p)
+{
+	static void *volatile sink;
+
+	sink = p;
+	return sink;
+}
+
 static unsigned char *must_alloc(size_t size)
 {
 	unsigned char *p = bitslab_malloc(size);
@@ -55,6 +65,67 @@ static void canary_overwrite(void)
 START_TEST(test_secure_canary_overwrite_reported_on_free)
 {
 	expect_abort(canary_overwrite, "canary overwritten");
+}
+END_TEST
+
+/* The classic off-by-one: malloc(strlen(s)), strcpy(); the NUL lands in
+ * the class's slack (malloc(16) is a block of the 32-byte class). */
+static void string_overflow(void)
+{
+	static const char s[] = "0123456789abcdef";
+	char *p;
+
+	secure_on();
+	p = opaque(must_alloc(strlen(s)));
+	/* The NUL lands in the slack, not in the canary. */
+	ck_assert_uint_gt(size_classes[size_to_class(16 + SECURE_CANARY)].size,
+			  16 + SECURE_CANARY);
+	memcpy(p, s, sizeof(s));
+	bitslab_free(p);
+}
+
+/* The same through the aligned path, which picks its class itself. */
+static void aligned_slack_overwrite(void)
+{
+	unsigned char *p;
+
+	secure_on();
+	p = opaque(bitslab_aligned_alloc(256, 100));
+	ck_assert_ptr_nonnull(p);
+	p[100] = 'x';
+	bitslab_free(p);
+}
+
+/* A realloc that shrinks in place: the old bytes past the new size are
+ * slack now. */
+static void realloc_shrunk_overwrite(void)
+{
+	unsigned char *p;
+
+	secure_on();
+	p = must_alloc(100);
+	p = opaque(bitslab_realloc(p, 90));
+	p[95] = 'x';
+	bitslab_free(p);
+}
+
+/* malloc_usable_size() of a block whose canary is broken. */
+static void usable_size_of_overflowed(void)
+{
+	unsigned char *p;
+
+	secure_on();
+	p = opaque(must_alloc(40));
+	memset(p + 40, 0, 2 * SECURE_CANARY);
+	bitslab_usable_size(p);
+}
+
+START_TEST(test_secure_overflow_into_slack_reported)
+{
+	expect_abort(string_overflow, "canary overwritten");
+	expect_abort(aligned_slack_overwrite, "canary overwritten");
+	expect_abort(realloc_shrunk_overwrite, "canary overwritten");
+	expect_abort(usable_size_of_overflowed, "canary overwritten");
 }
 END_TEST
 
@@ -295,7 +366,7 @@ END_TEST
 
 /* ---- an allocator still ---- */
 
-START_TEST(test_secure_usable_size_is_class_minus_canary)
+START_TEST(test_secure_usable_size_is_size_asked)
 {
 	/* 0 is not here: malloc(0) has no usable byte in secure mode. */
 	static const size_t sizes[] = { 1, 8, 9, 16, 24, 25, 100, 1000,
@@ -304,15 +375,45 @@ START_TEST(test_secure_usable_size_is_class_minus_canary)
 
 	secure_on();
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		size_t n = sizes[i], cls = size_to_class(n + SECURE_CANARY);
-		void *p = must_alloc(n);
+		size_t n = sizes[i];
+		unsigned char *p = must_alloc(n), *q;
 
-		ck_assert_msg(bitslab_usable_size(p) ==
-			      size_classes[cls].size - SECURE_CANARY,
-			      "malloc(%zu): usable %zu, class %u", n,
-			      bitslab_usable_size(p), size_classes[cls].size);
+		ck_assert_msg(bitslab_usable_size(p) == n,
+			      "malloc(%zu): usable %zu", n,
+			      bitslab_usable_size(p));
+		/* All of it is the program's: no false report. */
+		memset(p, 0xff, n);
+		q = bitslab_aligned_alloc(64, n);
+		ck_assert_ptr_nonnull(q);
+		ck_assert_uint_eq(bitslab_usable_size(q), n);
+		memset(q, 0xff, n);
+		bitslab_free(q);
+		q = bitslab_calloc(1, n);
+		ck_assert_ptr_nonnull(q);
+		ck_assert_uint_eq(bitslab_usable_size(q), n);
+		bitslab_free(q);
 		bitslab_free(p);
 	}
+}
+END_TEST
+
+/* A realloc that keeps the block moves the check to the new size. */
+START_TEST(test_secure_realloc_in_place_moves_canary)
+{
+	unsigned char *p, *q;
+
+	secure_on();
+	p = opaque(must_alloc(100));
+	memset(p, 0x11, 100);
+	q = bitslab_realloc(p, 90);
+	ck_assert_ptr_eq(q, p);
+	ck_assert_uint_eq(bitslab_usable_size(p), 90);
+	q = bitslab_realloc(p, 104);
+	ck_assert_ptr_eq(q, p);
+	ck_assert_uint_eq(bitslab_usable_size(p), 104);
+	/* The 14 bytes the growth handed over are the program's. */
+	memset(p + 90, 0x22, 14);
+	bitslab_free(p);
 }
 END_TEST
 
@@ -559,6 +660,7 @@ Suite *check_suite(void)
 	TCase *tc = tcase_create("behaviour");
 
 	tcase_add_test(misuse, test_secure_canary_overwrite_reported_on_free);
+	tcase_add_test(misuse, test_secure_overflow_into_slack_reported);
 	tcase_add_test(misuse, test_secure_write_in_quarantine_reported_when_it_leaves);
 	tcase_add_test(misuse, test_secure_write_in_quarantine_reported_at_exit);
 	tcase_add_test(misuse, test_secure_write_after_quarantine_reported_on_reuse);
@@ -569,7 +671,8 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_secure_freed_block_zeroed);
 	tcase_add_test(tc, test_secure_quarantine_delays_reuse);
 	tcase_add_test(tc, test_secure_reuse_order_random);
-	tcase_add_test(tc, test_secure_usable_size_is_class_minus_canary);
+	tcase_add_test(tc, test_secure_usable_size_is_size_asked);
+	tcase_add_test(tc, test_secure_realloc_in_place_moves_canary);
 	tcase_add_test(tc, test_secure_calloc_zero_realloc_keeps);
 	tcase_add_test(tc, test_secure_cross_thread_frees);
 	tcase_add_test(tc, test_secure_thread_exit_with_quarantine);
