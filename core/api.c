@@ -96,11 +96,14 @@ void *bitslab_realloc(void *ptr, size_t size)
 	if (kind == PM_LARGE || kind == PM_LARGE0) {
 		if (size > SMALL_MAX)
 			return large_realloc(ptr, size);
-		large_usable(ptr, "realloc");	/* validates */
+		/* Validates; in secure mode, may be less than @size (a block
+		 * of SMALL_MAX - 7 bytes is large there, and a guard page
+		 * may follow it). */
+		old = large_usable(ptr, "realloc");
 		np = bitslab_alloc_fast(size);
 		if (!np)
 			return NULL;
-		memcpy(np, ptr, size);
+		memcpy(np, ptr, min(old, size));
 		large_free(ptr);
 		return np;
 	}

@@ -2,7 +2,9 @@
 /*
  * secure.h - secure mode (BITSLAB_OPTIONS=secure=1, or CONFIG_SECURE=y):
  * canaries, zero-filled free blocks, a quarantine and randomised reuse for
- * the small blocks of chunks created while it is on.  See core/secure.c.
+ * the small blocks of chunks created while it is on.  See core/secure.c;
+ * large blocks' guard pages and quarantine are core/large.c's, with the
+ * slack pattern from here.
  */
 #ifndef CORE_SECURE_H
 #define CORE_SECURE_H
