@@ -132,25 +132,30 @@ static size_t canary_size(struct chunk *c, void **p)
 	return size;
 }
 
-/**
- * secure_slack_fill() - write the slack pattern over bytes [@from, @to)
- * of block @p (@to a multiple of 8): what lies between the size asked for
- * and the canary (or, for a large block, its guard page).
+/*
+ * The slack of a small block is mostly a few bytes (malloc(16): 8): a
+ * call to memset() and a loop of byte compares cost more than the work.
+ * Bytes up to the first whole word, then words; memset() past
+ * SLACK_MEMSET bytes.
  */
-void secure_slack_fill(void *p, size_t from, size_t to)
+#define SLACK_MEMSET 256
+
+static __always_inline void slack_fill(unsigned char *b, size_t from,
+				       size_t to)
 {
-	if (from < to)
-		memset((char *)p + from, (int)(slack_word & 0xff), to - from);
+	if (to - from > SLACK_MEMSET) {
+		memset(b + from, (int)(slack_word & 0xff), to - from);
+		return;
+	}
+	for (; from < to && (from & 7); from++)
+		b[from] = (unsigned char)slack_word;
+	for (; from < to; from += sizeof(uintptr_t))
+		*(uintptr_t *)(b + from) = slack_word;
 }
 
-/**
- * secure_slack_intact() - do bytes [@from, @to) of block @p (@p 8-byte
- * aligned, @to a multiple of 8) still hold the slack pattern?  Bytes up
- * to the first whole word, then words.
- */
-bool secure_slack_intact(const void *p, size_t from, size_t to)
+static __always_inline bool slack_intact(const unsigned char *b,
+					 size_t from, size_t to)
 {
-	const unsigned char *b = p;
 	uintptr_t any = 0;
 
 	for (; from < to && (from & 7); from++)
@@ -161,23 +166,46 @@ bool secure_slack_intact(const void *p, size_t from, size_t to)
 	return !any;
 }
 
+/**
+ * secure_slack_fill() - write the slack pattern over bytes [@from, @to)
+ * of block @p (@p 8-byte aligned, @to a multiple of 8): what lies between
+ * the size asked for and the canary (or, for a large block, its guard
+ * page).
+ */
+void secure_slack_fill(void *p, size_t from, size_t to)
+{
+	if (from < to)
+		slack_fill(p, from, to);
+}
+
+/**
+ * secure_slack_intact() - do bytes [@from, @to) of block @p (@p 8-byte
+ * aligned, @to a multiple of 8) still hold the slack pattern?
+ */
+bool secure_slack_intact(const void *p, size_t from, size_t to)
+{
+	return slack_intact(p, from, to);
+}
+
 /*
  * Give block @p of @bytes (its class's size), asked for @size bytes, its
  * canary and the slack pattern from @from on.
  */
-static void block_seal(void **p, size_t bytes, size_t from, size_t size)
+static __always_inline void block_seal(void **p, size_t bytes, size_t from,
+				       size_t size)
 {
-	secure_slack_fill(p, from, bytes - SECURE_CANARY);
+	if (from < bytes - SECURE_CANARY)
+		slack_fill((unsigned char *)p, from, bytes - SECURE_CANARY);
 	*(uintptr_t *)((char *)p + bytes - SECURE_CANARY) =
 		canary_encode(p, size);
 }
 
 /* Check block @p of @c (its canary and slack); its size asked for. */
-static size_t block_check_seal(struct chunk *c, void **p)
+static __always_inline size_t block_check_seal(struct chunk *c, void **p)
 {
 	size_t size = canary_size(c, p);
 
-	if (!secure_slack_intact(p, size, c->size - SECURE_CANARY))
+	if (!slack_intact((unsigned char *)p, size, c->size - SECURE_CANARY))
 		report_overflow(p, c->cls);
 	return size;
 }
