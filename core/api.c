@@ -85,7 +85,8 @@ void *bitslab_realloc(void *ptr, size_t size)
 			return ptr;
 		}
 		/* In secure mode, only the bytes asked for are the data. */
-		old = chunk_block_usable(c, ptr);
+		if (unlikely(c->secure) && !c->zero)
+			old = secure_usable(c, ptr);
 		np = bitslab_alloc_fast(size);
 		if (!np)
 			return NULL;

@@ -893,8 +893,8 @@ static void *large_realloc_secure(struct large *l, void *ptr, size_t size)
 
 	if (size <= room && room - size < OS_PAGE_SIZE) {
 		large_secure_check(l, p);
-		if (size < l->asked)
-			secure_slack_fill(ptr, size, l->asked);
+		if (size < l->asked)	/* @room: the fill ends at a word */
+			secure_slack_fill(ptr, size, room);
 		l->asked = size;
 		l->usable = size;
 		return ptr;
