@@ -64,6 +64,7 @@ static struct chunk *block_check(void *ptr, const char *op)
 void *bitslab_realloc(void *ptr, size_t size)
 {
 	unsigned int kind;
+	struct chunk *c;
 	size_t old;
 	void *np;
 
@@ -75,10 +76,17 @@ void *bitslab_realloc(void *ptr, size_t size)
 	}
 	kind = pagemap_kind((uintptr_t)ptr);
 	if (kind == PM_CHUNK || (kind & PM_TAIL)) {
-		old = chunk_usable(block_check(ptr, "realloc"));
+		c = block_check(ptr, "realloc");
+		old = chunk_usable(c);
 		/* Stay put while the block fits and is not mostly empty. */
-		if (size <= old && size > old / 2)
+		if (size <= old && size > old / 2) {
+			if (unlikely(c->secure))
+				secure_resize(c, ptr, size);
 			return ptr;
+		}
+		/* In secure mode, only the bytes asked for are the data. */
+		if (unlikely(c->secure) && !c->zero)
+			old = secure_usable(c, ptr);
 		np = bitslab_alloc_fast(size);
 		if (!np)
 			return NULL;
@@ -89,8 +97,9 @@ void *bitslab_realloc(void *ptr, size_t size)
 	if (kind == PM_LARGE || kind == PM_LARGE0) {
 		if (size > SMALL_MAX)
 			return large_realloc(ptr, size);
-		/* Validates; and an aligned large block may hold less than
-		 * @size (aligned_alloc(65536, 100)): copy what it holds. */
+		/* Validates; the block may hold less than @size: an aligned
+		 * large block (aligned_alloc(65536, 100)), or in secure mode
+		 * one of SMALL_MAX - 7 bytes with a guard page after it. */
 		old = large_usable(ptr, "realloc");
 		np = bitslab_alloc_fast(size);
 		if (!np)
@@ -121,7 +130,7 @@ void *bitslab_alloc_aligned(size_t align, size_t size)
 	cls = size > SMALL_MAX ? NR_SIZE_CLASSES
 			       : size_class_aligned(size + secure_pad(), align);
 	if (cls < NR_SIZE_CLASSES) {
-		p = heap_alloc_class(cls);
+		p = heap_alloc_sized(cls, size);
 		prof_alloc_hook(p, size);
 		return p;
 	}
@@ -149,7 +158,7 @@ size_t bitslab_usable_size_op(void *ptr, const char *op)
 		return 0;
 	kind = pagemap_kind((uintptr_t)ptr);
 	if (kind == PM_CHUNK || (kind & PM_TAIL))
-		return chunk_usable(block_check(ptr, op));
+		return chunk_block_usable(block_check(ptr, op), ptr);
 	return large_usable(ptr, op);
 }
 

@@ -36,6 +36,25 @@
  * touch of the cache); and nothing is kept when the address space is tight
  * (os_vm_tight()), when malloc_trim() or a refused mapping drains it.
  *
+ * Secure mode (core/secure.c) places a block so that its end, the size
+ * asked for, lies as close to the end of its last page as its alignment
+ * lets it (within 15 bytes for malloc's 16), and maps one more page after
+ * it, PROT_NONE: an overflow that runs past the page faults at once, and
+ * the few bytes of slack before it hold secure mode's slack pattern,
+ * checked on free.  The user pointer then sits up to a page into the
+ * mapping, still in its first region (off < CHUNK_SIZE), and the mapping's
+ * first word holds its offset as for any aligned block, so free() finds
+ * the header as above.  Its usable size is the size asked for.  Such
+ * blocks never come from the cache, and never go to it: a freed one is
+ * turned into a PROT_NONE reservation of the same addresses (its pages go
+ * back to the kernel) and kept in a FIFO quarantine, under large_lock, of
+ * at most LARGE_QUAR_SLOTS blocks and LARGE_QUAR_BYTES of address space;
+ * the oldest is unmapped when it is full, all of it on malloc_trim() or a
+ * refused mapping.  A read or write after free faults, and the addresses
+ * are not handed out again while the block is there.  A second free finds
+ * no page-map mark and is told from a wild free by the recent frees
+ * (RECENT >= LARGE_QUAR_SLOTS): nothing of the block is read.
+ *
  * Lock order: large_lock is a leaf (Documentation/design.rst): nothing is
  * taken under it, nothing is mapped or unmapped under it.  Concurrency of
  * blocks: a block is freed by whoever swaps its cookie to 0 first; a
@@ -55,9 +74,11 @@
 #include "options.h"
 #include "os.h"
 #include "pagemap.h"
+#include "options.h"
 #include "prof.h"
 #include "reclaim.h"
 #include "report.h"
+#include "secure.h"
 #include "counters.h"
 
 #define LARGE_HDR	64
@@ -106,7 +127,11 @@ struct large {
 	size_t asked;			/* the size last asked for (malloc,
 					 * realloc): the user */
 	uint32_t parts;			/* the user: kernel mappings, at most */
-	uint32_t reserved[3];
+	uint32_t guard;			/* const: bytes of PROT_NONE guard
+					 * ending the mapping (secure mode) */
+	uint32_t align_shift;		/* const: log2 of the alignment asked
+					 * for, 0 for malloc's (secure mode) */
+	uint32_t reserved;
 };
 
 BUILD_BUG_ON(sizeof(struct large) != LARGE_HDR);
@@ -164,6 +189,19 @@ struct large_victims {
 	unsigned int n;
 	struct large_piece v[LARGE_CACHE_SLOTS + 1];
 };
+
+/*
+ * Secure mode's quarantine of freed blocks (see the top): a ring of
+ * PROT_NONE reservations, oldest at lquar_head.  Bounded in slots and in
+ * address space only: its ranges hold no pages.
+ */
+#define LARGE_QUAR_SLOTS	32
+#define LARGE_QUAR_BYTES	(1UL << 30)
+BUILD_BUG_ON(LARGE_QUAR_SLOTS > RECENT || LARGE_QUAR_SLOTS > LARGE_CACHE_SLOTS);
+
+static struct large_piece lquar[LARGE_QUAR_SLOTS];	/* large_lock */
+static unsigned int lquar_head, lquar_n;		/* large_lock */
+static _Atomic size_t lquar_bytes;	/* written under large_lock */
 
 static void lcache_sub(size_t bytes)
 {
@@ -269,18 +307,42 @@ long large_cache_decay(uint64_t now_ms)
 	       (long)(oldest + LARGE_CACHE_MS - now_ms) : 0;
 }
 
+/* Move the oldest block in quarantine to @out.  Lock held, lquar_n > 0. */
+static void __lquar_evict(struct large_victims *out)
+{
+	struct large_piece *q = &lquar[lquar_head];
+
+	__lcache_out(out, *q);
+	WRITE_ONCE(lquar_bytes, READ_ONCE(lquar_bytes) - q->size);
+	lquar_head = (lquar_head + 1) % LARGE_QUAR_SLOTS;
+	lquar_n--;
+}
+
+/** large_quarantine_bytes() - address space secure mode's quarantine holds. */
+size_t large_quarantine_bytes(void)
+{
+	return READ_ONCE(lquar_bytes);
+}
+
 /**
- * large_cache_drain() - unmap every cached mapping (malloc_trim(), a
- * refused mapping).  Any thread; the lock as large_cache_decay().
+ * large_cache_drain() - unmap every cached mapping, and every block in
+ * secure mode's quarantine (malloc_trim(), a refused mapping).  Any
+ * thread; the lock as large_cache_decay().
  */
 void large_cache_drain(void)
 {
 	struct large_victims out = { 0 };
 
-	if (!READ_ONCE(lcache_bytes))
+	if (!READ_ONCE(lcache_bytes) && !READ_ONCE(lquar_bytes))
 		return;
 	pthread_mutex_lock(&large_lock);
 	__lcache_expire(UINT64_MAX, &out);
+	pthread_mutex_unlock(&large_lock);
+	lcache_unmap(&out);
+	/* In two goes: each holds at most LARGE_CACHE_SLOTS pieces. */
+	pthread_mutex_lock(&large_lock);
+	while (lquar_n)
+		__lquar_evict(&out);
 	pthread_mutex_unlock(&large_lock);
 	lcache_unmap(&out);
 }
@@ -345,6 +407,31 @@ static bool large_vm_tight(void)
 		WRITE_ONCE(checked, now);
 	}
 	return READ_ONCE(tight);
+}
+
+/*
+ * Secure mode: the mapping of a freed block, @size bytes at @start, goes
+ * to the quarantine as a PROT_NONE reservation, pushing out the oldest if
+ * it is full; unmapped at once when the address space is tight or the
+ * kernel will not replace it.
+ */
+static void large_quarantine_put(uintptr_t start, size_t size)
+{
+	struct large_victims out = { 0 };
+
+	if (large_vm_tight() || os_discard_none((void *)start, size)) {
+		os_unmap((void *)start, size);
+		return;
+	}
+	pthread_mutex_lock(&large_lock);
+	while (lquar_n && (lquar_n == LARGE_QUAR_SLOTS ||
+			   READ_ONCE(lquar_bytes) + size > LARGE_QUAR_BYTES))
+		__lquar_evict(&out);
+	lquar[(lquar_head + lquar_n++) % LARGE_QUAR_SLOTS] =
+		(struct large_piece){ start, size, 0, 1 };
+	WRITE_ONCE(lquar_bytes, READ_ONCE(lquar_bytes) + size);
+	pthread_mutex_unlock(&large_lock);
+	lcache_unmap(&out);
 }
 
 /* Keep @size bytes of mapped memory at @start (page-aligned), or unmap it. */
@@ -713,8 +800,44 @@ static size_t large_map_for(size_t off, size_t size)
 	return ALIGN_UP(off + (size ? size : 1), OS_PAGE_SIZE);
 }
 
+/*
+ * Secure mode: the offset in a mapping of @map bytes (before its guard)
+ * that puts the end of @size bytes as close to the mapping's end as
+ * alignment @align (0: malloc's) lets it.  @off is the offset the block
+ * would have had; the result is at least that (the header still fits
+ * before the pointer) and a multiple of the same alignment, and less than
+ * @off plus a page (so below CHUNK_SIZE: the pointer stays in the first
+ * region).
+ */
+static size_t large_secure_off(size_t off, size_t map, size_t size,
+			       size_t align)
+{
+	size_t a = align > MIN_ALIGN ? align : MIN_ALIGN;
+	size_t at = ALIGN_DOWN(map - (size ? size : 1), a);
+
+	/* map >= off + size, and off (LARGE_HDR or align) is a multiple
+	 * of a. */
+	DEBUG_BUG_ON(at < off || at >= off + OS_PAGE_SIZE);
+	return at;
+}
+
+/* The bytes from block @p of @l to its guard page: its size and slack. */
+static size_t large_secure_room(const struct large *l, uintptr_t p)
+{
+	return l->map_start + l->map_size - l->guard - p;
+}
+
+/* Is the slack of secure block @p (past the size asked for) intact? */
+static void large_secure_check(const struct large *l, uintptr_t p)
+{
+	if (!secure_slack_intact((void *)p, l->asked, large_secure_room(l, p)))
+		report_misuse("write past the end of a block (canary overwritten)",
+			      (void *)p, REPORT_LARGE);
+}
+
 /**
- * large_alloc() - a block of @size bytes aligned at @align (0: 64 bytes),
+ * large_alloc() - a block of @size bytes aligned at @align (0: 64 bytes;
+ * in secure mode MIN_ALIGN, so that its end can lie close to its guard),
  * zero-filled if @zero (fresh mappings always are), for the thread whose
  * heap is @h.  The allocator must be set up (the free cookie secrets).
  * NULL with errno = ENOMEM if it cannot be mapped; the caller may give
@@ -722,7 +845,7 @@ static size_t large_map_for(size_t off, size_t size)
  */
 void *large_alloc(struct heap *h, size_t size, size_t align, bool zero)
 {
-	size_t off, map, lead = 0, map_align = CHUNK_SIZE;
+	size_t off, map, lead = 0, map_align = CHUNK_SIZE, guard = 0;
 	uintptr_t start = 0, p;
 	uint32_t parts = 1;
 	struct large *l;
@@ -748,18 +871,24 @@ void *large_alloc(struct heap *h, size_t size, size_t align, bool zero)
 	 * region comes next.
 	 */
 	map = large_map_for(off, size);
-	if (off == LARGE_HDR) {
-		int cls;
-		void *b;
+	if (unlikely(opt_secure)) {
+		/* Fresh, with a guard page; the end of the block against it. */
+		if (!lead)
+			off = large_secure_off(off, map, size, align);
+		guard = OS_PAGE_SIZE;
+		map += guard;
+	} else if (!lead) {
+		int cls = -1;
 
-		map = lbin_round(h, map, &cls);
+		/* Not aligned: a block a large bin may hold. */
+		if (off == LARGE_HDR)
+			map = lbin_round(h, map, &cls);
 		if (cls >= 0) {
-			b = lbin_pop(h, cls, size, zero);
+			void *b = lbin_pop(h, cls, size, zero);
+
 			if (b)
 				return b;
 		}
-	}
-	if (!lead) {
 		start = large_cache_get(h, map, zero, &map, &parts);
 		if (start)
 			goto mark;
@@ -777,7 +906,8 @@ void *large_alloc(struct heap *h, size_t size, size_t align, bool zero)
 	}
 mark:
 	p = start + off;
-	if (pagemap_mark(p, off == CHUNK_SIZE ? PM_LARGE0 : PM_LARGE)) {
+	if ((guard && os_protect_none((void *)(start + map - guard), guard)) ||
+	    pagemap_mark(p, off == CHUNK_SIZE ? PM_LARGE0 : PM_LARGE)) {
 		os_unmap((void *)start, map);
 		errno = ENOMEM;
 		return NULL;
@@ -787,9 +917,13 @@ mark:
 	l->off = off;
 	l->map_start = start;
 	l->map_size = map;
-	l->usable = start + map - p;
+	l->usable = guard ? size : start + map - p;
 	l->asked = size;
 	l->parts = parts;
+	l->guard = (uint32_t)guard;
+	l->align_shift = align ? (uint32_t)__builtin_ctzl(align) : 0;
+	if (guard)
+		secure_slack_fill((void *)p, size, large_secure_room(l, p));
 	atomic_init(&l->cookie, large_cookie(p));
 	fetch_add_relaxed(&live_blocks, 1);
 	fetch_add_relaxed(&live_bytes, map);
@@ -892,7 +1026,10 @@ static void large_release(struct large *l, uintptr_t p)
 	fetch_sub_relaxed(&live_blocks, 1);
 	fetch_sub_relaxed(&live_bytes, map);
 	count_large_sub(map);
-	large_cache_put(start, map, parts);
+	if (l->guard)
+		large_quarantine_put(start, map);
+	else
+		large_cache_put(start, map, parts);
 }
 
 void large_free(void *ptr)
@@ -906,6 +1043,8 @@ void large_free(void *ptr)
 	if (xchg(&l->cookie, b ? large_binned_cookie(p) : 0) !=
 	    large_cookie(p))
 		report_misuse("double free", ptr, REPORT_LARGE);
+	if (l->guard)
+		large_secure_check(l, p);
 	prof_free_hook(ptr);
 	if (b) {
 		((void **)ptr)[0] = b->head;
@@ -973,8 +1112,10 @@ void large_bin_flush(struct heap *h)
 static void *large_realloc_copy(struct large *l, void *ptr, size_t size)
 {
 	uintptr_t p = (uintptr_t)ptr;
-	/* At least the block's alignment: its offset, or p's own. */
-	size_t align = l->off == LARGE_HDR ? 0 :
+	/* At least the block's alignment: its offset, or p's own (a secure
+	 * block's offset says nothing of it: the one asked for). */
+	size_t align = l->guard ? (l->align_shift ? 1UL << l->align_shift : 0) :
+		       l->off == LARGE_HDR ? 0 :
 		       l->off < CHUNK_SIZE ? l->off : (p & -p);
 	void *q = large_alloc(bitslab_tls_heap, size, align, false);
 
@@ -983,6 +1124,29 @@ static void *large_realloc_copy(struct large *l, void *ptr, size_t size)
 	memcpy(q, ptr, l->usable < size ? l->usable : size);
 	large_free(ptr);
 	return q;
+}
+
+/*
+ * realloc of secure block @ptr (header @l) to @size bytes: in place while
+ * the end stays in its last page (the slack, checked, moves with it; the
+ * guard stays where it is), else a new block and a copy, and the old one
+ * goes to the quarantine as any free: the pages of a secure block are
+ * never moved or grown into, which would leave its end far from a guard.
+ */
+static void *large_realloc_secure(struct large *l, void *ptr, size_t size)
+{
+	uintptr_t p = (uintptr_t)ptr;
+	size_t room = large_secure_room(l, p);
+
+	if (size <= room && room - size < OS_PAGE_SIZE) {
+		large_secure_check(l, p);
+		if (size < l->asked)	/* @room: the fill ends at a word */
+			secure_slack_fill(ptr, size, room);
+		l->asked = size;
+		l->usable = size;
+		return ptr;
+	}
+	return large_realloc_copy(l, ptr, size);
 }
 
 /**
@@ -1007,6 +1171,8 @@ void *large_realloc(void *ptr, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (l->guard)
+		return large_realloc_secure(l, ptr, size);
 	map = large_map_for(off, size);
 	if (map <= old && old - map <= SHRINK_KEEP) {
 		l->asked = size;

@@ -9,12 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <bitslab/compiler.h>
+
 struct heap;
 
 void *large_alloc(struct heap *h, size_t size, size_t align, bool zero);
 void large_cache_drain(void);
 long large_cache_decay(uint64_t now_ms);
 size_t large_cache_bytes(void);
+size_t large_quarantine_bytes(void);
 void large_cache_fork_prepare(void);
 void large_cache_fork_parent(void);
 void large_cache_fork_child(void);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * os.c - mmap, munmap and mremap: the only file that calls them.
+ * os.c - mmap, munmap, mremap and mprotect: the only file that calls them.
  * Every function keeps errno as the kernel left it on failure, so callers
  * can return ENOMEM to the user unchanged.
  */
@@ -128,6 +128,41 @@ void os_unmap(void *addr, size_t size)
 	if (munmap(addr, size) == 0)
 		account(-(long)size);
 	errno = saved;
+}
+
+/**
+ * os_protect_none() - make [@addr, @addr + @size) of a mapping of ours
+ * inaccessible (PROT_NONE): a guard page, the blocks of a zero chunk.
+ * The pages stay mapped and accounted.  Return: 0, or -errno.
+ */
+int os_protect_none(void *addr, size_t size)
+{
+	int saved = errno, ret = 0;
+
+	if (mprotect(addr, size, PROT_NONE))
+		ret = -errno;
+	errno = saved;
+	return ret;
+}
+
+/**
+ * os_discard_none() - replace [@addr, @addr + @size) of a mapping of ours
+ * with a fresh PROT_NONE one: its pages go back to the kernel at once (a
+ * PROT_NONE mapping alone would keep them resident), the addresses stay
+ * reserved, so nothing else is placed there, and any access faults.  One
+ * system call; the bytes stay accounted as mapped (they count in the
+ * process's address space) until os_unmap().  Return: 0, or -errno (the
+ * range is then as it was).
+ */
+int os_discard_none(void *addr, size_t size)
+{
+	int saved = errno, ret = 0;
+
+	if (mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+		 MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+		ret = -errno;
+	errno = saved;
+	return ret;
 }
 
 /*

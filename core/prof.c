@@ -100,7 +100,8 @@ static uintptr_t self_lo, self_hi;
  * (every function through which an allocation reaches prof_alloc()).
  */
 static const void *const self_funcs[] = {
-	prof_alloc, heap_alloc_slow, heap_alloc_class, heap_alloc_large, large_alloc,
+	prof_alloc, heap_alloc_slow, heap_alloc_class, heap_alloc_sized,
+	heap_alloc_large, large_alloc,
 	large_realloc, bitslab_alloc_aligned, bitslab_malloc, bitslab_calloc,
 	bitslab_realloc, bitslab_aligned_alloc,
 };

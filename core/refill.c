@@ -146,10 +146,11 @@ int heap_refill(struct heap *h, unsigned int cls, struct bin *b)
 	}
 }
 
-static void *__heap_alloc(struct heap *h, unsigned int cls)
+/* @size: the bytes asked for, for secure mode's canary (secure_alloc()). */
+static void *__heap_alloc(struct heap *h, unsigned int cls, size_t size)
 {
 	if (unlikely(opt_secure))
-		return secure_alloc(h, cls);
+		return secure_alloc(h, cls, size);
 	if (!h->bins[cls].head && heap_refill(h, cls, &h->bins[cls])) {
 		errno = ENOMEM;
 		return NULL;
@@ -162,34 +163,48 @@ static void *__heap_alloc(struct heap *h, unsigned int cls)
  * meanwhile, so nothing it does there waits for a grace period with the
  * lock held (heap_may_wait()).
  */
-static void *heap_alloc_global(unsigned int cls)
+static void *heap_alloc_global(unsigned int cls, size_t size)
 {
 	struct heap *saved = heap_call_out_begin();
 	void *p;
 
 	heap_global_lock();
-	p = __heap_alloc(&heap_global, cls);
+	p = __heap_alloc(&heap_global, cls, size);
 	heap_global_unlock();
 	heap_call_out_end(saved);
 	return p;
 }
 
 /**
- * heap_alloc_class() - a block of class @cls for the calling thread,
- * whatever state the thread is in.  NULL with errno = ENOMEM on failure.
+ * heap_alloc_sized() - a block of class @cls for the calling thread,
+ * whatever state the thread is in, for a request of @size bytes (which
+ * the class holds; SIZE_MAX: the whole block is the program's).  The size
+ * matters only in secure mode, whose canary starts right after it.  NULL
+ * with errno = ENOMEM on failure.
  */
-void *heap_alloc_class(unsigned int cls)
+void *heap_alloc_sized(unsigned int cls, size_t size)
 {
 	struct heap *h = bitslab_tls_heap;
 
 	if (likely(h->kind == HEAP_KIND_THREAD))
-		return __heap_alloc(h, cls);
+		return __heap_alloc(h, cls, size);
 	if (h->kind == HEAP_KIND_BOOT) {
 		h = heap_ensure();
 		if (h->kind == HEAP_KIND_THREAD)
-			return __heap_alloc(h, cls);
+			return __heap_alloc(h, cls, size);
 	}
-	return heap_alloc_global(cls);
+	return heap_alloc_global(cls, size);
+}
+
+/**
+ * heap_alloc_class() - a whole block of class @cls for the calling thread
+ * (object caches, whose owner tag lies past the object): the slow exit of
+ * heap_alloc_class_fast(), which passes no size, so that the fast path
+ * does not pay for secure mode.  NULL with errno = ENOMEM on failure.
+ */
+void *heap_alloc_class(unsigned int cls)
+{
+	return heap_alloc_sized(cls, SIZE_MAX);
 }
 
 /**
@@ -228,7 +243,7 @@ void *heap_alloc_slow(size_t size)
 		if (p)
 			return p;
 	}
-	p = heap_alloc_class(size_to_class(size + secure_pad()));
+	p = heap_alloc_sized(size_to_class(size + secure_pad()), size);
 	prof_alloc_hook(p, size);
 	return p;
 }

@@ -17,6 +17,7 @@ void *heap_alloc_slow(size_t size);
 struct bin;
 int heap_refill(struct heap *h, unsigned int cls, struct bin *b);
 void *heap_alloc_class(unsigned int cls);
+void *heap_alloc_sized(unsigned int cls, size_t size);
 void *heap_alloc_large(size_t size, size_t align, bool zero);
 bool heap_trim(void);
 

@@ -13,9 +13,15 @@
  * secure_free(), both on slow paths.
  *
  *  - Canary: the last SECURE_CANARY bytes of every block hold a value
- *    derived from the process's secret and the block's address, written
- *    when it is handed out and checked when it is freed: a write past the
- *    usable size (which is the class size minus the canary) is reported.
+ *    derived from the process's secret and the block's address, with the
+ *    size asked for in its high half; the bytes between that size and the
+ *    canary (the class's slack) hold the slack pattern, a non-zero byte of
+ *    the secret's.  Both are written when the block is handed out (and by
+ *    a realloc that keeps it) and checked when it is freed: a write past
+ *    the size asked for is reported, even one that stays inside the class
+ *    (malloc(16) is a block of the 32-byte class; strcpy() of 16
+ *    characters writes its NUL at byte 16, in the slack, and a zero
+ *    pattern would not see it).  The usable size is the size asked for.
  *  - Zero fill: a freed block is zeroed at once (no stale data for a use
  *    after free to read), and checked to be still zero when it leaves the
  *    quarantine and when it is handed out again: a write after free is
@@ -44,7 +50,6 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include <bitslab/types.h>
 
@@ -67,11 +72,15 @@
  */
 static uintptr_t qcookie = 2, canary_key;
 
+/* The slack pattern, a byte repeated: never 0 (see the top).  Set once. */
+static uintptr_t slack_word = 0xa5a5a5a5a5a5a5a5ULL;
+
 /** secure_init() - derive the quarantine cookie and canary key. */
 void secure_init(void)
 {
 	qcookie = ((bitslab_secret ^ QUARANTINE_MIX) & ~(uintptr_t)3) | 2;
 	canary_key = bitslab_secret ^ CANARY_MIX;
+	slack_word = (((canary_key >> 24) & 0xff) | 1) * 0x0101010101010101ULL;
 }
 
 /** secure_cookie() - does word 1 @w1 say the block waits in a quarantine? */
@@ -90,6 +99,139 @@ static uintptr_t canary_value(void **p)
 	uintptr_t v = canary_key ^ (uintptr_t)p;
 
 	return v * 0x9e3779b97f4a7c15ULL;
+}
+
+/*
+ * The canary of block @p asked for @size bytes: the size in the high half
+ * (a block's size fits: SMALL_MAX is far below 2^32), so that the low
+ * half, the bytes an overflow reaches first (little-endian), is the
+ * secret value alone and any change to it is seen.
+ */
+#define CANARY_SIZE_SHIFT 32
+BUILD_BUG_ON(SMALL_MAX >= (1ULL << CANARY_SIZE_SHIFT));
+
+static uintptr_t canary_encode(void **p, size_t size)
+{
+	return canary_value(p) ^ ((uintptr_t)size << CANARY_SIZE_SHIFT);
+}
+
+static __cold __noreturn void report_overflow(void **p, int cls)
+{
+	report_misuse("write past the end of a block (canary overwritten)",
+		      p, cls);
+}
+
+/* The size block @p of @c was last asked for, from its canary (checked). */
+static size_t canary_size(struct chunk *c, void **p)
+{
+	uintptr_t d = *canary_of(c, p) ^ canary_value(p);
+	size_t size = d >> CANARY_SIZE_SHIFT;
+
+	if ((uint32_t)d || size > c->size - SECURE_CANARY)
+		report_overflow(p, c->cls);
+	return size;
+}
+
+/*
+ * The slack of a small block is mostly a few bytes (malloc(16): 8): a
+ * call to memset() and a loop of byte compares cost more than the work.
+ * Bytes up to the first whole word, then words; memset() past
+ * SLACK_MEMSET bytes.
+ */
+#define SLACK_MEMSET 256
+
+static __always_inline void slack_fill(unsigned char *b, size_t from,
+				       size_t to)
+{
+	if (to - from > SLACK_MEMSET) {
+		memset(b + from, (int)(slack_word & 0xff), to - from);
+		return;
+	}
+	for (; from < to && (from & 7); from++)
+		b[from] = (unsigned char)slack_word;
+	for (; from < to; from += sizeof(uintptr_t))
+		*(uintptr_t *)(b + from) = slack_word;
+}
+
+static __always_inline bool slack_intact(const unsigned char *b,
+					 size_t from, size_t to)
+{
+	uintptr_t any = 0;
+
+	for (; from < to && (from & 7); from++)
+		if (b[from] != (unsigned char)slack_word)
+			return false;
+	for (; from < to; from += sizeof(uintptr_t))
+		any |= *(const uintptr_t *)(b + from) ^ slack_word;
+	return !any;
+}
+
+/**
+ * secure_slack_fill() - write the slack pattern over bytes [@from, @to)
+ * of block @p (@p 8-byte aligned, @to a multiple of 8): what lies between
+ * the size asked for and the canary (or, for a large block, its guard
+ * page).
+ */
+void secure_slack_fill(void *p, size_t from, size_t to)
+{
+	if (from < to)
+		slack_fill(p, from, to);
+}
+
+/**
+ * secure_slack_intact() - do bytes [@from, @to) of block @p (@p 8-byte
+ * aligned, @to a multiple of 8) still hold the slack pattern?
+ */
+bool secure_slack_intact(const void *p, size_t from, size_t to)
+{
+	return slack_intact(p, from, to);
+}
+
+/*
+ * Give block @p of @bytes (its class's size), asked for @size bytes, its
+ * canary and the slack pattern from @from on.
+ */
+static __always_inline void block_seal(void **p, size_t bytes, size_t from,
+				       size_t size)
+{
+	if (from < bytes - SECURE_CANARY)
+		slack_fill((unsigned char *)p, from, bytes - SECURE_CANARY);
+	*(uintptr_t *)((char *)p + bytes - SECURE_CANARY) =
+		canary_encode(p, size);
+}
+
+/* Check block @p of @c (its canary and slack); its size asked for. */
+static __always_inline size_t block_check_seal(struct chunk *c, void **p)
+{
+	size_t size = canary_size(c, p);
+
+	if (!slack_intact((unsigned char *)p, size, c->size - SECURE_CANARY))
+		report_overflow(p, c->cls);
+	return size;
+}
+
+/**
+ * secure_usable() - the size block @p of secure chunk @c was last asked
+ * for: what malloc_usable_size() says, so that a program that uses all of
+ * it stays clear of the slack.  A broken canary is reported.
+ */
+size_t secure_usable(struct chunk *c, void **p)
+{
+	return canary_size(c, p);
+}
+
+/**
+ * secure_resize() - realloc() keeps block @p of secure chunk @c for @size
+ * bytes (it fits the class): check its canary and slack, then move them
+ * to the new size.  Bytes a growth hands over keep the slack pattern
+ * (realloc() promises nothing about them); bytes a shrink takes back get
+ * it.
+ */
+void secure_resize(struct chunk *c, void **p, size_t size)
+{
+	size_t old = block_check_seal(c, p);
+
+	block_seal(p, c->size, size < old ? size : old, size);
 }
 
 /* xorshift64*: the heap's own, seeded from the secret and its address. */
@@ -189,12 +331,14 @@ static void **secure_pop(struct heap *h, struct bin *b)
 /**
  * secure_alloc() - a block of class @cls for @h (a thread's heap, or the
  * fallback heap under its lock) from its secure bin, checked to be zero
- * and given its canary.  NULL with errno = ENOMEM on failure.
+ * and given its slack and canary for a request of @size bytes (more than
+ * the class holds: all of it, as object caches ask).  NULL with errno =
+ * ENOMEM on failure.
  */
-void *secure_alloc(struct heap *h, unsigned int cls)
+void *secure_alloc(struct heap *h, unsigned int cls, size_t size)
 {
 	struct bin *b = &h->sbins[cls];
-	size_t size = size_classes[cls].size;
+	size_t bytes = size_classes[cls].size;
 	void **p;
 
 	if (!b->head && heap_refill(h, cls, b)) {
@@ -202,11 +346,13 @@ void *secure_alloc(struct heap *h, unsigned int cls)
 		return NULL;
 	}
 	p = secure_pop(h, b);
-	if (!block_zero(p, size))
+	if (!block_zero(p, bytes))
 		report_misuse("write after free (freed block not zero)", p, cls);
 	p[0] = NULL;
 	p[1] = NULL;
-	*(uintptr_t *)((char *)p + size - SECURE_CANARY) = canary_value(p);
+	if (size > bytes - SECURE_CANARY)
+		size = bytes - SECURE_CANARY;
+	block_seal(p, bytes, size, size);
 	return p;
 }
 
@@ -274,7 +420,7 @@ static struct chunk *zero_chunk_new(void)
 	c->zero = true;
 	for (idx = 0; (uintptr_t)chunk_block(c, idx) < page; idx++)
 		bitmap_claim_mask(c->used, BIT_WORD(idx), BIT_MASK(idx));
-	if (mprotect((void *)page, c->span - OS_PAGE_SIZE, PROT_NONE))
+	if (os_protect_none((void *)page, c->span - OS_PAGE_SIZE))
 		return NULL;	/* stays a chunk nobody hands blocks of */
 	slot = fetch_add_relaxed(&zero_slots, 1);
 	if (slot >= ZERO_CHUNKS)
@@ -372,9 +518,7 @@ void secure_free(struct heap *h, struct chunk *c, void **p)
 	w1 = (uintptr_t)p[1];
 	if (secure_cookie(w1) || block_cookie_free(load_acquire(&c->owner), w1))
 		report_misuse("double free", p, c->cls);
-	if (*canary_of(c, p) != canary_value(p))
-		report_misuse("write past the end of a block (canary overwritten)",
-			      p, c->cls);
+	block_check_seal(c, p);
 	memset(p, 0, c->size);
 	if (h->kind != HEAP_KIND_THREAD) {
 		secure_release(h, c, p);

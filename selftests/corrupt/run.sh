@@ -52,16 +52,16 @@ double_free_large | abort | abort | segv
 double_free_large_delayed | abort | abort | segv
 overflow_small_1_byte | missed (by design: no canaries outside secure mode; malloc(8) gets a 16-byte block and p[8] is inside it) | abort | missed
 overflow_small_8_byte | missed (by design: no canaries outside secure mode; the 8 bytes are inside the 16-byte block) | abort | missed
-overflow_large_1_byte | missed (by design: the byte is inside the block's mapping, within its usable size) | missed (not done yet: large blocks have no canary and no guard page) | missed
-overflow_large_8_byte | missed (by design: inside the block's mapping, within its usable size) | missed (not done yet: large blocks have no canary and no guard page) | missed
-string_overflow | missed (by design: no canaries outside secure mode; byte 16 is word 0 of the next block, which is not checked) | missed (not done yet: the canary ends the size class, not the size asked for: malloc(16) has 24 usable bytes, the 17 written stay inside) | missed
+overflow_large_1_byte | missed (by design: the byte is inside the block's mapping, within its usable size) | segv | missed
+overflow_large_8_byte | missed (by design: inside the block's mapping, within its usable size) | segv | missed
+string_overflow | missed (by design: no canaries outside secure mode; byte 16 is word 0 of the next block, which is not checked) | abort | missed
 write_after_free_small | abort | abort | missed
 write_after_free_small_deep | missed (by design: only words 0 and 1 of a free block, its link and cookie, are checked on reuse) | abort | missed
 write_after_free_small_reuse | missed (by design: no quarantine: the block is handed out again at once and the write lands in its new owner's data) | abort | missed
 read_after_free_small | missed (by design: a read changes nothing; the block stays mapped) | missed (by design: a read changes nothing; it reads zeros, the block was zeroed on free) | missed
-read_after_free_large | missed (by design: freed mappings are kept, up to 8 MiB a thread, for reuse) | missed (not done yet: large mappings are reused in secure mode too, no guard pages) | segv
-write_after_free_large | missed (by design: freed mappings are kept for reuse and not checked) | missed (not done yet: large mappings are reused, not checked, no guard pages) | segv
-write_after_free_large_reuse | missed (by design: the mapping is handed out again at once) | missed (not done yet: large mappings are reused at once, no quarantine) | segv
+read_after_free_large | missed (by design: freed mappings are kept, up to 8 MiB a thread, for reuse) | segv | segv
+write_after_free_large | missed (by design: freed mappings are kept for reuse and not checked) | segv | segv
+write_after_free_large_reuse | missed (by design: the mapping is handed out again at once) | segv | segv
 read_zero_size | missed (by design: malloc(0) returns a 16-byte block) | segv | missed
 write_zero_size | missed (by design: malloc(0) returns a 16-byte block) | segv | missed
 invalid_free_stack | abort | abort | abort

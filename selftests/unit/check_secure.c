@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * check_secure.c - secure mode (core/secure.c) does what it promises: a
- * canary past the usable size, freed blocks zeroed, a quarantine that
+ * canary and slack pattern past the size asked for, freed blocks zeroed, a quarantine that
  * delays reuse and reports writes into the blocks it holds, random reuse,
  * double frees of quarantined blocks reported; and it stays an allocator:
  * cross-thread frees, usable sizes, calloc, realloc, thread exit and fork.
@@ -18,6 +18,7 @@
 
 #include <bitslab.h>
 
+#include "large.h"
 #include "misuse.h"
 #include "options.h"
 #include "os.h"
@@ -26,10 +27,22 @@
 #include "unit.h"
 
 #define QUAR SECURE_QUARANTINE
+#define LARGE (256 * 1024)
+#define PAGE 4096
 
 static void secure_on(void)
 {
 	opt_secure = 1;
+}
+
+/* @p, laundered: the compiler cannot know the bounds of what it points
+ * at, and lets the misuse cases write past them. */
+static void *opaque(void *p)
+{
+	static void *volatile sink;
+
+	sink = p;
+	return sink;
 }
 
 static unsigned char *must_alloc(size_t size)
@@ -55,6 +68,67 @@ static void canary_overwrite(void)
 START_TEST(test_secure_canary_overwrite_reported_on_free)
 {
 	expect_abort(canary_overwrite, "canary overwritten");
+}
+END_TEST
+
+/* The classic off-by-one: malloc(strlen(s)), strcpy(); the NUL lands in
+ * the class's slack (malloc(16) is a block of the 32-byte class). */
+static void string_overflow(void)
+{
+	static const char s[] = "0123456789abcdef";
+	char *p;
+
+	secure_on();
+	p = opaque(must_alloc(strlen(s)));
+	/* The NUL lands in the slack, not in the canary. */
+	ck_assert_uint_gt(size_classes[size_to_class(16 + SECURE_CANARY)].size,
+			  16 + SECURE_CANARY);
+	memcpy(p, s, sizeof(s));
+	bitslab_free(p);
+}
+
+/* The same through the aligned path, which picks its class itself. */
+static void aligned_slack_overwrite(void)
+{
+	unsigned char *p;
+
+	secure_on();
+	p = opaque(bitslab_aligned_alloc(256, 100));
+	ck_assert_ptr_nonnull(p);
+	p[100] = 'x';
+	bitslab_free(p);
+}
+
+/* A realloc that shrinks in place: the old bytes past the new size are
+ * slack now. */
+static void realloc_shrunk_overwrite(void)
+{
+	unsigned char *p;
+
+	secure_on();
+	p = must_alloc(100);
+	p = opaque(bitslab_realloc(p, 90));
+	p[95] = 'x';
+	bitslab_free(p);
+}
+
+/* malloc_usable_size() of a block whose canary is broken. */
+static void usable_size_of_overflowed(void)
+{
+	unsigned char *p;
+
+	secure_on();
+	p = opaque(must_alloc(40));
+	memset(p + 40, 0, 2 * SECURE_CANARY);
+	bitslab_usable_size(p);
+}
+
+START_TEST(test_secure_overflow_into_slack_reported)
+{
+	expect_abort(string_overflow, "canary overwritten");
+	expect_abort(aligned_slack_overwrite, "canary overwritten");
+	expect_abort(realloc_shrunk_overwrite, "canary overwritten");
+	expect_abort(usable_size_of_overflowed, "canary overwritten");
 }
 END_TEST
 
@@ -177,6 +251,198 @@ START_TEST(test_secure_double_free_reported)
 }
 END_TEST
 
+/* ---- large blocks: guard page, slack, quarantine ---- */
+
+/*
+ * The child must die of a fault (a guard page, a block in quarantine).
+ * ThreadSanitizer catches the fault itself: it says SEGV and exits.
+ */
+static void expect_segv(void (*fn)(void))
+{
+	char out[4096];
+	int status = run_child(fn, out, sizeof(out));
+
+	if (SANITIZER_MALLOC && WIFEXITED(status) && WEXITSTATUS(status) &&
+	    strstr(out, "SEGV"))
+		return;
+	ck_assert_msg(WIFSIGNALED(status) && (WTERMSIG(status) == SIGSEGV ||
+					      WTERMSIG(status) == SIGBUS),
+		      "expected a fault, got status %#x, stderr '%s'", status,
+		      out);
+}
+
+/* malloc(LARGE): its end is the end of a page; one byte past it faults. */
+static void large_overflow_1_byte(void)
+{
+	unsigned char *p;
+
+	secure_on();
+	p = opaque(must_alloc(LARGE));
+	p[LARGE] = 'x';
+	bitslab_free(p);
+}
+
+/* 8 bytes past a page's end: the slack, 8 bytes, then the guard. */
+static void large_overflow_slack(void)
+{
+	unsigned char *p;
+
+	secure_on();
+	p = opaque(must_alloc(LARGE + 8));
+	p[LARGE + 8] = 'x';
+	bitslab_free(p);
+}
+
+/* The slack of a large block shrunk in place by realloc. */
+static void large_overflow_after_shrink(void)
+{
+	unsigned char *p;
+
+	secure_on();
+	p = must_alloc(LARGE);
+	p = opaque(bitslab_realloc(p, LARGE - 1000));
+	p[LARGE - 1000] = 'x';
+	bitslab_free(p);
+}
+
+static void large_read_after_free(void)
+{
+	volatile unsigned char *p;
+
+	secure_on();
+	p = must_alloc(LARGE);
+	bitslab_free((void *)p);
+	(void)p[LARGE / 2];
+}
+
+/* Freed, another block of the size taken, then the write. */
+static void large_write_after_free_reuse(void)
+{
+	unsigned char *p, *q;
+
+	secure_on();
+	p = opaque(must_alloc(LARGE));
+	bitslab_free(p);
+	q = must_alloc(LARGE);
+	p[0] = 'x';
+	bitslab_free(q);
+}
+
+static void large_double_free_in_quarantine(void)
+{
+	void *p, *q;
+
+	secure_on();
+	p = must_alloc(LARGE);
+	q = must_alloc(LARGE);
+	bitslab_free(p);
+	bitslab_free(q);
+	bitslab_free(p);
+}
+
+START_TEST(test_secure_large_overflow_reported)
+{
+	expect_segv(large_overflow_1_byte);
+	expect_abort(large_overflow_slack, "canary overwritten");
+	expect_abort(large_overflow_after_shrink, "canary overwritten");
+}
+END_TEST
+
+START_TEST(test_secure_large_use_after_free_faults)
+{
+	expect_segv(large_read_after_free);
+	expect_segv(large_write_after_free_reuse);
+	expect_abort(large_double_free_in_quarantine, "double free");
+}
+END_TEST
+
+#define LARGE_ROUNDS 100
+
+/*
+ * A large block's usable size is the size asked for, all of it writable;
+ * its end lies within its alignment of a page end; realloc keeps the
+ * contents (in place and moved) and the alignment asked for; a freed
+ * block's addresses are not handed out again at once, and what is mapped
+ * stays bounded over many frees (the quarantine lets go of the oldest).
+ */
+START_TEST(test_secure_large_blocks)
+{
+	static const size_t aligns[] = { 0, 16, 64, 256, 4096, 32768, 65536,
+					 1 << 20 };
+	uintptr_t seen[8] = { 0 };
+	size_t i, k, early = 0;
+	unsigned char *p;
+
+	secure_on();
+	for (i = 0; i < sizeof(aligns) / sizeof(aligns[0]); i++) {
+		size_t n = 100000 + i * 777, a = aligns[i];
+
+		p = a ? bitslab_aligned_alloc(a, n) : bitslab_malloc(n);
+		ck_assert_ptr_nonnull(p);
+		ck_assert_uint_eq(bitslab_usable_size(p), n);
+		ck_assert_uint_eq((uintptr_t)p & ((a ? a : 16) - 1), 0);
+		if (a <= 16)
+			ck_assert_uint_lt(ALIGN_UP((uintptr_t)p + n, PAGE) -
+					  ((uintptr_t)p + n), 16);
+		for (k = 0; k < n; k++)
+			p[k] = (unsigned char)(k * 3 + i);
+		p = bitslab_realloc(p, n - 100);	/* in place */
+		ck_assert_uint_eq(bitslab_usable_size(p), n - 100);
+		p = bitslab_realloc(p, 3 * n);		/* moved */
+		ck_assert_ptr_nonnull(p);
+		ck_assert_uint_eq((uintptr_t)p & ((a ? a : 16) - 1), 0);
+		ck_assert_uint_eq(bitslab_usable_size(p), 3 * n);
+		for (k = 0; k < n - 100 && p[k] == (unsigned char)(k * 3 + i);
+		     k++)
+			;
+		ck_assert_msg(k == n - 100, "align %zu: byte %zu", a, k);
+		memset(p, 0, 3 * n);
+		p = bitslab_realloc(p, 20000);		/* small again */
+		ck_assert_ptr_nonnull(p);
+		bitslab_free(p);
+	}
+	for (i = 0; i < LARGE_ROUNDS; i++) {
+		p = must_alloc(LARGE);
+		for (k = 0; k < 8; k++)
+			ck_assert_msg((uintptr_t)p != seen[k],
+				      "%#lx handed out again %zu frees later",
+				      (unsigned long)p, 8 - k);
+		memmove(seen, seen + 1, 7 * sizeof(seen[0]));
+		seen[7] = (uintptr_t)p;
+		memset(p, 0x5a, LARGE);
+		bitslab_free(p);
+		if (i == 40)
+			early = os_mapped_bytes();
+	}
+	ck_assert_uint_le(os_mapped_bytes(), early + 4 * LARGE);
+	ck_assert_uint_gt(large_quarantine_bytes(), 0);
+}
+END_TEST
+
+/* Trim gives the quarantine's address space back; the count stays true. */
+START_TEST(test_secure_large_trim_empties_quarantine)
+{
+	struct kernel_mem before, after;
+	size_t mapped;
+	void *v[20];
+	int i;
+
+	secure_on();
+	for (i = 0; i < 20; i++)
+		v[i] = must_alloc(LARGE + (size_t)i * PAGE);
+	for (i = 0; i < 20; i++)
+		bitslab_free(v[i]);
+	ck_assert_uint_ge(large_quarantine_bytes(), 20 * LARGE);
+	mapped = os_mapped_bytes();
+	kernel_mem_read(&before);
+	bitslab_trim();
+	kernel_mem_read(&after);
+	ck_assert_uint_eq(large_quarantine_bytes(), 0);
+	ck_assert_uint_ge(mapped - os_mapped_bytes(), 20 * LARGE);
+	ck_assert_uint_ge(before.mapped - after.mapped, 20 * LARGE);
+}
+END_TEST
+
 /* ---- what a freed block looks like, and when it comes back ---- */
 
 START_TEST(test_secure_freed_block_zeroed)
@@ -295,7 +561,7 @@ END_TEST
 
 /* ---- an allocator still ---- */
 
-START_TEST(test_secure_usable_size_is_class_minus_canary)
+START_TEST(test_secure_usable_size_is_size_asked)
 {
 	/* 0 is not here: malloc(0) has no usable byte in secure mode. */
 	static const size_t sizes[] = { 1, 8, 9, 16, 24, 25, 100, 1000,
@@ -304,15 +570,45 @@ START_TEST(test_secure_usable_size_is_class_minus_canary)
 
 	secure_on();
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		size_t n = sizes[i], cls = size_to_class(n + SECURE_CANARY);
-		void *p = must_alloc(n);
+		size_t n = sizes[i];
+		unsigned char *p = must_alloc(n), *q;
 
-		ck_assert_msg(bitslab_usable_size(p) ==
-			      size_classes[cls].size - SECURE_CANARY,
-			      "malloc(%zu): usable %zu, class %u", n,
-			      bitslab_usable_size(p), size_classes[cls].size);
+		ck_assert_msg(bitslab_usable_size(p) == n,
+			      "malloc(%zu): usable %zu", n,
+			      bitslab_usable_size(p));
+		/* All of it is the program's: no false report. */
+		memset(p, 0xff, n);
+		q = bitslab_aligned_alloc(64, n);
+		ck_assert_ptr_nonnull(q);
+		ck_assert_uint_eq(bitslab_usable_size(q), n);
+		memset(q, 0xff, n);
+		bitslab_free(q);
+		q = bitslab_calloc(1, n);
+		ck_assert_ptr_nonnull(q);
+		ck_assert_uint_eq(bitslab_usable_size(q), n);
+		bitslab_free(q);
 		bitslab_free(p);
 	}
+}
+END_TEST
+
+/* A realloc that keeps the block moves the check to the new size. */
+START_TEST(test_secure_realloc_in_place_moves_canary)
+{
+	unsigned char *p, *q;
+
+	secure_on();
+	p = opaque(must_alloc(100));
+	memset(p, 0x11, 100);
+	q = bitslab_realloc(p, 90);
+	ck_assert_ptr_eq(q, p);
+	ck_assert_uint_eq(bitslab_usable_size(p), 90);
+	q = bitslab_realloc(p, 104);
+	ck_assert_ptr_eq(q, p);
+	ck_assert_uint_eq(bitslab_usable_size(p), 104);
+	/* The 14 bytes the growth handed over are the program's. */
+	memset(p + 90, 0x22, 14);
+	bitslab_free(p);
 }
 END_TEST
 
@@ -559,18 +855,24 @@ Suite *check_suite(void)
 	TCase *tc = tcase_create("behaviour");
 
 	tcase_add_test(misuse, test_secure_canary_overwrite_reported_on_free);
+	tcase_add_test(misuse, test_secure_overflow_into_slack_reported);
 	tcase_add_test(misuse, test_secure_write_in_quarantine_reported_when_it_leaves);
 	tcase_add_test(misuse, test_secure_write_in_quarantine_reported_at_exit);
 	tcase_add_test(misuse, test_secure_write_after_quarantine_reported_on_reuse);
 	tcase_add_test(misuse, test_secure_double_free_reported);
+	tcase_add_test(misuse, test_secure_large_overflow_reported);
+	tcase_add_test(misuse, test_secure_large_use_after_free_faults);
 	suite_add_tcase(s, misuse);
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_secure_freed_block_zeroed);
 	tcase_add_test(tc, test_secure_quarantine_delays_reuse);
 	tcase_add_test(tc, test_secure_reuse_order_random);
-	tcase_add_test(tc, test_secure_usable_size_is_class_minus_canary);
+	tcase_add_test(tc, test_secure_usable_size_is_size_asked);
+	tcase_add_test(tc, test_secure_realloc_in_place_moves_canary);
 	tcase_add_test(tc, test_secure_calloc_zero_realloc_keeps);
+	tcase_add_test(tc, test_secure_large_blocks);
+	tcase_add_test(tc, test_secure_large_trim_empties_quarantine);
 	tcase_add_test(tc, test_secure_cross_thread_frees);
 	tcase_add_test(tc, test_secure_thread_exit_with_quarantine);
 #if defined(__SANITIZE_THREAD__)
