@@ -199,5 +199,6 @@ unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
 
 /* Chunks created and not yet destroyed, for statistics. */
 long chunk_live_count(void);
+size_t chunk_live_recent_peak(uint64_t now, uint64_t window_ms);
 
 #endif /* CORE_CHUNK_H */
