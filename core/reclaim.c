@@ -18,7 +18,12 @@
  *    holding no lock, and hands the chunks to the chunk cache.  It is woken
  *    (futex) by the first chunk queued and when opt_retire_batch chunks or
  *    RECLAIM_BYTES wait, and takes the stack RECLAIM_MS after the first,
- *    so a retired chunk waits at most that long plus one grace period.
+ *    so a retired chunk waits at most that long plus one grace period; a
+ *    heap that finds the chunk cache empty meanwhile has it take the stack
+ *    at once (reclaim_hungry()).
+ *  - a chunk that left the shared list two or more of the helper's grace
+ *    periods ago (adopted, then emptied by its owner) needs none of its
+ *    own: it goes to the chunk cache at once (reclaim_gp_passed()).
  *
  * The same thread decays the chunk cache: it unmaps what stayed there
  * longer than opt_decay_ms (chunk_cache_decay()), sleeping until the next
@@ -381,7 +386,8 @@ void reclaim_retire(struct chunk *c)
 	 * A grace period waits for walkers; when no other heap is live there
 	 * are none (the caller unlinked @c before), and the chunk is reused
 	 * at once: a program that is down to one thread, or a fork child,
-	 * neither waits nor starts the helper.
+	 * neither waits nor starts the helper.  Nor does a chunk that left
+	 * the shared list before a grace period of the helper's began.
 	 */
 	if (heap_no_walkers() || reclaim_gp_passed(c)) {
 		c->retire.next = NULL;
