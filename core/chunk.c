@@ -81,15 +81,15 @@ size_t chunk_live_recent_peak(uint64_t now, uint64_t window_ms)
 /*
  * A chunk of @span bytes; *@fresh says whether it is new from the system.
  * On a miss while retired chunks wait for their grace period (which the
- * helper then runs at once), only this chunk is mapped: the cache is about
- * to be refilled, and a batch mapped ahead would be surplus on top.
+ * helper then runs at once), the batch mapped ahead is cut by as many:
+ * the cache is about to be refilled with them.
  */
 static struct chunk *chunk_get_span(size_t span, bool *fresh)
 {
 	struct chunk *c = chunk_cache_get(span);
 
 	*fresh = !c;
-	return c ? c : chunk_cache_map(span, !reclaim_hungry());
+	return c ? c : chunk_cache_map(span, (size_t)reclaim_hungry());
 }
 
 /**

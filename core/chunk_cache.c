@@ -227,19 +227,20 @@ static void __cache_add(struct chunk *c, uint64_t now)
 
 /**
  * chunk_cache_map() - map a fresh chunk of @span bytes.  A process that
- * has mapped a lot maps several at once if @batch (at most an eighth of
- * what it has mapped, at most MAP_BATCH_MAX) and keeps the others here:
- * one mmap and, if they leave together, one munmap instead of one each.
- * Falls back to a single chunk if the system refuses the batch.  NULL if
- * it refuses that.
+ * has mapped a lot maps several at once (at most an eighth of what it has
+ * mapped, at most MAP_BATCH_MAX, less the @coming chunks that are about to
+ * join the cache) and keeps the others here: one mmap and, if they leave
+ * together, one munmap instead of one each.  Falls back to a single chunk
+ * if the system refuses the batch.  NULL if it refuses that.
  */
-struct chunk *chunk_cache_map(size_t span, bool batch)
+struct chunk *chunk_cache_map(size_t span, size_t coming)
 {
-	size_t n = batch ? os_mapped_bytes() / 8 / span : 1, i;
+	size_t n = os_mapped_bytes() / 8 / span, i;
 	char *mem = NULL;
 
 	if (n > MAP_BATCH_MAX)
 		n = MAP_BATCH_MAX;
+	n = n > coming ? n - coming : 1;
 	if (n > 1 && os_vm_tight())
 		n = 1;
 	if (n > 1)

@@ -428,17 +428,19 @@ void reclaim_unshared(struct llist_node *list)
  * wait for their grace period, have the helper take them through it now
  * rather than at the end of RECLAIM_MS, so that the cache is refilled
  * with them before more is mapped.  Any thread, any locks held; never
- * waits.  Return: true if chunks wait (the caller then maps only what it
- * needs now).
+ * waits.  Return: how many chunks wait (the caller maps that many fewer
+ * ahead).
  */
-bool reclaim_hungry(void)
+long reclaim_hungry(void)
 {
-	if (!READ_ONCE(pending) || !helper_running())
-		return false;
+	long n = READ_ONCE(pending);
+
+	if (n <= 0 || !helper_running())
+		return 0;
 	if (!READ_ONCE(hungry))
 		WRITE_ONCE(hungry, true);
 	reclaim_decay_kick(true);
-	return true;
+	return n;
 }
 
 /**

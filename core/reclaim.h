@@ -13,7 +13,7 @@
 void reclaim_retire(struct chunk *c);
 void reclaim_unshared(struct llist_node *list);
 bool reclaim_now(void);
-bool reclaim_hungry(void);
+long reclaim_hungry(void);
 unsigned long reclaim_gp_seq(void);
 void reclaim_decay_kick(bool urgent);
 
