@@ -18,7 +18,7 @@
  * over its budget, and at the time its oldest chunk expires, it unmaps in
  * sorted runs, off the user's calls; it sleeps for good while the cache is
  * empty.  A miss while retired chunks wait for their grace period maps
- * one chunk, not a batch, and has the helper run that grace period now
+ * that many fewer ahead, and has the helper run that grace period now
  * (core/chunk.c, reclaim_hungry()).  Without a helper (none could be started), the thread that
  * releases chunks does the same inline.  malloc_trim() or a refused mmap
  * empties the cache.  A cached chunk keeps its page-map entries and its
