@@ -361,10 +361,10 @@ START_TEST(test_threads_rounds_reuse_chunks)
 	/*
 	 * Ten rounds of about 24 MiB each (384 chunks).  What free storms
 	 * published waits for a grace period, and a round that comes first
-	 * maps a chunk at a time meanwhile (0 - 122 chunks in all, here); a
-	 * cache bounded at 16 MiB mapped 650 - 920.
+	 * maps ahead meanwhile (0 - 237 chunks in all, here, also beside
+	 * other busy processes); a cache bounded at 16 MiB mapped 729 - 1393.
 	 */
-	ck_assert_msg(later < 320, "%ld chunks mapped anew in %d rounds after "
+	ck_assert_msg(later < 480, "%ld chunks mapped anew in %d rounds after "
 		      "the first two (%ld)", later, rounds - 2, warm);
 }
 END_TEST
