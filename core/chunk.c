@@ -18,10 +18,23 @@
 #include "report.h"
 #include "chunk_cache.h"
 #include "counters.h"
+#include "reclaim.h"
 
 uintptr_t bitslab_secret;
 
 static _Atomic long chunks_live;
+
+/*
+ * Bytes of live chunks (created and not yet reclaimed), and the highest
+ * that figure reached in the current and the previous window of
+ * chunk_live_recent_peak(): what the program needed lately, which bounds
+ * the chunk cache (core/chunk_cache.c).
+ */
+static _Atomic size_t live_bytes;		/* atomic: any */
+static _Atomic size_t peak_cur, peak_prev;	/* atomic: any raises
+						 * peak_cur; rotated by
+						 * one caller at a time */
+static uint64_t window_start;			/* that caller */
 
 /* Set once a chunk could only be had after giving memory back: from then
  * on new chunks take the shortest span that holds two blocks. */
@@ -32,13 +45,51 @@ long chunk_live_count(void)
 	return READ_ONCE(chunks_live);
 }
 
-/* A chunk of @span bytes; *@fresh says whether it is new from the system. */
+/* A chunk of @span bytes went live: raise the window's peak. */
+static void live_add(size_t span)
+{
+	size_t now = fetch_add_relaxed(&live_bytes, span) + span;
+	size_t peak = READ_ONCE(peak_cur);
+
+	while (now > peak && !try_cmpxchg_relaxed(&peak_cur, &peak, now))
+		;
+}
+
+/**
+ * chunk_live_recent_peak() - the most bytes of live chunks at any time in
+ * the last @window_ms to 2 * @window_ms before @now (ms): windows rotate
+ * when one is @window_ms old, the last two count.  Callers are serialised
+ * (the chunk cache's lock); a chunk created during a rotation may go
+ * unseen in the peak (the live figure written there includes it).
+ */
+size_t chunk_live_recent_peak(uint64_t now, uint64_t window_ms)
+{
+	size_t live = READ_ONCE(live_bytes), cur, prev;
+
+	if (!window_ms)
+		window_ms = 1;
+	if (now - window_start >= window_ms || now < window_start) {
+		WRITE_ONCE(peak_prev, READ_ONCE(peak_cur));
+		WRITE_ONCE(peak_cur, live);
+		window_start = now;
+	}
+	cur = READ_ONCE(peak_cur);
+	prev = READ_ONCE(peak_prev);
+	return max(max(cur, prev), live);
+}
+
+/*
+ * A chunk of @span bytes; *@fresh says whether it is new from the system.
+ * On a miss while retired chunks wait for their grace period (which the
+ * helper then runs at once), the batch mapped ahead is cut by as many:
+ * the cache is about to be refilled with them.
+ */
 static struct chunk *chunk_get_span(size_t span, bool *fresh)
 {
 	struct chunk *c = chunk_cache_get(span);
 
 	*fresh = !c;
-	return c ? c : chunk_cache_map(span);
+	return c ? c : chunk_cache_map(span, (size_t)reclaim_hungry());
 }
 
 /**
@@ -105,6 +156,7 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 	c->zero = false;
 	secure_chunk_setup(c, fresh);
 	fetch_add_relaxed(&chunks_live, 1);
+	live_add(span);
 	count_chunk_add(c);
 	return c;
 }
@@ -113,6 +165,7 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 void chunk_forget(struct chunk *c)
 {
 	fetch_sub_relaxed(&chunks_live, 1);
+	fetch_sub_relaxed(&live_bytes, c->span);
 	count_chunk_sub(c);
 }
 

@@ -64,8 +64,9 @@
  * new owner.  A chunk is never freed under a thread holding one of its
  * blocks: a taken block keeps nused above 0.  Nothing else keeps a chunk
  * alive: no pins, no reference counts, no "don't delete me" flags.  A dead
- * chunk that was ever shared is reused only after a grace period, because
- * a walker may still be reading its header (core/reclaim.c).
+ * chunk that was ever shared is reused only after a grace period that
+ * began after it last left the shared list, because a walker may still be
+ * reading its header (core/reclaim.c).
  *
  * Free cookies: word 1 of a free block that has not gone back to its
  * bitmap says where it is, so that a second free of the same block finds
@@ -199,5 +200,6 @@ unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
 
 /* Chunks created and not yet destroyed, for statistics. */
 long chunk_live_count(void);
+size_t chunk_live_recent_peak(uint64_t now, uint64_t window_ms);
 
 #endif /* CORE_CHUNK_H */

@@ -11,11 +11,15 @@
  * any class with that span.
  *
  * Bounded twice: nothing stays longer than opt_decay_ms unused, and at
- * most opt_chunk_cache times 64 KiB stay at all.  The reclaim helper
+ * most what the program's chunks took at their recent peak stays at all
+ * (at least opt_chunk_cache times 64 KiB; __cache_budget()).  The reclaim
+ * helper
  * thread enforces both (chunk_cache_decay()): woken when the cache goes
  * over its budget, and at the time its oldest chunk expires, it unmaps in
  * sorted runs, off the user's calls; it sleeps for good while the cache is
- * empty.  Without a helper (none could be started), the thread that
+ * empty.  A miss while retired chunks wait for their grace period maps
+ * that many fewer ahead, and has the helper run that grace period now
+ * (core/chunk.c, reclaim_hungry()).  Without a helper (none could be started), the thread that
  * releases chunks does the same inline.  malloc_trim() or a refused mmap
  * empties the cache.  A cached chunk keeps its page-map entries and its
  * dead header (list DEAD, every block's bit clear), so a stale free into
@@ -44,6 +48,7 @@ static struct cds_list_head cache[SPAN_KINDS] = {
 static size_t cache_bytes;		/* cache lock */
 static _Atomic long cache_count;	/* written under cache lock */
 static _Atomic size_t decay_unmapped;	/* bytes given back by decay */
+static _Atomic long chunks_mapped;	/* mapped by chunk_cache_map() */
 
 static unsigned int span_kind(size_t span)
 {
@@ -91,6 +96,26 @@ static struct chunk *__cache_oldest(void)
 			old = c;
 	}
 	return old;
+}
+
+/*
+ * The most the cache may hold at @now: what the program's chunks took at
+ * their recent peak (chunk_live_recent_peak(), over the last one or two
+ * decay periods), at least opt_chunk_cache chunks.  A program whose
+ * working set swings, or whose threads come and go, empties and refills
+ * that much again and again; a fixed budget below it unmapped the excess
+ * chunk by chunk and the next rise mapped it anew.  Since the cache holds
+ * only what the recent peak held, caching never takes the chunks' footprint
+ * above twice that peak, and what stays unused goes back after decay_ms
+ * anyway.  Cache lock held (it serialises the peak's windows).
+ */
+static size_t __cache_budget(uint64_t now)
+{
+	size_t least = (size_t)opt_chunk_cache << CHUNK_SHIFT;
+
+	if (!least)
+		return 0;	/* chunk_cache=0: keep nothing */
+	return max(least, chunk_live_recent_peak(now, (uint64_t)opt_decay_ms));
 }
 
 /* Move the oldest chunks to @out until the cache fits @budget bytes.
@@ -203,17 +228,19 @@ static void __cache_add(struct chunk *c, uint64_t now)
 /**
  * chunk_cache_map() - map a fresh chunk of @span bytes.  A process that
  * has mapped a lot maps several at once (at most an eighth of what it has
- * mapped, at most MAP_BATCH_MAX) and keeps the others here: one mmap and,
- * if they leave together, one munmap instead of one each.  Falls back to a
- * single chunk if the system refuses the batch.  NULL if it refuses that.
+ * mapped, at most MAP_BATCH_MAX, less the @coming chunks that are about to
+ * join the cache) and keeps the others here: one mmap and, if they leave
+ * together, one munmap instead of one each.  Falls back to a single chunk
+ * if the system refuses the batch.  NULL if it refuses that.
  */
-struct chunk *chunk_cache_map(size_t span)
+struct chunk *chunk_cache_map(size_t span, size_t coming)
 {
 	size_t n = os_mapped_bytes() / 8 / span, i;
 	char *mem = NULL;
 
 	if (n > MAP_BATCH_MAX)
 		n = MAP_BATCH_MAX;
+	n = n > coming ? n - coming : 1;
 	if (n > 1 && os_vm_tight())
 		n = 1;
 	if (n > 1)
@@ -232,6 +259,7 @@ struct chunk *chunk_cache_map(size_t span)
 		}
 		((struct chunk *)(mem + i * span))->span = (uint32_t)span;
 	}
+	fetch_add_relaxed(&chunks_mapped, (long)n);
 	if (n > 1) {
 		uint64_t now = os_now_ms();
 
@@ -269,8 +297,8 @@ struct chunk *chunk_cache_get(size_t span)
  */
 bool chunk_cache_release(struct llist_node *list, bool purge)
 {
-	size_t budget = (size_t)opt_chunk_cache << CHUNK_SHIFT;
 	uint64_t now = os_now_ms();
+	size_t budget;
 	bool over;
 	CDS_LIST_HEAD(out);
 
@@ -285,6 +313,7 @@ bool chunk_cache_release(struct llist_node *list, bool purge)
 		list = list->next;
 		__cache_add(c, now);
 	}
+	budget = __cache_budget(now);
 	if (purge) {
 		__cache_expire(decay_cutoff(now), &out);
 		__cache_trim(budget, &out);
@@ -303,7 +332,6 @@ bool chunk_cache_release(struct llist_node *list, bool purge)
  */
 long chunk_cache_decay(uint64_t now)
 {
-	size_t budget = (size_t)opt_chunk_cache << CHUNK_SHIFT;
 	struct chunk *old;
 	long next = -1;
 	CDS_LIST_HEAD(out);
@@ -312,7 +340,7 @@ long chunk_cache_decay(uint64_t now)
 		return -1;
 	pthread_mutex_lock(&cache_lock);
 	__cache_expire(decay_cutoff(now), &out);
-	__cache_trim(budget, &out);
+	__cache_trim(__cache_budget(now), &out);
 	old = __cache_oldest();
 	if (old) {
 		uint64_t due = old->stamp + (uint64_t)opt_decay_ms;
@@ -341,6 +369,15 @@ size_t chunk_cache_drain(void)
 size_t chunk_cache_decayed(void)
 {
 	return READ_ONCE(decay_unmapped);
+}
+
+/**
+ * chunk_cache_mapped() - chunks mapped from the system so far, those mapped
+ * ahead in batches included: what reuse did not spare.
+ */
+long chunk_cache_mapped(void)
+{
+	return READ_ONCE(chunks_mapped);
 }
 
 long chunk_cache_count(void)

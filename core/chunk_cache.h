@@ -13,12 +13,13 @@
 #include <bitslab/types.h>
 
 struct chunk *chunk_cache_get(size_t span);
-struct chunk *chunk_cache_map(size_t span);
+struct chunk *chunk_cache_map(size_t span, size_t coming);
 bool chunk_cache_release(struct llist_node *list, bool purge);
 long chunk_cache_decay(uint64_t now);
 size_t chunk_cache_decayed(void);
 size_t chunk_cache_drain(void);
 long chunk_cache_count(void);
+long chunk_cache_mapped(void);
 size_t chunk_cache_bytes(void);
 
 void chunk_cache_fork_prepare(void);

@@ -442,8 +442,11 @@ static void large_cache_put(uintptr_t start, size_t size, uint32_t parts)
 	size_t bound;
 	bool kick = false;
 
-	if (size < LARGE_PIECE_MIN || parts > LARGE_PARTS_MAX ||
-	    large_vm_tight()) {
+	/* A piece under LARGE_PIECE_MIN is kept only if it starts at a chunk
+	 * boundary (a block's whole mapping): it can serve another block
+	 * of its size, which would otherwise cost a mapping and a trim. */
+	if ((size < LARGE_PIECE_MIN && !IS_ALIGNED(start, CHUNK_SIZE)) ||
+	    parts > LARGE_PARTS_MAX || large_vm_tight()) {
 		os_unmap((void *)start, size);
 		return;
 	}
@@ -622,7 +625,7 @@ static uintptr_t large_cache_get(struct heap *h, size_t map, bool zero,
 {
 	uintptr_t start;
 
-	if (READ_ONCE(lcache_bytes) < LARGE_PIECE_MIN)
+	if (READ_ONCE(lcache_bytes) < map)
 		return 0;
 	start = large_cache_fit(map, got, parts);
 	if (start) {

@@ -36,7 +36,7 @@ static const struct option {
 	{ "retire_batch", &opt_retire_batch, 1, 4096,
 	  "retired chunks per grace period" },
 	{ "chunk_cache", &opt_chunk_cache, 0, 65536,
-	  "reclaimed memory kept for reuse, in 64 KiB chunks" },
+	  "reclaimed memory kept for reuse at least, in 64 KiB chunks" },
 	{ "empty_keep", &opt_empty_keep, 0, 64,
 	  "empty chunks a heap keeps per class" },
 	{ "decay_ms", &opt_decay_ms, 0, 3600000,

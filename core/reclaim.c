@@ -18,7 +18,12 @@
  *    holding no lock, and hands the chunks to the chunk cache.  It is woken
  *    (futex) by the first chunk queued and when opt_retire_batch chunks or
  *    RECLAIM_BYTES wait, and takes the stack RECLAIM_MS after the first,
- *    so a retired chunk waits at most that long plus one grace period.
+ *    so a retired chunk waits at most that long plus one grace period; a
+ *    heap that finds the chunk cache empty meanwhile has it take the stack
+ *    at once (reclaim_hungry()).
+ *  - a chunk that left the shared list two or more of the helper's grace
+ *    periods ago (adopted, then emptied by its owner) needs none of its
+ *    own: it goes to the chunk cache at once (reclaim_gp_passed()).
  *
  * The same thread decays the chunk cache: it unmaps what stayed there
  * longer than opt_decay_ms (chunk_cache_decay()), sleeping until the next
@@ -91,7 +96,10 @@ char tsan_grace_token;
 static struct llist_head retire_stack = LLIST_HEAD_INIT;
 static _Atomic long pending;		/* chunks retired, not yet reclaimed */
 static _Atomic size_t pending_bytes;
-static _Atomic long grace_periods, reclaimed;
+static _Atomic long grace_periods, reclaimed, unwaited;
+/* The helper's grace periods, counted after each one ends (it runs one at
+ * a time): see reclaim_gp_passed(). */
+static _Atomic unsigned long helper_gps;
 
 /* A batch taken off the stack, waiting for its grace period. */
 struct batch {
@@ -108,6 +116,7 @@ static _Atomic uint64_t helper_failed_at;	/* ms */
 static _Atomic int wake_seq;		/* futex word: bumped to wake it */
 enum helper_sleep { SLEEP_AWAKE, SLEEP_TIMED, SLEEP_FOREVER };
 static _Atomic int helper_sleep;	/* enum helper_sleep */
+static _Atomic bool hungry;		/* a heap missed the chunk cache */
 static bool in_threaded_fork_child;	/* see HELPER_IN_FORK_CHILD */
 
 static long futex(_Atomic int *word, int op, int val,
@@ -136,10 +145,11 @@ static void reclaim_list(struct llist_node *list)
 
 /*
  * Take everything retired so far through one grace period.  The caller may
- * wait for one (see heap_may_wait()) and holds no lock of ours.
+ * wait for one (see heap_may_wait()) and holds no lock of ours; @helper:
+ * it is the helper thread, whose grace periods are counted.
  * Return: true if anything was reclaimed.
  */
-static bool reclaim_run(void)
+static bool reclaim_run(bool helper)
 {
 	struct batch b, **pp;
 	struct heap *saved;
@@ -159,6 +169,10 @@ static bool reclaim_run(void)
 	tsan_grace_period_end();
 	heap_call_out_end(saved);
 	fetch_add_relaxed(&grace_periods, 1);
+	/* Sequentially consistent, after the grace period's end: pairs with
+	 * the barrier in __shared_unlink() (see reclaim_gp_passed()). */
+	if (helper)
+		fetch_add(&helper_gps, 1);
 
 	pthread_mutex_lock(&reclaim_lock);
 	for (pp = &in_flight; *pp != &b; pp = &(*pp)->next)
@@ -229,8 +243,9 @@ static void *helper_main(void *arg)
 		if (READ_ONCE(pending)) {
 			if (!due)
 				due = now + RECLAIM_MS;
-			if (batch_full() || now >= due) {
-				reclaim_run();
+			if (batch_full() || now >= due ||
+			    xchg_relaxed(&hungry, false)) {
+				reclaim_run(true);
 				due = 0;
 				continue;
 			}
@@ -333,6 +348,31 @@ void reclaim_decay_kick(bool urgent)
 }
 
 /**
+ * reclaim_gp_seq() - how many grace periods the helper has completed; read
+ * when a chunk leaves a shared list, after a full barrier.
+ */
+unsigned long reclaim_gp_seq(void)
+{
+	return load_seq_cst(&helper_gps);
+}
+
+/*
+ * Has a grace period begun and ended since @c left a shared list?  Then no
+ * walker can still stand on it (a walker that began after the unlink
+ * cannot reach it), and it needs no grace period of its own.  The helper's
+ * grace periods run one at a time: when two more have ended than had at
+ * the unlink, the second began after the first had ended, so after the
+ * unlink (the unlinker read the count after a full barrier and did not see
+ * the first end).  In the thread-churn workload this spares most chunks
+ * their wait: a thread adopts chunks when it starts and gives them up
+ * empty when it exits, long after the helper's next grace periods.
+ */
+static bool reclaim_gp_passed(const struct chunk *c)
+{
+	return (long)(load_seq_cst(&helper_gps) - c->unshared_gp) >= 2;
+}
+
+/**
  * reclaim_retire() - @c is dead and on no list, and was on a shared list
  * once: queue it for reuse after a grace period.  Any thread; never waits.
  */
@@ -346,11 +386,13 @@ void reclaim_retire(struct chunk *c)
 	 * A grace period waits for walkers; when no other heap is live there
 	 * are none (the caller unlinked @c before), and the chunk is reused
 	 * at once: a program that is down to one thread, or a fork child,
-	 * neither waits nor starts the helper.
+	 * neither waits nor starts the helper.  Nor does a chunk that left
+	 * the shared list before a grace period of the helper's began.
 	 */
-	if (heap_no_walkers()) {
+	if (heap_no_walkers() || reclaim_gp_passed(c)) {
 		c->retire.next = NULL;
 		fetch_add_relaxed(&reclaimed, 1);
+		fetch_add_relaxed(&unwaited, 1);
 		chunk_forget(c);
 		reclaim_decay_kick(chunk_cache_release(&c->retire,
 						       !helper_running()));
@@ -382,6 +424,26 @@ void reclaim_unshared(struct llist_node *list)
 }
 
 /**
+ * reclaim_hungry() - a heap found the chunk cache empty: if retired chunks
+ * wait for their grace period, have the helper take them through it now
+ * rather than at the end of RECLAIM_MS, so that the cache is refilled
+ * with them before more is mapped.  Any thread, any locks held; never
+ * waits.  Return: how many chunks wait (the caller maps that many fewer
+ * ahead).
+ */
+long reclaim_hungry(void)
+{
+	long n = READ_ONCE(pending);
+
+	if (n <= 0 || !helper_running())
+		return 0;
+	if (!READ_ONCE(hungry))
+		WRITE_ONCE(hungry, true);
+	reclaim_decay_kick(true);
+	return n;
+}
+
+/**
  * reclaim_now() - reclaim everything retired, in this thread, through one
  * grace period: for a thread short of memory, and for trim.  Does nothing
  * where this thread may not wait for a grace period (heap_may_wait()).
@@ -395,7 +457,7 @@ bool reclaim_now(void)
 
 	if (!heap_may_wait())
 		return false;
-	any = reclaim_run();
+	any = reclaim_run(false);
 	/* Batches the helper took are past their grace period soon: wait
 	 * for them too (at most a second), so that trim gives them back. */
 	for (i = 0; i < 1000; i++) {
@@ -460,5 +522,6 @@ void reclaim_get_stats(struct reclaim_stats *st)
 	st->pending = READ_ONCE(pending);
 	st->grace_periods = READ_ONCE(grace_periods);
 	st->reclaimed = READ_ONCE(reclaimed);
+	st->unwaited = READ_ONCE(unwaited);
 	st->helper = READ_ONCE(helper_state) == HELPER_RUNNING;
 }

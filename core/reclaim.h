@@ -13,6 +13,8 @@
 void reclaim_retire(struct chunk *c);
 void reclaim_unshared(struct llist_node *list);
 bool reclaim_now(void);
+long reclaim_hungry(void);
+unsigned long reclaim_gp_seq(void);
 void reclaim_decay_kick(bool urgent);
 
 /*
@@ -34,6 +36,8 @@ struct reclaim_stats {
 	long pending;		/* retired, waiting for a grace period */
 	long grace_periods;	/* synchronize_rcu() calls */
 	long reclaimed;		/* dead chunks handed to the chunk cache */
+	long unwaited;		/* of which without a grace period of their
+				 * own (no walkers, or one had passed) */
 	bool helper;		/* the reclaim thread is running */
 };
 void reclaim_get_stats(struct reclaim_stats *st);

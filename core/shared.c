@@ -117,6 +117,10 @@ static void __shared_unlink(struct chunk *c)
 {
 	DEBUG_BUG_ON(c->list != CHUNK_LIST_SHARED);
 	cds_list_del_rcu(&c->shared);
+	/* After the unlink (a full barrier, pairing with the helper's
+	 * grace-period count): see reclaim_gp_passed(). */
+	smp_mb();
+	c->unshared_gp = reclaim_gp_seq();
 	c->list = CHUNK_LIST_NONE;
 	fetch_sub_relaxed(&shared_len[c->cls], 1);
 	fetch_sub_relaxed(&shared_count, 1);

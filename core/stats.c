@@ -71,12 +71,12 @@ struct snapshot {
 	struct heap_stats hs;
 	struct {
 		long shared_chunks, cached_chunks, retired_pending;
-		long grace_periods, chunks_reclaimed;
+		long grace_periods, chunks_reclaimed, unwaited;
 		bool helper;
 	} ss;
 	long threads, lblocks;
 	size_t lbytes, mapped, peak;
-	long chunks_live;
+	long chunks_live, chunks_fresh;
 	unsigned int nclasses, nlarge;
 	struct class_row cls[NR_SIZE_CLASSES];
 	struct large_row large[LARGE_RANGES];
@@ -94,11 +94,13 @@ static void snapshot_take(struct snapshot *s)
 	s->ss.retired_pending = rs.pending;
 	s->ss.grace_periods = rs.grace_periods;
 	s->ss.chunks_reclaimed = rs.reclaimed;
+	s->ss.unwaited = rs.unwaited;
 	s->ss.helper = rs.helper;
 	large_get_stats(&s->lblocks, &s->lbytes);
 	s->mapped = os_mapped_bytes();
 	s->peak = os_mapped_peak();
 	s->chunks_live = chunk_live_count();
+	s->chunks_fresh = chunk_cache_mapped();
 	s->nclasses = 0;
 	for (c = 0; c < NR_SIZE_CLASSES; c++) {
 		struct class_counts *k = &class_counts[c];
@@ -217,8 +219,8 @@ static void print_text(struct out *o, const struct snapshot *s)
 		"  bin refills         %10llu        blocks claimed from bitmaps %llu\n"
 		"  bin flushes         %10llu        blocks released to bitmaps %llu\n"
 		"  remote frees        %10llu        in %llu pushes; taken back %llu\n"
-		"  chunks created      %10llu        adopted %llu, retired %llu\n"
-		"  grace periods       %10ld        chunks reclaimed %ld%s\n",
+		"  chunks created      %10llu        adopted %llu, retired %llu, mapped anew %ld\n"
+		"  grace periods       %10ld        chunks reclaimed %ld (%ld without waiting)%s\n",
 		(unsigned long long)hs->refills, (unsigned long long)hs->claimed,
 		(unsigned long long)hs->flushes, (unsigned long long)hs->released,
 		(unsigned long long)hs->remote_frees,
@@ -226,8 +228,8 @@ static void print_text(struct out *o, const struct snapshot *s)
 		(unsigned long long)hs->remote_taken,
 		(unsigned long long)hs->chunks_new,
 		(unsigned long long)hs->chunks_adopted,
-		(unsigned long long)hs->chunks_retired,
-		s->ss.grace_periods, s->ss.chunks_reclaimed,
+		(unsigned long long)hs->chunks_retired, s->chunks_fresh,
+		s->ss.grace_periods, s->ss.chunks_reclaimed, s->ss.unwaited,
 		s->ss.helper ? " (reclaim thread running)" : "");
 	if (s->nclasses) {
 		out_printf(o, "  size classes in use (allocs/frees: blocks out of and back into chunk bitmaps)\n"
@@ -282,7 +284,8 @@ static void print_json(struct out *o, const struct snapshot *s)
 		"\"remote_taken\": %llu, \"chunks_created\": %llu, "
 		"\"chunks_adopted\": %llu, \"chunks_retired\": %llu, "
 		"\"large_reused\": %llu, \"grace_periods\": %ld, "
-		"\"chunks_reclaimed\": %ld,\n \"classes\": [",
+		"\"chunks_reclaimed\": %ld, \"chunks_unwaited\": %ld, "
+		"\"chunks_fresh\": %ld,\n \"classes\": [",
 		(unsigned long long)hs->refills, (unsigned long long)hs->claimed,
 		(unsigned long long)hs->flushes, (unsigned long long)hs->released,
 		(unsigned long long)hs->remote_frees,
@@ -292,7 +295,8 @@ static void print_json(struct out *o, const struct snapshot *s)
 		(unsigned long long)hs->chunks_adopted,
 		(unsigned long long)hs->chunks_retired,
 		(unsigned long long)hs->large_reused,
-		s->ss.grace_periods, s->ss.chunks_reclaimed);
+		s->ss.grace_periods, s->ss.chunks_reclaimed, s->ss.unwaited,
+		s->chunks_fresh);
 	for (i = 0; i < s->nclasses; i++) {
 		const struct class_row *r = &s->cls[i];
 

@@ -101,7 +101,13 @@ struct chunk {
 	 */
 	struct cds_list_head shared;
 	struct llist_node retire;	/* retirer: retire queue, batches */
-	uint64_t stamp;			/* cache lock: when it was cached, ms */
+	union {
+		uint64_t stamp;		/* dead, cache lock: when it was
+					 * cached, ms */
+		uint64_t unshared_gp;	/* class lock, when it leaves a shared
+					 * list: the reclaim helper's grace
+					 * periods by then (reclaim_gp_seq()) */
+	};
 	uint32_t span;			/* const: bytes mapped */
 	uint32_t hint;			/* owner: first word with clear bits */
 	uint8_t list;			/* owner, or class lock while shared:
@@ -109,7 +115,9 @@ struct chunk {
 	bool kept_empty;		/* owner: counted in heap_class.nempty */
 	bool was_shared;		/* class lock: set when published; a
 					 * retirement then waits for a grace
-					 * period.  Cleared by chunk_create. */
+					 * period, unless one began after
+					 * unshared_gp.  Cleared by
+					 * chunk_create. */
 	bool secure;			/* const: made in secure mode; its
 					 * blocks take core/secure.c's paths */
 	bool zero;			/* const: holds malloc(0)'s blocks in

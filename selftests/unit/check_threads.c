@@ -309,6 +309,66 @@ START_TEST(test_threads_churn_does_not_grow_memory)
 }
 END_TEST
 
+/*
+ * Rounds of threads whose working sets add up to more than the chunk
+ * cache's floor (opt_chunk_cache, 16 MiB): each round's threads exit with
+ * all their chunks empty (never published, so no grace period delays
+ * them), and the next round must find those chunks in the cache rather
+ * than map new ones.  A cache bounded below the working set unmapped the
+ * excess after every round and the next round mapped it anew.  Decay is
+ * off for the test, so only the budget decides.
+ */
+enum { REUSE_THREADS = 4, REUSE_BLOCKS = 6000 };
+
+static void *reuse_round(void *arg)
+{
+	void **v = malloc(REUSE_BLOCKS * sizeof(*v));
+	uint64_t s = (uint64_t)(uintptr_t)arg;
+	int i;
+
+	if (!v)
+		abort();
+	/* 6000 blocks of 16 - 2000 bytes: about 6 MiB a thread. */
+	for (i = 0; i < REUSE_BLOCKS; i++)
+		v[i] = block_new(16 + prng_next(&s) % 1985);
+	for (i = 0; i < REUSE_BLOCKS; i++) {
+		if (!block_ok(v[i], *(size_t *)v[i]))
+			abort();
+		bitslab_free(v[i]);
+	}
+	free(v);
+	return NULL;
+}
+
+START_TEST(test_threads_rounds_reuse_chunks)
+{
+	long warm = 0, later;
+	int round, i, rounds = 12;
+
+	opt_decay_ms = 3600000;
+	for (round = 0; round < rounds; round++) {
+		pthread_t t[REUSE_THREADS];
+
+		for (i = 0; i < REUSE_THREADS; i++)
+			pthread_create(&t[i], NULL, reuse_round,
+				       (void *)(uintptr_t)(round * 16 + i + 1));
+		for (i = 0; i < REUSE_THREADS; i++)
+			pthread_join(t[i], NULL);
+		if (round == 1)
+			warm = chunk_cache_mapped();
+	}
+	later = chunk_cache_mapped() - warm;
+	/*
+	 * Ten rounds of about 24 MiB each (384 chunks).  What free storms
+	 * published waits for a grace period, and a round that comes first
+	 * maps ahead meanwhile (0 - 237 chunks in all, here, also beside
+	 * other busy processes); a cache bounded at 16 MiB mapped 729 - 1393.
+	 */
+	ck_assert_msg(later < 480, "%ld chunks mapped anew in %d rounds after "
+		      "the first two (%ld)", later, rounds - 2, warm);
+}
+END_TEST
+
 /* A burst freed, then nothing: the chunks go back to the system within
  * decay_ms (here 100), from the helper thread, with no trim. */
 static void *idle_burst(void *arg)
@@ -432,6 +492,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_threads_cross_frees_keep_contents);
 	tcase_add_test(tc, test_threads_exited_thread_chunks_are_adopted);
 	tcase_add_test(tc, test_threads_churn_does_not_grow_memory);
+	tcase_add_test(tc, test_threads_rounds_reuse_chunks);
 	tcase_add_test(tc, test_threads_idle_memory_decays);
 	tcase_add_test(tc, test_threads_fork_while_allocating);
 	suite_add_tcase(s, tc);
