@@ -13,14 +13,13 @@
  * Bounded twice: nothing stays longer than opt_decay_ms unused, and at
  * most what the program's chunks took at their recent peak stays at all
  * (at least opt_chunk_cache times 64 KiB; __cache_budget()).  The reclaim
- * helper
- * thread enforces both (chunk_cache_decay()): woken when the cache goes
- * over its budget, and at the time its oldest chunk expires, it unmaps in
- * sorted runs, off the user's calls; it sleeps for good while the cache is
- * empty.  A miss while retired chunks wait for their grace period maps
- * that many fewer ahead, and has the helper run that grace period now
- * (core/chunk.c, reclaim_hungry()).  Without a helper (none could be started), the thread that
- * releases chunks does the same inline.  malloc_trim() or a refused mmap
+ * helper thread enforces both (chunk_cache_decay()): woken when the cache
+ * goes over its budget, and at the time its oldest chunk expires, it
+ * unmaps in sorted runs, off the user's calls; it sleeps for good while
+ * the cache is empty.  A miss while retired chunks wait for their grace
+ * period maps that many fewer ahead, and has the helper run that grace
+ * period now (core/chunk.c, reclaim_hungry()).  Without a helper (none
+ * could be started), the thread that releases chunks does the same inline.  malloc_trim() or a refused mmap
  * empties the cache.  A cached chunk keeps its page-map entries and its
  * dead header (list DEAD, every block's bit clear), so a stale free into
  * it is still recognised.
