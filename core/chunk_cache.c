@@ -19,10 +19,10 @@
  * the cache is empty.  A miss while retired chunks wait for their grace
  * period maps that many fewer ahead, and has the helper run that grace
  * period now (core/chunk.c, reclaim_hungry()).  Without a helper (none
- * could be started), the thread that releases chunks does the same inline.  malloc_trim() or a refused mmap
- * empties the cache.  A cached chunk keeps its page-map entries and its
- * dead header (list DEAD, every block's bit clear), so a stale free into
- * it is still recognised.
+ * could be started), the thread that releases chunks does the same
+ * inline.  malloc_trim() or a refused mmap empties the cache.  A cached
+ * chunk keeps its page-map entries and its dead header (list DEAD, every
+ * block's bit clear), so a stale free into it is still recognised.
  *
  * Lock order: cache_lock is taken last (see Documentation/design.rst).
  */
