@@ -38,9 +38,10 @@
  *  - malloc(0): a block of no bytes in a page that faults when touched
  *    (zero chunks, below).
  *  - Randomised reuse: the blocks a refill claims from a chunk enter the
- *    secure bin in random order, and a block is taken from a random one
- *    of the bin's first four: the next block's address is neither the
- *    next one in the chunk nor always the last one released.
+ *    secure bin in random order within each run of 32 neighbours, and a
+ *    block is taken from a random one of the bin's first four: the next
+ *    block's address is neither the next one in the chunk nor always the
+ *    last one released.
  *
  * The ownership protocol (core/chunk.h) is unchanged: a block in a ring is
  * a taken block, so its chunk stays alive as for any block the program
@@ -273,16 +274,28 @@ static bool block_zero(void **p, size_t size)
 }
 
 #define SHUFFLE_MAX 256
+/*
+ * Blocks are shuffled in runs of SHUFFLE_RUN neighbours, each run in
+ * random order, the runs in address order: a block handed out is one of
+ * 32 (5 bits; secure_pop() adds 2 more), yet a program's successive
+ * blocks stay within a run's few cache lines.  Shuffling a whole refill
+ * (up to 256 blocks) cost the Collatz list search (list 100000 4, whose
+ * cells are 32-byte blocks walked in allocation order) 1.57 times the
+ * default mode's time; runs of 32 cost 1.21 times, of 8 1.10 times, none
+ * 1.06 times (five interleaved runs each).
+ */
+#define SHUFFLE_RUN 32
 
 /**
  * secure_shuffle() - put the @n claimed blocks chained from *@first to
- * *@last (word 0 links) in random order, so that the order in which a
- * chunk's blocks are handed out says nothing about their addresses.
+ * *@last (word 0 links) in random order within each run of SHUFFLE_RUN,
+ * so that the order in which a chunk's blocks are handed out says little
+ * about their addresses.
  */
 void secure_shuffle(struct heap *h, void ***first, void ***last)
 {
 	void **v[SHUFFLE_MAX], **p = *first;
-	unsigned int i, k = 0;
+	unsigned int i, k = 0, run;
 
 	while (p && k < SHUFFLE_MAX) {
 		v[k++] = p;
@@ -290,12 +303,16 @@ void secure_shuffle(struct heap *h, void ***first, void ***last)
 	}
 	if (p)
 		return;	/* more than fit: leave the chain as it is */
-	for (i = k; i > 1; i--) {
-		unsigned int j = (unsigned int)(heap_random(h) % i);
-		void **t = v[i - 1];
+	for (run = 0; run < k; run += SHUFFLE_RUN) {
+		void ***r = v + run;
 
-		v[i - 1] = v[j];
-		v[j] = t;
+		for (i = min(k - run, SHUFFLE_RUN); i > 1; i--) {
+			unsigned int j = (unsigned int)(heap_random(h) % i);
+			void **t = r[i - 1];
+
+			r[i - 1] = r[j];
+			r[j] = t;
+		}
 	}
 	for (i = 0; i + 1 < k; i++)
 		v[i][0] = v[i + 1];
