@@ -59,7 +59,7 @@ write_after_free_small | abort | abort | missed
 write_after_free_small_deep | missed (by design: only words 0 and 1 of a free block, its link and cookie, are checked on reuse) | abort | missed
 write_after_free_small_reuse | missed (by design: no quarantine: the block is handed out again at once and the write lands in its new owner's data) | abort | missed
 read_after_free_small | missed (by design: a read changes nothing; the block stays mapped) | missed (by design: a read changes nothing; it reads zeros, the block was zeroed on free) | missed
-read_after_free_large | missed (by design: freed mappings are kept, up to 8 MiB a thread, for reuse) | segv | segv
+read_after_free_large | missed (by design: freed mappings are kept for reuse, in the thread's large bin or the process-wide cache) | segv | segv
 write_after_free_large | missed (by design: freed mappings are kept for reuse and not checked) | segv | segv
 write_after_free_large_reuse | missed (by design: the mapping is handed out again at once) | segv | segv
 read_zero_size | missed (by design: malloc(0) returns a 16-byte block) | segv | missed
