@@ -222,6 +222,9 @@ void bitslab_free_sized_op(void *ptr, size_t align, size_t size,
 		    !heap_block_is_free(c, ptr))
 			report_misuse(what, ptr, c->cls);
 	} else if (kind == PM_LARGE || kind == PM_LARGE0) {
+		/* A freed block (in a thread's large bin, still marked) is
+		 * free()'s to report, before its size is looked at. */
+		(void)large_usable(ptr, "free");
 		if (!size_is_large(align, size) ||
 		    (align > MIN_ALIGN && (a & (align - 1))) ||
 		    !large_size_fits(ptr, size))

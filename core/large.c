@@ -164,8 +164,24 @@ void large_get_stats(long *blocks, size_t *bytes)
 	long threads;
 
 	heap_sum_stats(&sum, &threads);
-	*blocks = READ_ONCE(live_blocks) - (long)sum.large_binned;
-	*bytes = READ_ONCE(live_bytes) - sum.large_binned_bytes;
+	large_live_less_binned(&sum, blocks, bytes);
+}
+
+/**
+ * large_live_less_binned() - the live large blocks and bytes less those
+ * in the threads' large bins that @sum counted (heap_sum_stats()).  A
+ * thread that flushed its bins after @sum was taken would make it less
+ * than nothing: never below 0.
+ */
+void large_live_less_binned(const struct heap_stats *sum, long *blocks,
+			    size_t *bytes)
+{
+	long b = READ_ONCE(live_blocks) - (long)sum->large_binned;
+	size_t live = READ_ONCE(live_bytes);
+
+	*blocks = b > 0 ? b : 0;
+	*bytes = live > sum->large_binned_bytes ?
+		 live - sum->large_binned_bytes : 0;
 }
 
 /* ---- the cache ---- */
@@ -458,7 +474,7 @@ static void large_cache_put(uintptr_t start, size_t size, uint32_t parts)
 	if (bound < LARGE_CACHE_MIN)
 		bound = LARGE_CACHE_MIN;
 	if (size > bound) {
-		out.v[out.n++] = (struct large_piece){ start, size, 0, parts };
+		__lcache_out(&out, (struct large_piece){ start, size, 0, parts });
 		goto unlock;
 	}
 	/* The oldest go until it fits, in bytes and in slots. */
@@ -751,6 +767,27 @@ static void lbin_account(struct heap *h, size_t map, int delta)
 	h->lbin_range_bytes[r] += (size_t)delta * map;
 }
 
+/*
+ * @p, taken off a large bin: a large block's user pointer (LARGE_HDR
+ * into its region, the region's first word saying so) with the binned
+ * cookie, read in that order so that nothing unmapped is touched.  Its
+ * header, or NULL if it is not one: the link that led here was
+ * overwritten (a write after free), or, in a fork child, a dead thread
+ * was half way through a push.
+ */
+static struct large *lbin_block(void **p)
+{
+	uintptr_t a = (uintptr_t)p;
+	struct large *l;
+
+	if (!a || (a & CHUNK_MASK) != LARGE_HDR ||
+	    pagemap_kind(a) != PM_LARGE ||
+	    *(const uintptr_t *)(a - LARGE_HDR) != LARGE_HDR)
+		return NULL;
+	l = large_hdr(a);
+	return READ_ONCE(l->cookie) == large_binned_cookie(a) ? l : NULL;
+}
+
 /* Block @size bytes, zero-filled if @zero, from @h's bin @cls or one of
  * the LBIN_REACH above it, or NULL. */
 static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
@@ -766,7 +803,12 @@ static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
 	}
 	if (!p)
 		return NULL;
-	l = large_hdr((uintptr_t)p);
+	/* A bin's links lie in freed blocks: one the program overwrote
+	 * after free leads nowhere a binned block of ours is. */
+	l = lbin_block(p);
+	if (unlikely(!l))
+		report_misuse("write after free (large bin link overwritten)",
+			      p, REPORT_LARGE);
 	b->head = p[0];
 	b->count--;
 	lbin_account(h, l->map_size, -1);
@@ -1058,24 +1100,6 @@ void large_free(void *ptr)
 	large_release(l, p);
 }
 
-/*
- * A block of @h's large bins, checked as the fork child checks a dead
- * heap's blocks (its thread may have been half way through a push): a
- * large block's user pointer (LARGE_HDR into its region, the region's
- * first word saying so) with the binned cookie.  NULL if not.
- */
-static struct large *lbin_block(void **p)
-{
-	uintptr_t a = (uintptr_t)p;
-	struct large *l;
-
-	if (!a || (a & CHUNK_MASK) != LARGE_HDR ||
-	    pagemap_kind(a) != PM_LARGE ||
-	    *(const uintptr_t *)(a - LARGE_HDR) != LARGE_HDR)
-		return NULL;
-	l = large_hdr(a);
-	return READ_ONCE(l->cookie) == large_binned_cookie(a) ? l : NULL;
-}
 
 /**
  * large_bin_flush() - every block in @h's large bins goes to the
@@ -1093,15 +1117,23 @@ void large_bin_flush(struct heap *h)
 		void **p = h->lbins[i].head, **next;
 		struct large *l;
 
+		/*
+		 * Detached before any block goes: a fork during the flush
+		 * leaves the child either the whole bin or none of it,
+		 * never a head whose block the cache has handed on.
+		 */
+		h->lbins[i] = (struct lbin){ NULL, 0 };
+		atomic_signal_fence(memory_order_seq_cst);
 		for (n = 0; n < LBIN_PER_CLASS && (l = lbin_block(p)); n++) {
 			next = p[0];
+			lbin_account(h, l->map_size, -1);
 			atomic_store_explicit(&l->cookie, 0,
 					      memory_order_relaxed);
 			large_release(l, (uintptr_t)p);
 			p = next;
 		}
-		h->lbins[i] = (struct lbin){ NULL, 0 };
 	}
+	/* What a fork child could not follow stays mapped, uncounted. */
 	h->lbin_bytes = 0;
 	h->lbin_blocks = 0;
 	memset(h->lbin_range_blocks, 0, sizeof(h->lbin_range_blocks));

@@ -29,6 +29,9 @@ bool large_size_fits(void *ptr, size_t size);
 __cold __noreturn void large_report_unknown(const char *op, void *ptr);
 
 /* Live large blocks and their bytes, for statistics. */
+struct heap_stats;
 void large_get_stats(long *blocks, size_t *bytes);
+void large_live_less_binned(const struct heap_stats *sum, long *blocks,
+			    size_t *bytes);
 
 #endif /* CORE_LARGE_H */

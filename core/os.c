@@ -203,6 +203,12 @@ void os_unmap_wait(void)
 		nanosleep(&tick, NULL);
 }
 
+/** os_unmaps_in_flight() - give-backs begun and not ended (for tests). */
+long os_unmaps_in_flight(void)
+{
+	return load_acquire(&unmaps_in_flight);
+}
+
 /** os_unmap_fork_child() - the threads that were unmapping are gone. */
 void os_unmap_fork_child(void)
 {

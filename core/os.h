@@ -23,6 +23,7 @@ void os_unmap_begin(void);
 void os_unmap_end(void);
 void os_unmap_wait(void);
 void os_unmap_fork_child(void);
+long os_unmaps_in_flight(void);
 
 uint64_t os_now_ms(void);
 bool os_vm_tight(void);

@@ -96,7 +96,8 @@ static void snapshot_take(struct snapshot *s)
 	s->ss.chunks_reclaimed = rs.reclaimed;
 	s->ss.unwaited = rs.unwaited;
 	s->ss.helper = rs.helper;
-	large_get_stats(&s->lblocks, &s->lbytes);
+	/* With the bins' counts of the same sum as the rows below. */
+	large_live_less_binned(&s->hs, &s->lblocks, &s->lbytes);
 	s->mapped = os_mapped_bytes();
 	s->peak = os_mapped_peak();
 	s->chunks_live = chunk_live_count();
@@ -141,6 +142,8 @@ static void snapshot_take(struct snapshot *s)
 				r - LBIN_RANGE_FIRST];
 			row->bytes -= (long)s->hs.lbin_range_bytes[
 				r - LBIN_RANGE_FIRST];
+			if (row->live < 0 || row->bytes < 0)
+				row->live = row->bytes = 0;
 		}
 		if (!row->allocs && !row->live)
 			continue;

@@ -19,6 +19,7 @@
 #include <bitslab.h>
 #include <bitslab/types.h>
 
+#include "api.h"
 #include "large.h"
 #include "misuse.h"
 #include "os.h"
@@ -418,6 +419,54 @@ START_TEST(test_large_bin_of_a_lost_thread_reused_in_fork_child)
 }
 END_TEST
 
+/*
+ * Every give-back a cache begins under its lock ends after its munmap:
+ * a count that drifted below zero let trim return before the helper's
+ * munmap (a mapping bigger than the cache's bound ended one it never
+ * began), one above zero would make every trim wait a second.
+ */
+START_TEST(test_large_give_backs_in_flight_balance)
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		void *p = bitslab_malloc(96 * MIB);	/* above the bound */
+
+		ck_assert_ptr_nonnull(p);
+		bitslab_free(p);
+		ck_assert_int_eq(os_unmaps_in_flight(), 0);
+	}
+	bitslab_free(bitslab_malloc(4 * MIB));
+	large_cache_decay(os_now_ms() + 60 * 1000);
+	ck_assert_int_eq(os_unmaps_in_flight(), 0);
+	bitslab_trim();
+	ck_assert_int_eq(os_unmaps_in_flight(), 0);
+}
+END_TEST
+
+/* A write after free over a binned block's link: the next malloc of its
+ * class but one would take the forged address. */
+static void binned_link_overwritten(void)
+{
+	static char fake[256 << 10] __attribute__((aligned(4096)));
+	void **p = bitslab_malloc(100 << 10);
+
+	bitslab_free(p);
+	p[0] = fake + 64;
+	if (bitslab_malloc(100 << 10) != (void *)p)	/* follows the link */
+		_exit(2);
+	if (bitslab_malloc(100 << 10))
+		_exit(0);	/* misuse went unnoticed */
+}
+
+static void free_sized_of_binned_block(void)
+{
+	void *p = bitslab_malloc(100 << 10);
+
+	bitslab_free(p);
+	bitslab_free_sized_op(p, 0, 100, "free_sized with wrong size");
+}
+
 static void double_free_of_binned_block(void)
 {
 	void *p = bitslab_malloc(100 << 10);
@@ -449,6 +498,8 @@ START_TEST(test_large_bin_misuse_caught)
 	expect_abort(double_free_of_binned_block, "double free");
 	expect_abort(realloc_of_binned_block, "realloc of freed block");
 	expect_abort(usable_size_of_binned_block, "of freed block");
+	expect_abort(binned_link_overwritten, "large bin link overwritten");
+	expect_abort(free_sized_of_binned_block, "double free");
 }
 END_TEST
 
@@ -494,6 +545,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_large_bin_given_back_by_trim);
 	tcase_add_test(tc, test_large_bin_given_up_at_thread_exit);
 	tcase_add_test(tc, test_large_bin_misuse_caught);
+	tcase_add_test(tc, test_large_give_backs_in_flight_balance);
 	tcase_add_test(tc, test_large_bin_of_a_lost_thread_reused_in_fork_child);
 	suite_add_tcase(s, tc);
 	return s;
