@@ -223,7 +223,18 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_workloads_collatz_list);
 	tcase_add_test(tc, test_workloads_collatz_ivec);
 	tcase_add_test(tc, test_workloads_vectors);
-	tcase_add_test(tc, test_workloads_frag_passes_at_16_mib);
+	/*
+	 * A sanitizer maps its own state (ThreadSanitizer's sync allocator
+	 * and the metadata of every range the test touches) inside the same
+	 * address-space limit, and never gives it back: the frag tests
+	 * would measure the sanitizer, which runs out first in 2 - 5 of 30
+	 * runs at 16 MiB and still in 2 of 30 at 24.  Plain and debug builds
+	 * run both.
+	 */
+	if (!SANITIZER_SHADOW)
+		tcase_add_test(tc, test_workloads_frag_passes_at_16_mib);
+	else
+		printf("SKIP test_workloads_frag_passes_at_16_mib (the sanitizer's own mappings share the RLIMIT_AS)\n");
 	if (!SANITIZER_MALLOC)
 		tcase_add_test(tc, test_workloads_frag_course_passes_at_16_mib_absolute);
 	else
