@@ -1126,14 +1126,14 @@ void large_bin_flush(struct heap *h)
 		atomic_signal_fence(memory_order_seq_cst);
 		for (n = 0; n < LBIN_PER_CLASS && (l = lbin_block(p)); n++) {
 			next = p[0];
-			lbin_account(h, l->map_size, -1);
 			atomic_store_explicit(&l->cookie, 0,
 					      memory_order_relaxed);
 			large_release(l, (uintptr_t)p);
 			p = next;
 		}
 	}
-	/* What a fork child could not follow stays mapped, uncounted. */
+	/* The counts go with the bins (what a fork child could not follow
+	 * stays mapped, uncounted). */
 	h->lbin_bytes = 0;
 	h->lbin_blocks = 0;
 	memset(h->lbin_range_blocks, 0, sizeof(h->lbin_range_blocks));
