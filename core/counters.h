@@ -58,9 +58,9 @@ static inline void count_binned(struct heap_stats *sum, const struct heap *h)
 	for (c = 0; c < NR_SIZE_CLASSES; c++)
 		sum->cls_binned[c] += (uint64_t)(h->bins[c].max -
 						 h->bins[c].room);
-	sum->large_binned += h->lbin_blocks;
 	sum->large_binned_bytes += h->lbin_bytes;
 	for (c = 0; c < LBIN_RANGES; c++) {
+		sum->large_binned += h->lbin_range_blocks[c];
 		sum->lbin_range_blocks[c] += h->lbin_range_blocks[c];
 		sum->lbin_range_bytes[c] += h->lbin_range_bytes[c];
 	}

@@ -27,6 +27,7 @@
 #include <urcu-bp.h>
 
 #include "heap.h"
+#include "large.h"
 #include "options.h"
 #include "counters.h"
 #include "os.h"
@@ -139,11 +140,7 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 	memset(h->quar, 0, sizeof(h->quar));
 	h->qpos = 0;
 	h->rng = 0;
-	memset(h->lbins, 0, sizeof(h->lbins));
-	h->lbin_bytes = 0;
-	h->lbin_blocks = 0;
-	memset(h->lbin_range_blocks, 0, sizeof(h->lbin_range_blocks));
-	memset(h->lbin_range_bytes, 0, sizeof(h->lbin_range_bytes));
+	large_bin_init(h);
 	memset(&h->stats, 0, sizeof(h->stats));
 }
 

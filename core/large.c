@@ -739,6 +739,14 @@ static int lbin_class_down(size_t map)
 	return lbin_pages(i) > pages ? (int)i - 1 : (int)i;
 }
 
+/* May @h keep large blocks now?  A thread's heap, not in secure mode,
+ * with room in the address space. */
+static bool lbin_allowed(const struct heap *h)
+{
+	return h->kind == HEAP_KIND_THREAD && !unlikely(opt_secure) &&
+	       !READ_ONCE(tight);
+}
+
 /*
  * A mapping of @map bytes for a block at offset LARGE_HDR, rounded up to
  * its large bin class if it has one; *@cls is that class, or -1.
@@ -746,9 +754,8 @@ static int lbin_class_down(size_t map)
 static size_t lbin_round(struct heap *h, size_t map, int *cls)
 {
 	*cls = -1;
-	if (h->kind != HEAP_KIND_THREAD || map > LBIN_MAP_MAX ||
-	    map < LBIN_PAGES_MIN * OS_PAGE_SIZE || unlikely(opt_secure) ||
-	    READ_ONCE(tight))
+	if (!lbin_allowed(h) || map > LBIN_MAP_MAX ||
+	    map < LBIN_PAGES_MIN * OS_PAGE_SIZE)
 		return map;
 	*cls = (int)lbin_class_up(map / OS_PAGE_SIZE);
 	return lbin_pages((unsigned int)*cls) * OS_PAGE_SIZE;
@@ -761,7 +768,6 @@ static void lbin_account(struct heap *h, size_t map, int delta)
 	unsigned int r = 63 - (unsigned int)__builtin_clzl(map) -
 			 LBIN_RANGE_FIRST;
 
-	h->lbin_blocks += (unsigned int)delta;
 	h->lbin_bytes += (size_t)delta * map;
 	h->lbin_range_blocks[r] += (unsigned int)delta;
 	h->lbin_range_bytes[r] += (size_t)delta * map;
@@ -828,8 +834,7 @@ static struct lbin *lbin_for(struct heap *h, const struct large *l)
 {
 	int cls;
 
-	if (h->kind != HEAP_KIND_THREAD || l->off != LARGE_HDR ||
-	    unlikely(opt_secure) || READ_ONCE(tight) ||
+	if (!lbin_allowed(h) || l->off != LARGE_HDR ||
 	    h->lbin_bytes + l->map_size > LBIN_BYTES)
 		return NULL;
 	cls = lbin_class_down(l->map_size);
@@ -1111,7 +1116,7 @@ void large_bin_flush(struct heap *h)
 {
 	unsigned int i, n;
 
-	if (!h->lbin_blocks)
+	if (!h->lbin_bytes)
 		return;
 	for (i = 0; i < LBIN_CLASSES; i++) {
 		void **p = h->lbins[i].head, **next;
@@ -1134,8 +1139,14 @@ void large_bin_flush(struct heap *h)
 	}
 	/* The counts go with the bins (what a fork child could not follow
 	 * stays mapped, uncounted). */
+	large_bin_init(h);
+}
+
+/** large_bin_init() - @h's large bins empty, and counted so. */
+void large_bin_init(struct heap *h)
+{
+	memset(h->lbins, 0, sizeof(h->lbins));
 	h->lbin_bytes = 0;
-	h->lbin_blocks = 0;
 	memset(h->lbin_range_blocks, 0, sizeof(h->lbin_range_blocks));
 	memset(h->lbin_range_bytes, 0, sizeof(h->lbin_range_bytes));
 }

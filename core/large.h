@@ -23,6 +23,7 @@ void large_cache_fork_parent(void);
 void large_cache_fork_child(void);
 void large_free(void *ptr);
 void large_bin_flush(struct heap *h);
+void large_bin_init(struct heap *h);
 void *large_realloc(void *ptr, size_t size);
 size_t large_usable(void *ptr, const char *op);
 bool large_size_fits(void *ptr, size_t size);

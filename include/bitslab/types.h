@@ -274,9 +274,8 @@ struct heap {
 	unsigned int qpos;
 	uint64_t rng;
 	struct lbin lbins[LBIN_CLASSES];	/* owner */
-	size_t lbin_bytes;		/* owner: mappings in lbins */
-	unsigned int lbin_blocks;	/* owner: blocks in lbins */
-	/* owner: the same by range of mapping size, for statistics */
+	size_t lbin_bytes;		/* owner: mappings in lbins, the budget */
+	/* owner: blocks and bytes by range of mapping size, for statistics */
 	unsigned int lbin_range_blocks[LBIN_RANGES];
 	size_t lbin_range_bytes[LBIN_RANGES];
 	struct heap *pool_next;		/* pool lock: free heaps */
