@@ -45,6 +45,12 @@ long chunk_live_count(void)
 	return READ_ONCE(chunks_live);
 }
 
+/** chunk_live_bytes() - bytes of the chunks created and not reclaimed. */
+size_t chunk_live_bytes(void)
+{
+	return READ_ONCE(live_bytes);
+}
+
 /* A chunk of @span bytes went live: raise the window's peak. */
 static void live_add(size_t span)
 {
@@ -92,12 +98,38 @@ static struct chunk *chunk_get_span(size_t span, bool *fresh)
 	return c ? c : chunk_cache_map(span, (size_t)reclaim_hungry());
 }
 
+/*
+ * While the program is small, chunks are short.  A program that has just
+ * started touches a dozen classes, and a chunk of each, 64 KiB or more of
+ * address space apiece, made bitslab's mappings several times what the
+ * program asked for (cat: 2.6 MiB of anonymous mappings against glibc's
+ * 0.1).  Until the live chunks take CHUNK_SHORT_UNTIL bytes, a new chunk
+ * takes the shortest span, down to CHUNK_SPAN_MIN, that holds two blocks
+ * of its class: still at a CHUNK_SIZE boundary, its header where every
+ * chunk's is, the rest of its region left unmapped.  The page map marks
+ * the region as a chunk's, so a pointer into whatever the kernel maps in
+ * that gap is rejected as one past the chunk's last block; our own
+ * mappings that the page map marks (chunks, large blocks) start at region
+ * boundaries and never land there.  Afterwards chunks have their class's
+ * span again; the short ones are used up and reclaimed as any others.
+ */
+/* The shortest span of @sc, down to @floor, that holds two blocks. */
+static size_t span_shortest(const struct size_class *sc, size_t floor)
+{
+	size_t span = sc->span;
+
+	while (span > floor && span / 2 >= sc->first + 2 * sc->size)
+		span /= 2;
+	return span;
+}
+
 /**
  * chunk_create() - a new chunk of class @cls owned by @owner (NULL for
  * none), from the cache of retired chunks or fresh from the system.
  * @shorter: if the class's span cannot be had, take a shorter one (down to
  * one that holds a block): under an address-space limit, a class with
- * big spans would otherwise fail while smaller mappings still fit.  The
+ * big spans would otherwise fail while smaller mappings still fit.  So
+ * also while the program is small (above).  The
  * block count and the divisibility limit are the chunk's own.
  * Return: the chunk, or NULL with errno = ENOMEM.
  */
@@ -110,13 +142,11 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 	uintptr_t first;
 	bool fresh;
 
-	if (shorter || READ_ONCE(vm_tight) ||
-	    (span > CHUNK_SIZE && os_vm_tight())) {
-		/* The shortest span that holds two blocks, or one. */
-		while (span > CHUNK_SIZE &&
-		       span / 2 >= sc->first + 2 * sc->size)
-			span /= 2;
-	}
+	if (READ_ONCE(live_bytes) < CHUNK_SHORT_UNTIL)
+		span = span_shortest(sc, CHUNK_SPAN_MIN);
+	else if (shorter || READ_ONCE(vm_tight) ||
+		 (span > CHUNK_SIZE && os_vm_tight()))
+		span = span_shortest(sc, CHUNK_SIZE);
 	c = chunk_get_span(span, &fresh);
 	while (!c && shorter && span > CHUNK_SIZE &&
 	       span / 2 >= sc->first + sc->size) {

@@ -193,7 +193,11 @@ static __always_inline void **chunk_block(struct chunk *c, unsigned long idx)
 	return (void **)((char *)c + c->first + idx * c->size);
 }
 
+/* Below this many bytes of live chunks, new chunks are short (chunk.c). */
+#define CHUNK_SHORT_UNTIL	(512UL << 10)
+
 struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter);
+size_t chunk_live_bytes(void);
 void chunk_forget(struct chunk *c);
 unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
 			 void ***last);

@@ -34,7 +34,7 @@
 #include "options.h"
 #include "os.h"
 
-#define SPAN_KINDS	5	/* spans of 1, 2, 4, 8, 16 chunks */
+#define SPAN_KINDS	7	/* spans of 1/4, 1/2, 1, 2, 4, 8, 16 chunks */
 
 /* Adaptive: held for a few list operations, by threads creating and
  * retiring chunks at once; spinning briefly beats sleeping in the kernel. */
@@ -42,7 +42,8 @@ static pthread_mutex_t cache_lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 static struct cds_list_head cache[SPAN_KINDS] = {
 	{ &cache[0], &cache[0] }, { &cache[1], &cache[1] },
 	{ &cache[2], &cache[2] }, { &cache[3], &cache[3] },
-	{ &cache[4], &cache[4] },
+	{ &cache[4], &cache[4] }, { &cache[5], &cache[5] },
+	{ &cache[6], &cache[6] },
 };
 static size_t cache_bytes;		/* cache lock */
 static _Atomic long cache_count;	/* written under cache lock */
@@ -51,7 +52,7 @@ static _Atomic long chunks_mapped;	/* mapped by chunk_cache_map() */
 
 static unsigned int span_kind(size_t span)
 {
-	return ilog2(span >> CHUNK_SHIFT);
+	return ilog2(span / CHUNK_SPAN_MIN);
 }
 
 static void cache_unlink(struct chunk *c)
@@ -239,6 +240,8 @@ struct chunk *chunk_cache_map(size_t span, size_t coming)
 
 	if (n > MAP_BATCH_MAX)
 		n = MAP_BATCH_MAX;
+	if (span < CHUNK_SIZE)
+		n = 1;	/* short chunks start regions too: not adjacent */
 	n = n > coming ? n - coming : 1;
 	if (n > 1 && os_vm_tight())
 		n = 1;

@@ -80,6 +80,35 @@ static uintptr_t os_map_at(uintptr_t addr, size_t size)
 	return addr;
 }
 
+/*
+ * A mapping shorter than its alignment leaves a gap up to the next
+ * boundary, and the kernel puts the next mapping in that gap: unaligned,
+ * so each short chunk took six system calls to place.  Instead the next
+ * short one goes straight to the boundary below the last (one call, while
+ * that is free).  The hint is only a guess: any thread may move it, and a
+ * taken address fails the call, not the mapping.
+ */
+static _Atomic uintptr_t short_hint;
+
+static uintptr_t os_map_short(size_t size, size_t align)
+{
+	uintptr_t hint = READ_ONCE(short_hint), a;
+
+	if (hint <= align || !IS_ALIGNED(hint, align))
+		return 0;
+	a = os_map_at(hint - align, size);
+	if (a)
+		WRITE_ONCE(short_hint, a);
+	return a;
+}
+
+static void *os_map_short_done(uintptr_t a, size_t size, size_t align)
+{
+	if (a && size < align)
+		WRITE_ONCE(short_hint, a);
+	return (void *)a;
+}
+
 /**
  * os_map_aligned() - @size bytes starting at a multiple of @align (a power
  * of two, at least a page), or NULL with errno set.  The kernel places new
@@ -92,9 +121,14 @@ void *os_map_aligned(size_t size, size_t align)
 	uintptr_t p, a;
 	size_t over;
 
+	if (size < align) {
+		a = os_map_short(size, align);
+		if (a)
+			return (void *)a;
+	}
 	p = (uintptr_t)os_map(size);
 	if (!p || IS_ALIGNED(p, align))
-		return (void *)p;
+		return os_map_short_done(p, size, align);
 	os_unmap((void *)p, size);
 
 	/*
@@ -107,7 +141,7 @@ void *os_map_aligned(size_t size, size_t align)
 	if (!a)
 		a = os_map_at(ALIGN_UP(p, align), size);
 	if (a)
-		return (void *)a;
+		return os_map_short_done(a, size, align);
 
 	over = size + align - OS_PAGE_SIZE;
 	p = (uintptr_t)os_map(over);
@@ -118,7 +152,7 @@ void *os_map_aligned(size_t size, size_t align)
 		os_unmap((void *)p, a - p);
 	if (p + over > a + size)
 		os_unmap((void *)(a + size), p + over - (a + size));
-	return (void *)a;
+	return os_map_short_done(a, size, align);
 }
 
 void os_unmap(void *addr, size_t size)

@@ -56,7 +56,7 @@ int pagemap_mark(uintptr_t a, unsigned int kind)
  */
 int pagemap_mark_span(uintptr_t start, size_t len)
 {
-	size_t n = len >> CHUNK_SHIFT, k;
+	size_t n = ALIGN_UP(len, CHUNK_SIZE) >> CHUNK_SHIFT, k;
 
 	for (k = n; k-- > 0;) {
 		unsigned int kind = k ? PM_TAIL | (unsigned int)k : PM_CHUNK;

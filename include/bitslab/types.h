@@ -37,6 +37,10 @@
 #define CHUNK_SHIFT	CONFIG_CHUNK_SHIFT
 #define CHUNK_SIZE	(1UL << CHUNK_SHIFT)
 #define CHUNK_MASK	(CHUNK_SIZE - 1)
+/* The shortest chunk: a chunk's header is always at a CHUNK_SIZE boundary,
+ * but while the program is small the chunk may end before the region does
+ * (core/chunk.c). */
+#define CHUNK_SPAN_MIN	(CHUNK_SIZE / 4)
 #define CHUNK_MAX_BLOCKS 4096
 #define CHUNK_MAGIC	0x6b6e6863u	/* "chnk" */
 #define MIN_ALIGN	16

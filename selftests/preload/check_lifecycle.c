@@ -50,11 +50,17 @@ static void double_free_after_adoption(void)
 	free(blocks[i]);
 }
 
+/*
+ * A block start of a live chunk that was never handed out: the last
+ * 16-byte block in the 16 KiB that @p starts in (a chunk is at least that
+ * long and starts at a 64 KiB boundary; block starts of class 16 are the
+ * multiples of 16 after its header; blocks are handed out lowest first).
+ */
 static void free_never_allocated(void)
 {
-	char *p = malloc(16);
+	uintptr_t p = (uintptr_t)malloc(16);
 
-	free(p + 16384);
+	free((void *)((p | (16384 - 1)) + 1 - 16));
 }
 
 START_TEST(test_lifecycle_under_bitslab)

@@ -7,8 +7,13 @@
  * not the contract of malloc.
  */
 #include <stdint.h>
+#include <sys/mman.h>
+
+#include <bitslab.h>
 
 #include "chunk.h"
+#include "misuse.h"
+#include "os.h"
 #include "unit.h"
 
 /* Claim everything @c has; return how many blocks that was. */
@@ -87,11 +92,67 @@ START_TEST(test_chunk_block_start_gives_the_index)
 }
 END_TEST
 
+/*
+ * While the program is small its chunks are short: a chunk of class 16
+ * ends CHUNK_SPAN_MIN into its region, with a block count to match.  A
+ * mapping the kernel puts in the rest of the region is not ours: free()
+ * of a pointer into it is refused, whatever the page map says of the
+ * region.  Once the live chunks pass CHUNK_SHORT_UNTIL, chunks have their
+ * class's span again.
+ */
+static void *in_gap;
+
+static void free_in_gap(void)
+{
+	bitslab_free(in_gap);
+}
+
+START_TEST(test_chunk_short_while_the_program_is_small)
+{
+	unsigned int cls = size_to_class(16);
+	const struct size_class *sc = &size_classes[cls];
+	struct chunk *c;
+	char *at;
+	void *gap = MAP_FAILED;
+
+	ck_assert_uint_lt(chunk_live_bytes(), CHUNK_SHORT_UNTIL);
+	c = chunk_create(cls, NULL, false);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->span, CHUNK_SPAN_MIN);
+	ck_assert_uint_eq(c->nblocks, (CHUNK_SPAN_MIN - sc->first) / sc->size);
+	ck_assert(chunk_block_start(c, (uintptr_t)chunk_block(c, c->nblocks - 1u)));
+
+	/* A free page of the gap (the kernel may have put something in it). */
+	for (at = (char *)c + c->span; at < (char *)c + CHUNK_SIZE;
+	     at += OS_PAGE_SIZE) {
+		gap = mmap(at, OS_PAGE_SIZE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			   -1, 0);
+		if (gap == at)
+			break;
+	}
+	ck_assert_ptr_eq(gap, at);
+	in_gap = (char *)gap + 2 * sc->size;
+	ck_assert(!chunk_block_start(c, (uintptr_t)in_gap));
+	expect_abort(free_in_gap, "invalid pointer");
+	munmap(gap, OS_PAGE_SIZE);
+
+	while (chunk_live_bytes() < CHUNK_SHORT_UNTIL)
+		ck_assert_ptr_nonnull(chunk_create(cls, NULL, false));
+	c = chunk_create(cls, NULL, false);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->span, sc->span);
+	ck_assert_uint_eq(c->nblocks, sc->nblocks);
+}
+END_TEST
+
 Suite *check_suite(void)
 {
 	Suite *s = suite_create("chunk");
 	TCase *tc = tcase_create("chunk");
 
+	/* First: the others create chunks, which CK_FORK=no keeps. */
+	tcase_add_test(tc, test_chunk_short_while_the_program_is_small);
 	tcase_add_test(tc, test_chunk_claim_finds_bits_below_its_hint);
 	tcase_add_test(tc, test_chunk_block_start_gives_the_index);
 	suite_add_tcase(s, tc);
