@@ -105,7 +105,7 @@ void *bitslab_realloc(void *ptr, size_t size)
 		if (!np)
 			return NULL;
 		memcpy(np, ptr, min(old, size));
-		large_free(ptr);
+		large_free(ptr, kind);
 		return np;
 	}
 	large_report_unknown("realloc", ptr);

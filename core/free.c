@@ -23,7 +23,7 @@
 #include "secure.h"
 #include "thread.h"
 
-static void heap_free_slow(void *ptr);
+static void heap_free_slow(void *ptr, unsigned int kind);
 
 void heap_free_invalid(struct chunk *c, void *ptr)
 {
@@ -132,26 +132,26 @@ static void heap_free_chunk(struct chunk *c, void *ptr)
 void heap_free_cold(struct heap *h, void *ptr)
 {
 	uintptr_t a = (uintptr_t)ptr;
+	unsigned int kind = pagemap_kind(a);
 
-	if (likely(pagemap_kind(a) == PM_CHUNK))
+	if (likely(kind == PM_CHUNK))
 		heap_free_chunk(chunk_of_head(a), ptr);
 	else
-		heap_free_slow(ptr);
+		heap_free_slow(ptr, kind);
 }
 
-/** heap_free_slow() - free of a pointer outside any chunk head region. */
-static void heap_free_slow(void *ptr)
+/** heap_free_slow() - free of a pointer outside any chunk head region;
+ * @kind is its region's in the page map. */
+static void heap_free_slow(void *ptr, unsigned int kind)
 {
 	uintptr_t a = (uintptr_t)ptr;
-	unsigned int kind;
 
 	if (!ptr)
 		return;
-	kind = pagemap_kind(a);
 	if (kind & PM_TAIL)
 		heap_free_chunk(chunk_lookup(a), ptr);
 	else if (kind == PM_LARGE || kind == PM_LARGE0)
-		large_free(ptr);
+		large_free(ptr, kind);
 	else
 		large_report_unknown("free", ptr);
 }

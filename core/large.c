@@ -1012,11 +1012,12 @@ void large_report_unknown(const char *op, void *ptr)
 	report_misuse_op(op, "invalid pointer", ptr, REPORT_FOREIGN);
 }
 
-/* The header of large block @ptr, or a report naming @op if it is not one. */
-static struct large *large_lookup(void *ptr, const char *op)
+/* The header of large block @ptr, whose region is of @kind in the page
+ * map, or a report naming @op if it is not one. */
+static struct large *large_lookup_kind(void *ptr, const char *op,
+				    unsigned int kind)
 {
 	uintptr_t p = (uintptr_t)ptr, off = p & CHUNK_MASK;
-	unsigned int kind = pagemap_kind(p);
 	struct large *l;
 
 	/* PM_LARGE: the region's first word is ours (see the top). */
@@ -1036,6 +1037,11 @@ static struct large *large_lookup(void *ptr, const char *op)
 		report_misuse_op(op, "invalid pointer", ptr,
 				 REPORT_INSIDE_LARGE);
 	large_report_unknown(op, ptr);
+}
+
+static struct large *large_lookup(void *ptr, const char *op)
+{
+	return large_lookup_kind(ptr, op, pagemap_kind((uintptr_t)ptr));
 }
 
 size_t large_usable(void *ptr, const char *op)
@@ -1081,10 +1087,15 @@ static void large_release(struct large *l, uintptr_t p)
 		large_cache_put(start, map, parts);
 }
 
-void large_free(void *ptr)
+/**
+ * large_free() - free large block @ptr, whose region the caller found of
+ * @kind (PM_LARGE or PM_LARGE0) in the page map; anything else it is is
+ * reported.
+ */
+void large_free(void *ptr, unsigned int kind)
 {
 	uintptr_t p = (uintptr_t)ptr;
-	struct large *l = large_lookup(ptr, "free");
+	struct large *l = large_lookup_kind(ptr, "free", kind);
 	struct heap *h = bitslab_tls_heap;
 	struct lbin *b = lbin_for(h, l);
 
@@ -1167,7 +1178,7 @@ static void *large_realloc_copy(struct large *l, void *ptr, size_t size)
 	if (!q)
 		return NULL;
 	memcpy(q, ptr, l->usable < size ? l->usable : size);
-	large_free(ptr);
+	large_free(ptr, pagemap_kind((uintptr_t)ptr));
 	return q;
 }
 

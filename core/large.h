@@ -21,7 +21,7 @@ size_t large_quarantine_bytes(void);
 void large_cache_fork_prepare(void);
 void large_cache_fork_parent(void);
 void large_cache_fork_child(void);
-void large_free(void *ptr);
+void large_free(void *ptr, unsigned int kind);
 void large_bin_flush(struct heap *h);
 void large_bin_init(struct heap *h);
 void *large_realloc(void *ptr, size_t size);

@@ -8,44 +8,69 @@
 #include "os.h"
 #include "pagemap.h"
 
-_Atomic(_Atomic uint8_t *) pagemap_l1[PM_L1_SIZE];
+/* What a mid's entry points to until its leaf is mapped: nothing of ours. */
+struct pagemap_leaf pagemap_empty_leaf;
 
-static _Atomic uint8_t *pagemap_leaf(uintptr_t a)
+_Atomic(struct pagemap_mid *) pagemap_top[PM_TOP_SIZE];
+
+/*
+ * Install in *@slot, if it still holds @empty, a zeroed table of @size
+ * bytes whose entries are @fill (NULL: leave them zero).  Return what the
+ * slot then holds, or NULL (no memory).
+ */
+static void *table_install(_Atomic(void *) *slot, void *empty, size_t size,
+			   void *fill)
 {
-	uintptr_t i = a >> PM_L1_SHIFT;
-	_Atomic uint8_t *leaf, *fresh;
+	void *cur = load_acquire(slot), *fresh;
+	size_t i;
 
-	if (i >= PM_L1_SIZE) {
+	if (cur != empty)
+		return cur;
+	fresh = os_map(size);
+	if (!fresh)
+		return NULL;
+	for (i = 0; fill && i < size / sizeof(void *); i++)
+		((void **)fresh)[i] = fill;
+	/*
+	 * Release: pairs with the acquire in pagemap_kind().  Acquire on
+	 * failure: the winner's table is written to next.
+	 */
+	if (!atomic_compare_exchange_strong_explicit(slot, &cur, fresh,
+						     memory_order_acq_rel,
+						     memory_order_acquire)) {
+		os_unmap(fresh, size);	/* another thread won */
+		return cur;
+	}
+	return fresh;
+}
+
+/* The leaf of @a, mapped if need be, or NULL with errno set. */
+static struct pagemap_leaf *pagemap_leaf(uintptr_t a)
+{
+	struct pagemap_mid *mid;
+
+	if (a >> PM_VA_BITS) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	leaf = load_acquire(&pagemap_l1[i]);
-	if (leaf)
-		return leaf;
-	fresh = os_map(PM_LEAF_SIZE);
-	if (!fresh)
+	mid = table_install((_Atomic(void *) *)&pagemap_top[a >> PM_MID_SHIFT],
+			    NULL, sizeof(*mid), &pagemap_empty_leaf);
+	if (!mid)
 		return NULL;
-	/*
-	 * Release: pairs with the acquire in pagemap_kind().  Acquire on
-	 * failure: the winner's leaf is written to next.
-	 */
-	if (!atomic_compare_exchange_strong_explicit(&pagemap_l1[i], &leaf,
-						     fresh, memory_order_acq_rel,
-						     memory_order_acquire)) {
-		os_unmap(fresh, PM_LEAF_SIZE);	/* another thread won */
-		return leaf;
-	}
-	return fresh;
+	return table_install((_Atomic(void *) *)
+			     &mid->leaf[(a >> PM_LEAF_SHIFT) & (PM_MID_SIZE - 1)],
+			     &pagemap_empty_leaf, sizeof(struct pagemap_leaf),
+			     NULL);
 }
 
 /** pagemap_mark() - set the kind of the region holding @a. */
 int pagemap_mark(uintptr_t a, unsigned int kind)
 {
-	_Atomic uint8_t *leaf = pagemap_leaf(a);
+	struct pagemap_leaf *leaf = pagemap_leaf(a);
 
 	if (!leaf)
 		return -ENOMEM;
-	WRITE_ONCE(leaf[(a >> CHUNK_SHIFT) & (PM_LEAF_SIZE - 1)],
+	WRITE_ONCE(leaf->kind[(a >> CHUNK_SHIFT) & (PM_LEAF_SIZE - 1)],
 		   (uint8_t)kind);
 	return 0;
 }
@@ -75,10 +100,18 @@ void pagemap_clear(uintptr_t start, size_t len)
 	uintptr_t a;
 
 	for (a = start; a < start + len; a += CHUNK_SIZE) {
-		_Atomic uint8_t *leaf = load_acquire(&pagemap_l1[a >> PM_L1_SHIFT]);
+		struct pagemap_mid *mid;
+		struct pagemap_leaf *leaf;
 
-		if (leaf)
-			WRITE_ONCE(leaf[(a >> CHUNK_SHIFT) & (PM_LEAF_SIZE - 1)],
-				   PM_NONE);
+		if (a >> PM_VA_BITS)
+			break;
+		mid = load_acquire(&pagemap_top[a >> PM_MID_SHIFT]);
+		if (!mid)
+			continue;
+		leaf = load_acquire(&mid->leaf[(a >> PM_LEAF_SHIFT) &
+					       (PM_MID_SIZE - 1)]);
+		if (leaf != &pagemap_empty_leaf)
+			WRITE_ONCE(leaf->kind[(a >> CHUNK_SHIFT) &
+					      (PM_LEAF_SIZE - 1)], PM_NONE);
 	}
 }

@@ -5,10 +5,15 @@
  * header is at the region's start), a later region of a multi-chunk span, or
  * the user pointer of a large block.
  *
- * Two levels: pagemap_l1 (static, one pointer per 4 GiB of the 47-bit user
- * address space: 256 KiB, where one per GiB took 1 MiB of the process's
- * address space for nothing) points to leaves of one byte per region (64
- * KiB each), mapped on demand and never freed.
+ * Three levels: pagemap_top (static, one pointer per 256 GiB of the 47-bit
+ * user address space, 4 KiB, NULL where nothing is mapped) points to mids
+ * (1024 pointers, 8 KiB), which point to leaves of one byte per region
+ * (4096 regions, 256 MiB, in 4 KiB).  Mids and leaves are mapped on demand
+ * and never freed; a mid's entries point to pagemap_empty_leaf (static,
+ * all PM_NONE) until their leaf is mapped, so a lookup is three loads and
+ * one branch.  (Two levels took a 256 KiB first level and 64 KiB leaves:
+ * more address space than a small program's chunks.  A static empty mid
+ * as well would spare the branch, at the price of 1,536 relocations.)
  *
  * Concurrency: pagemap_kind() may run at any time, with anything.  A region's
  * byte is written only by the thread creating or destroying what is there;
@@ -33,25 +38,39 @@ enum pagemap_kind {
 };
 
 #define PM_VA_BITS	47
-#define PM_L1_SHIFT	32
-#define PM_L1_SIZE	(1UL << (PM_VA_BITS - PM_L1_SHIFT))
-#define PM_LEAF_SIZE	(1UL << (PM_L1_SHIFT - CHUNK_SHIFT))
+#define PM_LEAF_BITS	12
+#define PM_MID_BITS	10
+#define PM_LEAF_SHIFT	(CHUNK_SHIFT + PM_LEAF_BITS)
+#define PM_MID_SHIFT	(PM_LEAF_SHIFT + PM_MID_BITS)
+#define PM_LEAF_SIZE	(1UL << PM_LEAF_BITS)
+#define PM_MID_SIZE	(1UL << PM_MID_BITS)
+#define PM_TOP_SIZE	(1UL << (PM_VA_BITS - PM_MID_SHIFT))
 
-extern _Atomic(_Atomic uint8_t *) pagemap_l1[PM_L1_SIZE];
+struct pagemap_leaf {
+	_Atomic uint8_t kind[PM_LEAF_SIZE];
+};
+
+struct pagemap_mid {
+	_Atomic(struct pagemap_leaf *) leaf[PM_MID_SIZE];
+};
+
+extern _Atomic(struct pagemap_mid *) pagemap_top[PM_TOP_SIZE];
+extern struct pagemap_leaf pagemap_empty_leaf;
 
 /** pagemap_kind() - the enum pagemap_kind of the region holding @a. */
 static __always_inline unsigned int pagemap_kind(uintptr_t a)
 {
-	uintptr_t i = a >> PM_L1_SHIFT;
-	_Atomic uint8_t *leaf;
+	struct pagemap_mid *mid;
+	struct pagemap_leaf *leaf;
 
-	if (unlikely(i >= PM_L1_SIZE))
+	if (unlikely(a >> PM_VA_BITS))
 		return PM_NONE;
-	/* Acquire: pairs with the release that installed the leaf. */
-	leaf = load_acquire(&pagemap_l1[i]);
-	if (unlikely(!leaf))
+	/* Acquire: pairs with the release that installed the table. */
+	mid = load_acquire(&pagemap_top[a >> PM_MID_SHIFT]);
+	if (unlikely(!mid))
 		return PM_NONE;
-	return READ_ONCE(leaf[(a >> CHUNK_SHIFT) & (PM_LEAF_SIZE - 1)]);
+	leaf = load_acquire(&mid->leaf[(a >> PM_LEAF_SHIFT) & (PM_MID_SIZE - 1)]);
+	return READ_ONCE(leaf->kind[(a >> CHUNK_SHIFT) & (PM_LEAF_SIZE - 1)]);
 }
 
 int pagemap_mark_span(uintptr_t start, size_t len);

@@ -6,6 +6,7 @@
  * fields (hint, bitmap words) and say so: they test the geometry of today,
  * not the contract of malloc.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <sys/mman.h>
 
@@ -146,6 +147,32 @@ START_TEST(test_chunk_short_while_the_program_is_small)
 }
 END_TEST
 
+/* The page map at each of its levels: an address whose 256 GiB have no
+ * table, one whose 256 MiB have none, one past the user address space,
+ * and a mark that installs both tables, read back and cleared. */
+START_TEST(test_chunk_pagemap_levels)
+{
+	uintptr_t far = 0x123400000000UL, next_leaf = far + (1UL << PM_LEAF_SHIFT);
+
+	ck_assert_uint_eq(pagemap_kind(far), PM_NONE);
+	ck_assert_uint_eq(pagemap_kind(1UL << PM_VA_BITS), PM_NONE);
+	ck_assert_uint_eq(pagemap_kind(~0UL), PM_NONE);
+	ck_assert_int_eq(pagemap_mark(far, PM_LARGE), 0);
+	ck_assert_uint_eq(pagemap_kind(far + 100), PM_LARGE);
+	ck_assert_uint_eq(pagemap_kind(far + CHUNK_SIZE), PM_NONE);
+	ck_assert_uint_eq(pagemap_kind(next_leaf), PM_NONE);
+	ck_assert_uint_eq(pagemap_kind(far - 1), PM_NONE);
+	ck_assert_int_eq(pagemap_mark_span(next_leaf - CHUNK_SIZE, 2 * CHUNK_SIZE), 0);
+	ck_assert_uint_eq(pagemap_kind(next_leaf - 1), PM_CHUNK);
+	ck_assert_uint_eq(pagemap_kind(next_leaf), PM_TAIL | 1);
+	pagemap_clear(next_leaf - CHUNK_SIZE, 2 * CHUNK_SIZE);
+	pagemap_clear(far, 1);
+	ck_assert_uint_eq(pagemap_kind(far), PM_NONE);
+	ck_assert_uint_eq(pagemap_kind(next_leaf), PM_NONE);
+	ck_assert_int_eq(pagemap_mark(1UL << PM_VA_BITS, PM_LARGE), -ENOMEM);
+}
+END_TEST
+
 Suite *check_suite(void)
 {
 	Suite *s = suite_create("chunk");
@@ -155,6 +182,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_chunk_short_while_the_program_is_small);
 	tcase_add_test(tc, test_chunk_claim_finds_bits_below_its_hint);
 	tcase_add_test(tc, test_chunk_block_start_gives_the_index);
+	tcase_add_test(tc, test_chunk_pagemap_levels);
 	suite_add_tcase(s, tc);
 	return s;
 }
