@@ -45,13 +45,14 @@ void *bitslab_calloc(size_t n, size_t size)
 }
 
 /*
- * The chunk of small block @ptr, after checking that @ptr is a block start
- * and not free; misuse is reported with @op ("realloc", ...) in the line.
+ * The chunk of small block @ptr, in a region of @kind (a chunk's), after
+ * checking that @ptr is a block start and not free; misuse is reported
+ * with @op ("realloc", ...) in the line.
  */
-static struct chunk *block_check(void *ptr, const char *op)
+static struct chunk *block_check(void *ptr, const char *op, unsigned int kind)
 {
 	uintptr_t a = (uintptr_t)ptr;
-	struct chunk *c = chunk_lookup(a);
+	struct chunk *c = chunk_of_kind(a, kind);
 
 	if (!chunk_block_start(c, a))
 		report_misuse_op(op, "invalid pointer (not the start of a block)",
@@ -76,7 +77,7 @@ void *bitslab_realloc(void *ptr, size_t size)
 	}
 	kind = pagemap_kind((uintptr_t)ptr);
 	if (kind == PM_CHUNK || (kind & PM_TAIL)) {
-		c = block_check(ptr, "realloc");
+		c = block_check(ptr, "realloc", kind);
 		old = chunk_usable(c);
 		/* Stay put while the block fits and is not mostly empty. */
 		if (size <= old && size > old / 2) {
@@ -158,7 +159,7 @@ size_t bitslab_usable_size_op(void *ptr, const char *op)
 		return 0;
 	kind = pagemap_kind((uintptr_t)ptr);
 	if (kind == PM_CHUNK || (kind & PM_TAIL))
-		return chunk_block_usable(block_check(ptr, op), ptr);
+		return chunk_block_usable(block_check(ptr, op, kind), ptr);
 	return large_usable(ptr, op);
 }
 
@@ -215,7 +216,7 @@ void bitslab_free_sized_op(void *ptr, size_t align, size_t size,
 		return;
 	kind = pagemap_kind(a);
 	if (kind == PM_CHUNK || (kind & PM_TAIL)) {
-		c = chunk_lookup(a);
+		c = chunk_of_kind(a, kind);
 		/* A block that is free is free()'s to report. */
 		if (chunk_block_start(c, a) &&
 		    !small_size_fits(c, align, size) &&

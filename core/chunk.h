@@ -110,18 +110,26 @@ static __always_inline struct chunk *chunk_of_head(uintptr_t a)
 }
 
 /**
- * chunk_lookup() - the chunk holding @a, or NULL if @a is not inside one of
- * our chunks.  Never touches memory that is not ours.
+ * chunk_of_kind() - the chunk holding @a, whose region the page map says
+ * is of @kind, or NULL if that is no chunk's.
  */
-static __always_inline struct chunk *chunk_lookup(uintptr_t a)
+static __always_inline struct chunk *chunk_of_kind(uintptr_t a,
+						   unsigned int kind)
 {
-	unsigned int kind = pagemap_kind(a);
-
 	if (likely(kind == PM_CHUNK))
 		return chunk_of_head(a);
 	if (kind & PM_TAIL)
 		return chunk_of_head(a - ((uintptr_t)(kind & ~PM_TAIL) << CHUNK_SHIFT));
 	return NULL;
+}
+
+/**
+ * chunk_lookup() - the chunk holding @a, or NULL if @a is not inside one of
+ * our chunks.  Never touches memory that is not ours.
+ */
+static __always_inline struct chunk *chunk_lookup(uintptr_t a)
+{
+	return chunk_of_kind(a, pagemap_kind(a));
 }
 
 /**
