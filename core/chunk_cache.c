@@ -34,7 +34,7 @@
 #include "options.h"
 #include "os.h"
 
-#define SPAN_KINDS	7	/* spans of 1/4, 1/2, 1, 2, 4, 8, 16 chunks */
+#define SPAN_KINDS	8	/* spans of 1/8, 1/4, 1/2, 1, 2, 4, 8, 16 chunks */
 
 /* Adaptive: held for a few list operations, by threads creating and
  * retiring chunks at once; spinning briefly beats sleeping in the kernel. */
@@ -43,7 +43,7 @@ static struct cds_list_head cache[SPAN_KINDS] = {
 	{ &cache[0], &cache[0] }, { &cache[1], &cache[1] },
 	{ &cache[2], &cache[2] }, { &cache[3], &cache[3] },
 	{ &cache[4], &cache[4] }, { &cache[5], &cache[5] },
-	{ &cache[6], &cache[6] },
+	{ &cache[6], &cache[6] }, { &cache[7], &cache[7] },
 };
 static size_t cache_bytes;		/* cache lock */
 static _Atomic long cache_count;	/* written under cache lock */

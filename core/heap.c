@@ -173,11 +173,15 @@ void heap_global_unlock(void)
  * The pool
  * ------------------------------------------------------------------- */
 
-/* Map a batch of heaps; keep one, pool the rest.  Pool lock held. */
+/*
+ * Map a batch of heaps; keep one, pool the rest.  The first batch is the
+ * one heap of the first thread that allocates: most programs have no
+ * other, and a heap is 10 KiB.  Pool lock held.
+ */
 static struct heap *__heap_pool_grow(void)
 {
 	size_t sz = ALIGN_UP(sizeof(struct heap), CACHELINE_SIZE);
-	size_t n = 65536 / sz, i;
+	size_t n = all_heaps ? 65536 / sz : 1, i;
 	char *mem;
 
 	if (n == 0)

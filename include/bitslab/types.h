@@ -40,7 +40,7 @@
 /* The shortest chunk: a chunk's header is always at a CHUNK_SIZE boundary,
  * but while the program is small the chunk may end before the region does
  * (core/chunk.c). */
-#define CHUNK_SPAN_MIN	(CHUNK_SIZE / 4)
+#define CHUNK_SPAN_MIN	(CHUNK_SIZE / 8)
 #define CHUNK_MAX_BLOCKS 4096
 #define CHUNK_MAGIC	0x6b6e6863u	/* "chnk" */
 #define MIN_ALIGN	16

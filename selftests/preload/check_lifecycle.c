@@ -52,7 +52,7 @@ static void double_free_after_adoption(void)
 
 /*
  * A block start of a live chunk that was never handed out: the last
- * 16-byte block in the 16 KiB that @p starts in (a chunk is at least that
+ * 16-byte block in the 8 KiB that @p starts in (a chunk is at least that
  * long and starts at a 64 KiB boundary; block starts of class 16 are the
  * multiples of 16 after its header; blocks are handed out lowest first).
  */
@@ -60,7 +60,7 @@ static void free_never_allocated(void)
 {
 	uintptr_t p = (uintptr_t)malloc(16);
 
-	free((void *)((p | (16384 - 1)) + 1 - 16));
+	free((void *)((p | (8192 - 1)) + 1 - 16));
 }
 
 START_TEST(test_lifecycle_under_bitslab)

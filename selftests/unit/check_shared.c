@@ -478,12 +478,24 @@ START_TEST(test_shared_owner_that_only_frees_takes_its_inbox)
 }
 END_TEST
 
+/*
+ * The scenarios here place a thread's blocks in one chunk: past the short
+ * chunks of a program's start (core/chunk.c), which hold fewer.  Blocks
+ * of a class no test uses keep the live chunks above CHUNK_SHORT_UNTIL.
+ */
+static void past_short_chunks(void)
+{
+	while (chunk_live_bytes() < CHUNK_SHORT_UNTIL)
+		ck_assert_ptr_nonnull(bitslab_malloc(3000));
+}
+
 Suite *check_suite(void)
 {
 	Suite *s = suite_create("shared");
 	TCase *tc = tcase_create("lifecycle");
 
 	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, past_short_chunks, NULL);
 	tcase_add_test(tc, test_shared_double_free_after_adoption);
 	tcase_add_test(tc, test_shared_free_of_block_never_allocated);
 	tcase_add_test(tc, test_shared_double_free_wherever_the_block_is);
