@@ -692,13 +692,15 @@ reused:
  * process-wide cache when the thread exits, on trim and when the system
  * refuses memory (large_bin_flush()); a fork child flushes the bins of the
  * heaps whose threads did not survive, checking each block first.  A
- * thread that goes idle holds its bins, as it holds its small bins.
+ * thread that goes idle holds its bins, as it holds its small bins.  A
+ * bin is an array in the heap, not a list through the blocks: a write
+ * after free into a binned block changes nothing of the allocator's, and
+ * a pop follows no pointer the program could have written.
  *
  * A binned block is free: free(), realloc() and malloc_usable_size() of
  * it find the binned cookie and report a double free (or a freed block),
  * as they do for a block that went back to the cache.
  */
-#define LBIN_PER_CLASS	4
 #define LBIN_BYTES	(4UL << 20)
 #define LBIN_REACH	3	/* a request may take a block this many
 				 * classes bigger (at most about 40 %) */
@@ -773,52 +775,27 @@ static void lbin_account(struct heap *h, size_t map, int delta)
 	h->lbin_range_bytes[r] += (size_t)delta * map;
 }
 
-/*
- * @p, taken off a large bin: a large block's user pointer (LARGE_HDR
- * into its region, the region's first word saying so) with the binned
- * cookie, read in that order so that nothing unmapped is touched.  Its
- * header, or NULL if it is not one: the link that led here was
- * overwritten (a write after free), or, in a fork child, a dead thread
- * was half way through a push.
- */
-static struct large *lbin_block(void **p)
-{
-	uintptr_t a = (uintptr_t)p;
-	struct large *l;
-
-	if (!a || (a & CHUNK_MASK) != LARGE_HDR ||
-	    pagemap_kind(a) != PM_LARGE ||
-	    *(const uintptr_t *)(a - LARGE_HDR) != LARGE_HDR)
-		return NULL;
-	l = large_hdr(a);
-	return READ_ONCE(l->cookie) == large_binned_cookie(a) ? l : NULL;
-}
-
 /* Block @size bytes, zero-filled if @zero, from @h's bin @cls or one of
  * the LBIN_REACH above it, or NULL. */
 static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
 {
 	struct lbin *b = &h->lbins[cls];
-	void **p = b->head;
 	struct large *l;
+	void *p;
 	int k;
 
-	for (k = 0; !p && k < LBIN_REACH && cls + k + 1 < LBIN_CLASSES; k++) {
+	for (k = 0; !b->count && k < LBIN_REACH && cls + k + 1 < LBIN_CLASSES;
+	     k++)
 		b++;
-		p = b->head;
-	}
-	if (!p)
+	if (!b->count)
 		return NULL;
-	/* A bin's links lie in freed blocks: one the program overwrote
-	 * after free leads nowhere a binned block of ours is. */
-	l = lbin_block(p);
-	if (unlikely(!l))
-		report_misuse("write after free (large bin link overwritten)",
-			      p, REPORT_LARGE);
-	b->head = p[0];
-	b->count--;
+	/* Taken off before it is used (a fork child flushes the rest). */
+	p = b->blocks[b->count - 1];
+	WRITE_ONCE(b->count, b->count - 1);
+	atomic_signal_fence(memory_order_seq_cst);
+	l = large_hdr((uintptr_t)p);
+	DEBUG_BUG_ON(READ_ONCE(l->cookie) != large_binned_cookie((uintptr_t)p));
 	lbin_account(h, l->map_size, -1);
-	p[0] = NULL;
 	if (zero)
 		memset(p, 0, size);
 	l->asked = size;
@@ -1107,9 +1084,11 @@ void large_free(void *ptr, unsigned int kind)
 		large_secure_check(l, p);
 	prof_free_hook(ptr);
 	if (b) {
-		((void **)ptr)[0] = b->head;
-		b->head = ptr;
-		b->count++;
+		/* The slot, then the count: a fork child flushes only
+		 * what the count covers. */
+		b->blocks[b->count] = ptr;
+		atomic_signal_fence(memory_order_seq_cst);
+		WRITE_ONCE(b->count, b->count + 1);
 		lbin_account(h, l->map_size, 1);
 		return;
 	}
@@ -1125,27 +1104,31 @@ void large_free(void *ptr, unsigned int kind)
  */
 void large_bin_flush(struct heap *h)
 {
-	unsigned int i, n;
+	unsigned int i;
 
 	if (!h->lbin_bytes)
 		return;
 	for (i = 0; i < LBIN_CLASSES; i++) {
-		void **p = h->lbins[i].head, **next;
-		struct large *l;
+		struct lbin *b = &h->lbins[i];
 
-		/*
-		 * Detached before any block goes: a fork during the flush
-		 * leaves the child either the whole bin or none of it,
-		 * never a head whose block the cache has handed on.
-		 */
-		h->lbins[i] = (struct lbin){ NULL, 0 };
-		atomic_signal_fence(memory_order_seq_cst);
-		for (n = 0; n < LBIN_PER_CLASS && (l = lbin_block(p)); n++) {
-			next = p[0];
+		while (b->count) {
+			uintptr_t p = (uintptr_t)b->blocks[b->count - 1];
+			struct large *l = large_hdr(p);
+
+			/*
+			 * Off the bin before it goes: a fork during the
+			 * flush leaves the child only blocks still binned.
+			 * In a fork child, a dead thread may have stopped
+			 * between a pop's count and its cookie: the block
+			 * is left as it is.
+			 */
+			WRITE_ONCE(b->count, b->count - 1);
+			atomic_signal_fence(memory_order_seq_cst);
+			if (READ_ONCE(l->cookie) != large_binned_cookie(p))
+				continue;
 			atomic_store_explicit(&l->cookie, 0,
 					      memory_order_relaxed);
-			large_release(l, (uintptr_t)p);
-			p = next;
+			large_release(l, p);
 		}
 	}
 	/* The counts go with the bins (what a fork child could not follow

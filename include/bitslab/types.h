@@ -181,8 +181,10 @@ enum heap_kind {
 #define LBIN_RANGE_FIRST 15	/* 9 to 72 pages: 2^15 to 2^19 bytes */
 #define LBIN_RANGES 4
 
+#define LBIN_PER_CLASS 4
+
 struct lbin {
-	void **head;		/* user pointers, linked through word 0 */
+	void *blocks[LBIN_PER_CLASS];	/* user pointers, [0, count) */
 	unsigned int count;
 };
 
