@@ -131,7 +131,8 @@ struct large {
 					 * ending the mapping (secure mode) */
 	uint32_t align_shift;		/* const: log2 of the alignment asked
 					 * for, 0 for malloc's (secure mode) */
-	uint32_t reserved;
+	int32_t bin;			/* const while live: the large bin
+					 * class it may go to, -1 for none */
 };
 
 BUILD_BUG_ON(sizeof(struct large) != LARGE_HDR);
@@ -714,20 +715,31 @@ static uintptr_t large_binned_cookie(uintptr_t p)
 }
 
 /* Pages of large bin class @i: 9 .. 16, 18 .. 32, 36 .. 64, 72. */
-static size_t lbin_pages(unsigned int i)
-{
-	return (size_t)(i % 8 + LBIN_PAGES_MIN) << (i / 8);
-}
+#define LBIN_PAGES(i)	(((i) % 8 + LBIN_PAGES_MIN) << ((i) / 8))
+/* The smallest class of at least @p pages (LBIN_PAGES_MIN .. 72). */
+#define LBIN_SHIFT(p)	((p) > 16 ? 60 - __builtin_clzl((p) - 1UL) : 0)
+#define LBIN_UP(p)	(8 * LBIN_SHIFT(p) + \
+			 (((p) + (1UL << LBIN_SHIFT(p)) - 1) >> LBIN_SHIFT(p)) - \
+			 LBIN_PAGES_MIN)
+#define LBIN_UP4(p)	LBIN_UP(p), LBIN_UP(p + 1), LBIN_UP(p + 2), LBIN_UP(p + 3)
+#define LBIN_UP16(p)	LBIN_UP4(p), LBIN_UP4(p + 4), LBIN_UP4(p + 8), \
+			LBIN_UP4(p + 12)
 
-/* The smallest class of at least @pages pages (LBIN_PAGES_MIN .. 72). */
-static unsigned int lbin_class_up(size_t pages)
-{
-	unsigned int s = pages > 16 ? 60 - (unsigned int)__builtin_clzl(
-							pages - 1) : 0;
+/* Both as tables: a request's class is a load, not 20 instructions. */
+static const uint8_t lbin_up[LBIN_MAP_MAX / OS_PAGE_SIZE + 1] = {
+	[LBIN_PAGES_MIN] = LBIN_UP4(9), LBIN_UP(13), LBIN_UP(14), LBIN_UP(15),
+	LBIN_UP16(16), LBIN_UP16(32), LBIN_UP16(48), LBIN_UP4(64),
+	LBIN_UP4(68), LBIN_UP(72)
+};
+BUILD_BUG_ON(LBIN_MAP_MAX / OS_PAGE_SIZE != 72);
 
-	return 8 * s + (unsigned int)((pages + (1UL << s) - 1) >> s) -
-	       LBIN_PAGES_MIN;
-}
+#define LBIN_PAGES4(i)	LBIN_PAGES(i), LBIN_PAGES(i + 1), LBIN_PAGES(i + 2), \
+			LBIN_PAGES(i + 3)
+static const uint8_t lbin_pages[LBIN_CLASSES] = {
+	LBIN_PAGES4(0), LBIN_PAGES4(4), LBIN_PAGES4(8), LBIN_PAGES4(12),
+	LBIN_PAGES4(16), LBIN_PAGES4(20), LBIN_PAGES(24)
+};
+BUILD_BUG_ON(LBIN_CLASSES != 25);
 
 /* The largest class a mapping of @map bytes holds, or -1 if none. */
 static int lbin_class_down(size_t map)
@@ -737,8 +749,8 @@ static int lbin_class_down(size_t map)
 
 	if (pages < LBIN_PAGES_MIN || map > LBIN_MAP_MAX)
 		return -1;
-	i = lbin_class_up(pages);
-	return lbin_pages(i) > pages ? (int)i - 1 : (int)i;
+	i = lbin_up[pages];
+	return lbin_pages[i] > pages ? (int)i - 1 : (int)i;
 }
 
 /* May @h keep large blocks now?  A thread's heap, not in secure mode,
@@ -759,8 +771,8 @@ static size_t lbin_round(struct heap *h, size_t map, int *cls)
 	if (!lbin_allowed(h) || map > LBIN_MAP_MAX ||
 	    map < LBIN_PAGES_MIN * OS_PAGE_SIZE)
 		return map;
-	*cls = (int)lbin_class_up(map / OS_PAGE_SIZE);
-	return lbin_pages((unsigned int)*cls) * OS_PAGE_SIZE;
+	*cls = lbin_up[map / OS_PAGE_SIZE];
+	return lbin_pages[*cls] * OS_PAGE_SIZE;
 }
 
 /* @delta blocks of @map bytes of mapping enter (1) or leave (-1) @h's
@@ -806,18 +818,36 @@ static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
 	return p;
 }
 
+/* @l, a live block, has @map bytes of mapping now: so its bin class. */
+static void large_set_map(struct large *l, size_t map)
+{
+	l->map_size = map;
+	l->bin = l->off == LARGE_HDR && !l->guard ? lbin_class_down(map) : -1;
+}
+
 /* The bin of @h that live block @l may go to when freed, or NULL. */
 static struct lbin *lbin_for(struct heap *h, const struct large *l)
 {
-	int cls;
+	if (l->bin < 0 || !lbin_allowed(h) ||
+	    h->lbin_bytes + l->map_size > LBIN_BYTES ||
+	    h->lbins[l->bin].count >= LBIN_PER_CLASS)
+		return NULL;
+	return &h->lbins[l->bin];
+}
 
-	if (!lbin_allowed(h) || l->off != LARGE_HDR ||
-	    h->lbin_bytes + l->map_size > LBIN_BYTES)
+/**
+ * large_bin_alloc() - malloc's way to a large block of @size bytes (more
+ * than SMALL_MAX): one from @h's large bins if they have one of its class
+ * or of one up to LBIN_REACH above, else NULL.  Only a thread's heap ever
+ * bins a block, so any heap may ask.
+ */
+void *large_bin_alloc(struct heap *h, size_t size)
+{
+	size_t pages = (size + LARGE_HDR + OS_PAGE_SIZE - 1) / OS_PAGE_SIZE;
+
+	if (pages > LBIN_MAP_MAX / OS_PAGE_SIZE || !h->lbin_bytes)
 		return NULL;
-	cls = lbin_class_down(l->map_size);
-	if (cls < 0 || h->lbins[cls].count >= LBIN_PER_CLASS)
-		return NULL;
-	return &h->lbins[cls];
+	return lbin_pop(h, lbin_up[pages], size, false);
 }
 
 /* The bytes of mapping a block @off bytes into it gets for @size bytes. */
@@ -942,11 +972,11 @@ mark:
 	*(uintptr_t *)start = off;	/* is l->off when l starts the map */
 	l->off = off;
 	l->map_start = start;
-	l->map_size = map;
+	l->guard = (uint32_t)guard;
+	large_set_map(l, map);
 	l->usable = guard ? size : start + map - p;
 	l->asked = size;
 	l->parts = parts;
-	l->guard = (uint32_t)guard;
 	l->align_shift = align ? (uint32_t)__builtin_ctzl(align) : 0;
 	if (guard)
 		secure_slack_fill((void *)p, size, large_secure_room(l, p));
@@ -1264,7 +1294,7 @@ void *large_realloc(void *ptr, size_t size)
 		l->parts += large_cache_fill(l->map_start + old, map - old,
 					     false);
 	}
-	l->map_size = map;
+	large_set_map(l, map);
 	l->usable = l->map_start + map - p;
 	l->asked = size;
 	fetch_add_relaxed(&live_bytes, map - old);

@@ -20,6 +20,7 @@
 #include <bitslab/types.h>
 
 #include "api.h"
+#include "heap.h"
 #include "large.h"
 #include "misuse.h"
 #include "os.h"
@@ -346,6 +347,35 @@ START_TEST(test_large_bin_is_bounded)
 }
 END_TEST
 
+/*
+ * A block's bin class follows its mapping: one that realloc took past the
+ * bins' 72 pages (in place or moved) goes to the shared cache when freed,
+ * not to the bin of the size it was allocated at; one that realloc took
+ * back into range may be binned again.
+ */
+START_TEST(test_large_bin_class_follows_realloc)
+{
+	struct heap *h;
+	void *p = bitslab_malloc(100 << 10);
+
+	ck_assert_ptr_nonnull(p);
+	h = bitslab_tls_heap;
+	large_bin_flush(h);
+	p = bitslab_realloc(p, 1 * MIB);	/* within the bins' budget */
+	ck_assert_ptr_nonnull(p);
+	bitslab_free(p);
+	ck_assert_uint_eq(h->lbin_bytes, 0);
+
+	p = bitslab_malloc(4 * MIB);
+	ck_assert_ptr_nonnull(p);
+	p = bitslab_realloc(p, 100 << 10);	/* a copy: shrinks to a bin size */
+	ck_assert_ptr_nonnull(p);
+	bitslab_free(p);
+	ck_assert_uint_gt(h->lbin_bytes, 0);
+	ck_assert_uint_le(h->lbin_bytes, 72 * 4096);
+}
+END_TEST
+
 START_TEST(test_large_bin_given_back_by_trim)
 {
 	void *p = bitslab_malloc(100 << 10);
@@ -553,6 +583,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_large_bin_gives_the_thread_its_block_back);
 	tcase_add_test(tc, test_large_bin_is_bounded);
 	tcase_add_test(tc, test_large_bin_given_back_by_trim);
+	tcase_add_test(tc, test_large_bin_class_follows_realloc);
 	tcase_add_test(tc, test_large_bin_given_up_at_thread_exit);
 	tcase_add_test(tc, test_large_bin_misuse_caught);
 	tcase_add_test(tc, test_large_bin_write_after_free_forges_nothing);
