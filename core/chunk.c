@@ -40,6 +40,9 @@ static uint64_t window_start;			/* that caller */
  * on new chunks take the shortest span that holds two blocks. */
 static _Atomic bool vm_tight;
 
+/* Set once a class has had its short chunk (see chunk_create()). */
+static _Atomic bool short_taken[NR_SIZE_CLASSES];
+
 long chunk_live_count(void)
 {
 	return READ_ONCE(chunks_live);
@@ -99,13 +102,16 @@ static struct chunk *chunk_get_span(size_t span, bool *fresh)
 }
 
 /*
- * While the program is small, chunks are short.  A program that has just
- * started touches a dozen classes, and a chunk of each, 64 KiB or more of
- * address space apiece, made bitslab's mappings several times what the
- * program asked for (cat: 2.6 MiB of anonymous mappings against glibc's
- * 0.1).  Until the live chunks take CHUNK_SHORT_UNTIL bytes, a new chunk
- * takes the shortest span, down to CHUNK_SPAN_MIN, that holds two blocks
- * of its class: still at a CHUNK_SIZE boundary, its header where every
+ * While the program is small, a class's first chunk is short.  A program
+ * that has just started touches a dozen classes or more, and a chunk of
+ * each, 64 KiB or more of address space apiece, made bitslab's mappings
+ * several times what the program asked for (cat: 2.6 MiB of anonymous
+ * mappings against glibc's 0.1).  So the first chunk of each class, if
+ * the live chunks take less than CHUNK_SHORT_UNTIL bytes by then, takes
+ * the shortest span, down to CHUNK_SPAN_MIN, that holds two blocks of its
+ * class (only the first: short chunks for every new chunk of a small
+ * program were a mapping, and later an unmapping, per 8 KiB, hundreds of
+ * system calls in all): still at a CHUNK_SIZE boundary, its header where every
  * chunk's is, the rest of its region left unmapped.  The page map marks
  * the region as a chunk's, so a pointer into whatever the kernel maps in
  * that gap is rejected as one past the chunk's last block; our own
@@ -142,7 +148,8 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 	uintptr_t first;
 	bool fresh;
 
-	if (READ_ONCE(live_bytes) < CHUNK_SHORT_UNTIL)
+	if (READ_ONCE(live_bytes) < CHUNK_SHORT_UNTIL &&
+	    !READ_ONCE(short_taken[cls]) && !xchg(&short_taken[cls], true))
 		span = span_shortest(sc, CHUNK_SPAN_MIN);
 	else if (shorter || READ_ONCE(vm_tight) ||
 		 (span > CHUNK_SIZE && os_vm_tight()))

@@ -94,12 +94,12 @@ START_TEST(test_chunk_block_start_gives_the_index)
 END_TEST
 
 /*
- * While the program is small its chunks are short: a chunk of class 16
- * ends CHUNK_SPAN_MIN into its region, with a block count to match.  A
- * mapping the kernel puts in the rest of the region is not ours: free()
- * of a pointer into it is refused, whatever the page map says of the
- * region.  Once the live chunks pass CHUNK_SHORT_UNTIL, chunks have their
- * class's span again.
+ * While the program is small, the first chunk of each class is short: a
+ * chunk of class 16 ends CHUNK_SPAN_MIN into its region, with a block
+ * count to match; the class's second chunk has its full span.  A mapping
+ * the kernel puts in the rest of a short chunk's region is not ours:
+ * free() of a pointer into it is refused, whatever the page map says of
+ * the region.
  */
 static void *in_gap;
 
@@ -108,47 +108,54 @@ static void free_in_gap(void)
 	bitslab_free(in_gap);
 }
 
-START_TEST(test_chunk_short_while_the_program_is_small)
+/* A page of the unmapped rest of short chunk @c's region, mapped. */
+static void *map_in_gap(struct chunk *c)
 {
-	unsigned int cls = size_to_class(16);
+	char *at;
+
+	for (at = (char *)c + c->span; at < (char *)c + CHUNK_SIZE;
+	     at += OS_PAGE_SIZE)
+		if (mmap(at, OS_PAGE_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			 -1, 0) == at)
+			return at;
+	return NULL;	/* the kernel filled the gap */
+}
+
+START_TEST(test_chunk_first_of_a_class_short_while_the_program_is_small)
+{
+	unsigned int cls = size_to_class(16), k;
 	const struct size_class *sc = &size_classes[cls];
-	struct chunk *c = NULL;
-	char *at = NULL;
-	void *gap = MAP_FAILED;
-	int tries;
+	struct chunk *c;
+	char *gap = NULL;
 
-	/* A chunk with a free page in its gap (the kernel may have put
-	 * something in a gap: a new chunk's is the likeliest to be free). */
-	for (tries = 0; tries < 16 && gap == MAP_FAILED; tries++) {
-		ck_assert_uint_lt(chunk_live_bytes(), CHUNK_SHORT_UNTIL);
-		c = chunk_create(cls, NULL, false);
-		ck_assert_ptr_nonnull(c);
-		ck_assert_uint_eq(c->span, CHUNK_SPAN_MIN);
-		ck_assert_uint_eq(c->nblocks,
-				  (CHUNK_SPAN_MIN - sc->first) / sc->size);
-		ck_assert(chunk_block_start(c, (uintptr_t)chunk_block(
-					       c, c->nblocks - 1u)));
-		for (at = (char *)c + c->span; at < (char *)c + CHUNK_SIZE;
-		     at += OS_PAGE_SIZE) {
-			gap = mmap(at, OS_PAGE_SIZE, PROT_READ | PROT_WRITE,
-				   MAP_PRIVATE | MAP_ANONYMOUS |
-				   MAP_FIXED_NOREPLACE, -1, 0);
-			if (gap == at)
-				break;
-		}
-	}
-	ck_assert_ptr_eq(gap, at);
-	in_gap = (char *)gap + 2 * sc->size;
-	ck_assert(!chunk_block_start(c, (uintptr_t)in_gap));
-	expect_abort(free_in_gap, "invalid pointer");
-	munmap(gap, OS_PAGE_SIZE);
+	ck_assert_uint_lt(chunk_live_bytes(), CHUNK_SHORT_UNTIL);
+	c = chunk_create(cls, NULL, false);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->span, CHUNK_SPAN_MIN);
+	ck_assert_uint_eq(c->nblocks, (CHUNK_SPAN_MIN - sc->first) / sc->size);
+	ck_assert(chunk_block_start(c, (uintptr_t)chunk_block(c, c->nblocks - 1u)));
+	gap = map_in_gap(c);
 
-	while (chunk_live_bytes() < CHUNK_SHORT_UNTIL)
-		ck_assert_ptr_nonnull(chunk_create(cls, NULL, false));
+	/* The class's next chunk is a whole one. */
 	c = chunk_create(cls, NULL, false);
 	ck_assert_ptr_nonnull(c);
 	ck_assert_uint_eq(c->span, sc->span);
 	ck_assert_uint_eq(c->nblocks, sc->nblocks);
+
+	/* The first chunks of other classes are short too; one of their
+	 * gaps will have a free page if the first did not. */
+	for (k = cls + 1; k < cls + 16; k++) {
+		c = chunk_create(k, NULL, false);
+		ck_assert_ptr_nonnull(c);
+		ck_assert_uint_lt(c->span, CHUNK_SIZE);
+		if (!gap)
+			gap = map_in_gap(c);
+	}
+	ck_assert_ptr_nonnull(gap);
+	in_gap = gap + 64;
+	expect_abort(free_in_gap, "invalid pointer");
+	munmap(gap, OS_PAGE_SIZE);
 }
 END_TEST
 
@@ -184,7 +191,7 @@ Suite *check_suite(void)
 	TCase *tc = tcase_create("chunk");
 
 	/* First: the others create chunks, which CK_FORK=no keeps. */
-	tcase_add_test(tc, test_chunk_short_while_the_program_is_small);
+	tcase_add_test(tc, test_chunk_first_of_a_class_short_while_the_program_is_small);
 	tcase_add_test(tc, test_chunk_claim_finds_bits_below_its_hint);
 	tcase_add_test(tc, test_chunk_block_start_gives_the_index);
 	tcase_add_test(tc, test_chunk_pagemap_levels);
