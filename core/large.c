@@ -803,7 +803,7 @@ static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
 		return NULL;
 	/* Taken off before it is used (a fork child flushes the rest). */
 	p = b->blocks[b->count - 1];
-	WRITE_ONCE(b->count, b->count - 1);
+	b->count--;
 	atomic_signal_fence(memory_order_seq_cst);
 	l = large_hdr((uintptr_t)p);
 	DEBUG_BUG_ON(READ_ONCE(l->cookie) != large_binned_cookie((uintptr_t)p));
@@ -1118,7 +1118,7 @@ void large_free(void *ptr, unsigned int kind)
 		 * what the count covers. */
 		b->blocks[b->count] = ptr;
 		atomic_signal_fence(memory_order_seq_cst);
-		WRITE_ONCE(b->count, b->count + 1);
+		b->count++;
 		lbin_account(h, l->map_size, 1);
 		return;
 	}
@@ -1152,7 +1152,7 @@ void large_bin_flush(struct heap *h)
 			 * between a pop's count and its cookie: the block
 			 * is left as it is.
 			 */
-			WRITE_ONCE(b->count, b->count - 1);
+			b->count--;
 			atomic_signal_fence(memory_order_seq_cst);
 			if (READ_ONCE(l->cookie) != large_binned_cookie(p))
 				continue;
