@@ -835,6 +835,12 @@ static struct lbin *lbin_for(struct heap *h, const struct large *l)
 	return &h->lbins[l->bin];
 }
 
+/* The bytes of mapping a block @off bytes into it gets for @size bytes. */
+static size_t large_map_for(size_t off, size_t size)
+{
+	return ALIGN_UP(off + (size ? size : 1), OS_PAGE_SIZE);
+}
+
 /**
  * large_bin_alloc() - malloc's way to a large block of @size bytes (more
  * than SMALL_MAX): one from @h's large bins if they have one of its class
@@ -843,18 +849,13 @@ static struct lbin *lbin_for(struct heap *h, const struct large *l)
  */
 void *large_bin_alloc(struct heap *h, size_t size)
 {
-	size_t pages = (size + LARGE_HDR + OS_PAGE_SIZE - 1) / OS_PAGE_SIZE;
-
-	if (pages > LBIN_MAP_MAX / OS_PAGE_SIZE || !h->lbin_bytes)
+	/* The size first: near SIZE_MAX, the page count would wrap. */
+	if (size > LBIN_MAP_MAX - LARGE_HDR || !h->lbin_bytes)
 		return NULL;
-	return lbin_pop(h, lbin_up[pages], size, false);
+	return lbin_pop(h, lbin_up[large_map_for(LARGE_HDR, size) / OS_PAGE_SIZE],
+			size, false);
 }
 
-/* The bytes of mapping a block @off bytes into it gets for @size bytes. */
-static size_t large_map_for(size_t off, size_t size)
-{
-	return ALIGN_UP(off + (size ? size : 1), OS_PAGE_SIZE);
-}
 
 /*
  * Secure mode: the offset in a mapping of @map bytes (before its guard)

@@ -8,6 +8,7 @@
  * with a short mapping is rejected, not read.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -376,6 +377,25 @@ START_TEST(test_large_bin_class_follows_realloc)
 }
 END_TEST
 
+/* A size near SIZE_MAX is refused with ENOMEM even while the bins hold
+ * blocks: its page count must not wrap into a bin's class (the fuzzer
+ * found malloc(SIZE_MAX - 17) handing out a binned block). */
+START_TEST(test_large_bin_huge_size_refused)
+{
+	void *p = bitslab_malloc(40 << 10);
+
+	ck_assert_ptr_nonnull(p);
+	bitslab_free(p);
+	errno = 0;
+	ck_assert_ptr_null(bitslab_malloc(SIZE_MAX - 17));
+	ck_assert_int_eq(errno, ENOMEM);
+	errno = 0;
+	ck_assert_ptr_null(bitslab_malloc(SIZE_MAX - (40 << 10)));
+	ck_assert_int_eq(errno, ENOMEM);
+	ck_assert_ptr_eq(bitslab_malloc(40 << 10), p);	/* still binned */
+}
+END_TEST
+
 START_TEST(test_large_bin_given_back_by_trim)
 {
 	void *p = bitslab_malloc(100 << 10);
@@ -583,6 +603,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_large_bin_gives_the_thread_its_block_back);
 	tcase_add_test(tc, test_large_bin_is_bounded);
 	tcase_add_test(tc, test_large_bin_given_back_by_trim);
+	tcase_add_test(tc, test_large_bin_huge_size_refused);
 	tcase_add_test(tc, test_large_bin_class_follows_realloc);
 	tcase_add_test(tc, test_large_bin_given_up_at_thread_exit);
 	tcase_add_test(tc, test_large_bin_misuse_caught);
