@@ -825,10 +825,11 @@ static void large_set_map(struct large *l, size_t map)
 	l->bin = l->off == LARGE_HDR && !l->guard ? lbin_class_down(map) : -1;
 }
 
-/* The bin of @h that live block @l may go to when freed, or NULL. */
+/* The bin of @h that live block @l may go to when freed, or NULL.  A
+ * block with a bin class is no secure one (those have guard pages). */
 static struct lbin *lbin_for(struct heap *h, const struct large *l)
 {
-	if (l->bin < 0 || !lbin_allowed(h) ||
+	if (l->bin < 0 || h->kind != HEAP_KIND_THREAD || READ_ONCE(tight) ||
 	    h->lbin_bytes + l->map_size > LBIN_BYTES ||
 	    h->lbins[l->bin].count >= LBIN_PER_CLASS)
 		return NULL;
@@ -1020,31 +1021,40 @@ void large_report_unknown(const char *op, void *ptr)
 	report_misuse_op(op, "invalid pointer", ptr, REPORT_FOREIGN);
 }
 
-/* The header of large block @ptr, whose region is of @kind in the page
- * map, or a report naming @op if it is not one. */
-static struct large *large_lookup_kind(void *ptr, const char *op,
-				    unsigned int kind)
+/* @ptr, handed to @op, in a region of @kind, is no live large block:
+ * say what it is. */
+static __cold __noreturn void large_lookup_failed(void *ptr, const char *op,
+						  unsigned int kind)
 {
 	uintptr_t p = (uintptr_t)ptr, off = p & CHUNK_MASK;
-	struct large *l;
 
-	/* PM_LARGE: the region's first word is ours (see the top). */
 	if ((kind == PM_LARGE && off >= LARGE_HDR &&
 	     *(const uintptr_t *)(p - off) == off) ||
 	    (kind == PM_LARGE0 && off == 0)) {
-		uintptr_t cookie;
-
-		l = large_hdr(p);
-		cookie = READ_ONCE(l->cookie);
-		if (cookie == large_cookie(p))
-			return l;
-		if (cookie == large_binned_cookie(p))
+		if (READ_ONCE(large_hdr(p)->cookie) == large_binned_cookie(p))
 			large_report_freed(op, ptr);
 	}
 	if (kind == PM_LARGE || kind == PM_LARGE0)
 		report_misuse_op(op, "invalid pointer", ptr,
 				 REPORT_INSIDE_LARGE);
 	large_report_unknown(op, ptr);
+}
+
+/* The header of large block @ptr, whose region is of @kind in the page
+ * map, or a report naming @op if it is not one. */
+static __always_inline struct large *large_lookup_kind(void *ptr,
+						       const char *op,
+						       unsigned int kind)
+{
+	uintptr_t p = (uintptr_t)ptr, off = p & CHUNK_MASK;
+
+	/* PM_LARGE: the region's first word is ours (see the top). */
+	if (likely((kind == PM_LARGE && off >= LARGE_HDR &&
+		    *(const uintptr_t *)(p - off) == off) ||
+		   (kind == PM_LARGE0 && off == 0)) &&
+	    likely(READ_ONCE(large_hdr(p)->cookie) == large_cookie(p)))
+		return large_hdr(p);
+	large_lookup_failed(ptr, op, kind);
 }
 
 static struct large *large_lookup(void *ptr, const char *op)
@@ -1102,14 +1112,13 @@ static void large_release(struct large *l, uintptr_t p)
  */
 void large_free(void *ptr, unsigned int kind)
 {
-	uintptr_t p = (uintptr_t)ptr;
+	uintptr_t p = (uintptr_t)ptr, live = large_cookie(p);
 	struct large *l = large_lookup_kind(ptr, "free", kind);
 	struct heap *h = bitslab_tls_heap;
 	struct lbin *b = lbin_for(h, l);
 
 	/* Whoever swaps the live cookie out first frees the block. */
-	if (xchg(&l->cookie, b ? large_binned_cookie(p) : 0) !=
-	    large_cookie(p))
+	if (xchg(&l->cookie, b ? live ^ BINNED_MIX : 0) != live)
 		report_misuse("double free", ptr, REPORT_LARGE);
 	if (l->guard)
 		large_secure_check(l, p);
