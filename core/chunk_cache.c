@@ -242,7 +242,7 @@ struct chunk *chunk_cache_map(size_t span, size_t coming)
 		n = MAP_BATCH_MAX;
 	if (span < CHUNK_SIZE)
 		n = 1;	/* short chunks start regions too: not adjacent */
-	n = n > coming ? n - coming : 1;
+	n = n > coming ? n - coming : n / 2 ? n / 2 : 1;
 	if (n > 1 && os_vm_tight())
 		n = 1;
 	if (n > 1)
@@ -273,11 +273,51 @@ struct chunk *chunk_cache_map(size_t span, size_t coming)
 	return (struct chunk *)mem;
 }
 
+/*
+ * A short chunk (core/chunk.c) that went back to the cache would wait
+ * there for nothing (only a class's first chunk is short) and then cost
+ * an munmap.  A miss for a whole chunk takes one instead and grows it in
+ * place over the rest of its region (mremap, one call where a fresh chunk
+ * is one mmap); if the kernel has put something in that gap, the short
+ * chunk is unmapped, as its decay would have done.
+ */
+static struct chunk *__cache_take_short(void)
+{
+	unsigned int k;
+
+	for (k = 0; k < span_kind(CHUNK_SIZE); k++) {
+		if (!cds_list_empty(&cache[k])) {
+			struct chunk *c = cds_list_entry(cache[k].next,
+							 struct chunk, node);
+
+			cache_unlink(c);
+			os_unmap_begin();	/* may go back: trim waits */
+			return c;
+		}
+	}
+	return NULL;
+}
+
+static struct chunk *chunk_grow_short(struct chunk *c)
+{
+	struct chunk *grown = NULL;
+
+	if (os_grow_in_place(c, c->span, CHUNK_SIZE)) {
+		c->span = CHUNK_SIZE;
+		grown = c;
+	} else {
+		pagemap_clear((uintptr_t)c, c->span);
+		os_unmap(c, c->span);
+	}
+	os_unmap_end();
+	return grown;
+}
+
 /** chunk_cache_get() - a reclaimed chunk of @span bytes, or NULL. */
 struct chunk *chunk_cache_get(size_t span)
 {
 	unsigned int k = span_kind(span);
-	struct chunk *c = NULL;
+	struct chunk *c = NULL, *s = NULL;
 
 	if (!READ_ONCE(cache_count))
 		return NULL;
@@ -285,9 +325,11 @@ struct chunk *chunk_cache_get(size_t span)
 	if (!cds_list_empty(&cache[k])) {
 		c = cds_list_entry(cache[k].next, struct chunk, node);
 		cache_unlink(c);
+	} else if (span == CHUNK_SIZE) {
+		s = __cache_take_short();
 	}
 	pthread_mutex_unlock(&cache_lock);
-	return c;
+	return s ? chunk_grow_short(s) : c;
 }
 
 /**

@@ -8,11 +8,13 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include <bitslab.h>
 
 #include "chunk.h"
+#include "chunk_cache.h"
 #include "misuse.h"
 #include "os.h"
 #include "unit.h"
@@ -159,6 +161,65 @@ START_TEST(test_chunk_first_of_a_class_short_while_the_program_is_small)
 }
 END_TEST
 
+/* Put dead chunk @c in the chunk cache, as the reclaim helper does. */
+static void cache_dead(struct chunk *c)
+{
+	c->retire.next = NULL;
+	chunk_cache_release(&c->retire, false);
+}
+
+/*
+ * A short chunk back in the cache serves the next miss for a whole chunk:
+ * grown in place over the rest of its region when that is free; unmapped
+ * (its region no longer ours) when the kernel has put something there.
+ */
+START_TEST(test_chunk_short_grows_into_a_whole_one)
+{
+	unsigned int k = size_to_class(16) + 16;	/* classes no other
+							 * case here uses */
+	struct chunk *a = NULL, *b = NULL, *c;
+	char *gap = NULL;
+
+	/* First chunks of classes, short: one whose gap gets a mapping of
+	 * someone else's, one whose gap is free (probed whole). */
+	for (; (!a || !b) && k < size_to_class(16) + 32; k++) {
+		c = chunk_create(k, NULL, false);
+		ck_assert_ptr_nonnull(c);
+		if (c->span >= CHUNK_SIZE)
+			continue;
+		if (!a) {
+			gap = map_in_gap(c);
+			a = gap ? c : NULL;
+		} else {
+			void *probe = mmap((char *)c + c->span,
+					   CHUNK_SIZE - c->span, PROT_NONE,
+					   MAP_PRIVATE | MAP_ANONYMOUS |
+					   MAP_FIXED_NOREPLACE, -1, 0);
+
+			if (probe == (char *)c + c->span) {
+				munmap(probe, CHUNK_SIZE - c->span);
+				b = c;
+			}
+		}
+	}
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+
+	cache_dead(a);
+	while (chunk_cache_get(CHUNK_SIZE))
+		;	/* whole chunks cached before, and a, unmapped */
+	ck_assert_uint_eq(pagemap_kind((uintptr_t)a), PM_NONE);
+	munmap(gap, OS_PAGE_SIZE);
+
+	cache_dead(b);
+	c = chunk_cache_get(CHUNK_SIZE);
+	ck_assert_ptr_eq(c, b);
+	ck_assert_uint_eq(c->span, CHUNK_SIZE);
+	memset((char *)c + CHUNK_SIZE - 4096, 0x5a, 4096);	/* mapped */
+	ck_assert_uint_eq(pagemap_kind((uintptr_t)c + CHUNK_SIZE - 1), PM_CHUNK);
+}
+END_TEST
+
 /* The page map at each of its levels: an address whose 256 GiB have no
  * table, one whose 256 MiB have none, one past the user address space,
  * and a mark that installs both tables, read back and cleared. */
@@ -192,6 +253,7 @@ Suite *check_suite(void)
 
 	/* First: the others create chunks, which CK_FORK=no keeps. */
 	tcase_add_test(tc, test_chunk_first_of_a_class_short_while_the_program_is_small);
+	tcase_add_test(tc, test_chunk_short_grows_into_a_whole_one);
 	tcase_add_test(tc, test_chunk_claim_finds_bits_below_its_hint);
 	tcase_add_test(tc, test_chunk_block_start_gives_the_index);
 	tcase_add_test(tc, test_chunk_pagemap_levels);
