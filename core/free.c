@@ -149,7 +149,7 @@ static void heap_free_slow(void *ptr, unsigned int kind)
 	if (!ptr)
 		return;
 	if (kind & PM_TAIL)
-		heap_free_chunk(chunk_lookup(a), ptr);
+		heap_free_chunk(chunk_of_kind(a, kind), ptr);
 	else if (kind == PM_LARGE || kind == PM_LARGE0)
 		large_free(ptr, kind);
 	else
