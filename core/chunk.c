@@ -101,24 +101,6 @@ static struct chunk *chunk_get_span(size_t span, bool *fresh)
 	return c ? c : chunk_cache_map(span, (size_t)reclaim_hungry());
 }
 
-/*
- * While the program is small, a class's first chunk is short.  A program
- * that has just started touches a dozen classes or more, and a chunk of
- * each, 64 KiB or more of address space apiece, made bitslab's mappings
- * several times what the program asked for (cat: 2.6 MiB of anonymous
- * mappings against glibc's 0.1).  So the first chunk of each class, if
- * the live chunks take less than CHUNK_SHORT_UNTIL bytes by then, takes
- * the shortest span, down to CHUNK_SPAN_MIN, that holds two blocks of its
- * class (only the first: short chunks for every new chunk of a small
- * program were a mapping, and later an unmapping, per 8 KiB, hundreds of
- * system calls in all): still at a CHUNK_SIZE boundary, its header where every
- * chunk's is, the rest of its region left unmapped.  The page map marks
- * the region as a chunk's, so a pointer into whatever the kernel maps in
- * that gap is rejected as one past the chunk's last block; our own
- * mappings that the page map marks (chunks, large blocks) start at region
- * boundaries and never land there.  Afterwards chunks have their class's
- * span again; the short ones are used up and reclaimed as any others.
- */
 /* The shortest span of @sc, down to @floor, that holds two blocks. */
 static size_t span_shortest(const struct size_class *sc, size_t floor)
 {
@@ -134,8 +116,8 @@ static size_t span_shortest(const struct size_class *sc, size_t floor)
  * none), from the cache of retired chunks or fresh from the system.
  * @shorter: if the class's span cannot be had, take a shorter one (down to
  * one that holds a block): under an address-space limit, a class with
- * big spans would otherwise fail while smaller mappings still fit.  So
- * also while the program is small (above).  The
+ * big spans would otherwise fail while smaller mappings still fit.  A
+ * class's first chunk is short as well while the program is small.  The
  * block count and the divisibility limit are the chunk's own.
  * Return: the chunk, or NULL with errno = ENOMEM.
  */
@@ -148,6 +130,26 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 	uintptr_t first;
 	bool fresh;
 
+	/*
+	 * While the program is small, a class's first chunk is short.  A
+	 * program that has just started touches a dozen classes or more,
+	 * and a chunk of each, 64 KiB or more of address space apiece, made
+	 * bitslab's mappings several times what the program asked for (cat:
+	 * 2.6 MiB of anonymous mappings against glibc's 0.1).  So the first
+	 * chunk of each class, if the live chunks take less than
+	 * CHUNK_SHORT_UNTIL bytes by then, takes the shortest span, down to
+	 * CHUNK_SPAN_MIN, that holds two blocks of its class: still at a
+	 * CHUNK_SIZE boundary, its header where every chunk's is, the rest
+	 * of its region left unmapped.  The page map marks the region as a
+	 * chunk's, so a pointer into whatever the kernel maps in that gap
+	 * is rejected as one past the chunk's last block; our own mappings
+	 * that the page map marks (chunks, large blocks) start at region
+	 * boundaries and never land there.  Only the first: making every
+	 * chunk of a small program short cost a mapping, and later an
+	 * unmapping, per 8 KiB, hundreds of system calls in all.  Back in
+	 * the cache, a short chunk is grown into a whole one
+	 * (chunk_cache_get()).
+	 */
 	if (READ_ONCE(live_bytes) < CHUNK_SHORT_UNTIL &&
 	    !READ_ONCE(short_taken[cls]) && !xchg(&short_taken[cls], true))
 		span = span_shortest(sc, CHUNK_SPAN_MIN);

@@ -229,7 +229,9 @@ static void __cache_add(struct chunk *c, uint64_t now)
  * chunk_cache_map() - map a fresh chunk of @span bytes.  A process that
  * has mapped a lot maps several at once (at most an eighth of what it has
  * mapped, at most MAP_BATCH_MAX, less the @coming chunks that are about to
- * join the cache) and keeps the others here: one mmap and, if they leave
+ * join the cache but at least half of it: cut to one chunk, a program that
+ * retires chunks all the time mapped them one by one) and keeps the
+ * others here: one mmap and, if they leave
  * together, one munmap instead of one each.  Falls back to a single chunk
  * if the system refuses the batch.  NULL if it refuses that.
  */
