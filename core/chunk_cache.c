@@ -223,7 +223,7 @@ static void __cache_add(struct chunk *c, uint64_t now)
 	WRITE_ONCE(cache_count, READ_ONCE(cache_count) + 1);
 }
 
-#define MAP_BATCH_MAX 16
+#define MAP_BATCH_MAX 64
 
 /**
  * chunk_cache_map() - map a fresh chunk of @span bytes.  A process that
