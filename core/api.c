@@ -95,7 +95,7 @@ void *bitslab_realloc(void *ptr, size_t size)
 		bitslab_free_fast(ptr);
 		return np;
 	}
-	if (kind == PM_LARGE || kind == PM_LARGE0) {
+	if (pm_large(kind)) {
 		if (size > SMALL_MAX)
 			return large_realloc(ptr, size);
 		/* Validates; the block may hold less than @size: an aligned
@@ -222,7 +222,7 @@ void bitslab_free_sized_op(void *ptr, size_t align, size_t size,
 		    !small_size_fits(c, align, size) &&
 		    !heap_block_is_free(c, ptr))
 			report_misuse(what, ptr, c->cls);
-	} else if (kind == PM_LARGE || kind == PM_LARGE0) {
+	} else if (pm_large(kind)) {
 		/* A freed block (in a thread's large bin, still marked) is
 		 * free()'s to report, before its size is looked at. */
 		(void)large_usable(ptr, "free");

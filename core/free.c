@@ -150,7 +150,7 @@ static void heap_free_slow(void *ptr, unsigned int kind)
 		return;
 	if (kind & PM_TAIL)
 		heap_free_chunk(chunk_of_kind(a, kind), ptr);
-	else if (kind == PM_LARGE || kind == PM_LARGE0)
+	else if (pm_large(kind))
 		large_free(ptr, kind);
 	else
 		large_report_unknown("free", ptr);

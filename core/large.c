@@ -20,6 +20,19 @@
  * share a region with a short mapping are rejected without touching
  * memory that may be unmapped.
  *
+ * Colour.  Blocks that malloc's alignment serves (the large bins' blocks
+ * among them) are marked PM_LARGEC | c instead: the header sits c lines
+ * (of 64) into the mapping's first page and the user pointer just after
+ * it, c a hash of the mapping's address as far as the slack past the
+ * block allows.  free() then needs no word of the region's: the page-map
+ * byte says where the header is, and the pointer must be right after it
+ * (the first page is always mapped).  With every header and first line
+ * at the same offsets from a 64 KiB boundary, those of all a thread's
+ * binned and live blocks fell into two sets of the first-level cache
+ * (cachegrind, blocks of 32 - 256 KiB: 3.3 misses an operation, tcmalloc
+ * 2.1).  A block taken off a bin for a size its colour leaves no room for
+ * moves to a colour that does (large_recolour()).
+ *
  * Freed mappings are kept in a process-wide cache, under large_lock, and
  * reused for later blocks: the pages are already faulted in, so a program
  * that replaces big buffers pays neither the mmap and munmap nor a page
@@ -82,6 +95,7 @@
 #include "counters.h"
 
 #define LARGE_HDR	64
+#define LARGE_HDR_SHIFT	6
 #define LARGE_MAX	((size_t)PTRDIFF_MAX - 2 * CHUNK_SIZE)
 #define RECENT		64
 
@@ -787,6 +801,46 @@ static void lbin_account(struct heap *h, size_t map, int delta)
 	h->lbin_range_bytes[r] += (size_t)delta * map;
 }
 
+/* The colour, in lines, of a block in the mapping at @start with @slack
+ * bytes to spare past it: a hash of the address, as far as the slack
+ * allows. */
+static unsigned int large_colour(uintptr_t start, size_t slack)
+{
+	unsigned int c = (unsigned int)(((start >> CHUNK_SHIFT) *
+					 0x9e3779b97f4a7c15ULL) >> 58);
+	size_t room = slack / LARGE_HDR;
+
+	return room < c ? (unsigned int)room : c;
+}
+
+/*
+ * Binned block *@p (header @l) is about to serve @size bytes: if its
+ * colour leaves them no room, or a larger one would fit, its header moves
+ * to the colour this size gets (a line of its own: the two never overlap)
+ * and its page-map byte with it.  Owner of the block only.  Return its
+ * header.
+ */
+static struct large *large_recolour(struct large *l, void **p, size_t size)
+{
+	uintptr_t start = l->map_start;
+	unsigned int c;
+	size_t off;
+	struct large *n;
+
+	if (likely(size <= l->usable))
+		return l;
+	c = large_colour(start, l->map_size - LARGE_HDR - size);
+	off = LARGE_HDR + (size_t)c * LARGE_HDR;
+	*p = (void *)(start + off);
+	n = large_hdr(start + off);
+	*n = *l;
+	n->off = off;
+	n->usable = start + l->map_size - (uintptr_t)*p;
+	*(uintptr_t *)start = off;
+	pagemap_mark(start + off, PM_LARGEC | c);	/* its leaf exists */
+	return n;
+}
+
 /* Block @size bytes, zero-filled if @zero, from @h's bin @cls or one of
  * the LBIN_REACH above it, or NULL. */
 static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
@@ -808,6 +862,7 @@ static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
 	l = large_hdr((uintptr_t)p);
 	DEBUG_BUG_ON(READ_ONCE(l->cookie) != large_binned_cookie((uintptr_t)p));
 	lbin_account(h, l->map_size, -1);
+	l = large_recolour(l, &p, size);
 	if (zero)
 		memset(p, 0, size);
 	l->asked = size;
@@ -822,7 +877,8 @@ static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
 static void large_set_map(struct large *l, size_t map)
 {
 	l->map_size = map;
-	l->bin = l->off == LARGE_HDR && !l->guard ? lbin_class_down(map) : -1;
+	l->bin = l->align_shift <= LARGE_HDR_SHIFT && !l->guard ?
+		 lbin_class_down(map) : -1;
 }
 
 /* The bin of @h that live block @l may go to when freed, or NULL.  A
@@ -906,6 +962,7 @@ void *large_alloc(struct heap *h, size_t size, size_t align, bool zero)
 	size_t off, map, lead = 0, map_align = CHUNK_SIZE, guard = 0;
 	uintptr_t start = 0, p;
 	uint32_t parts = 1;
+	unsigned int kind;
 	struct large *l;
 
 	if (align <= LARGE_HDR) {
@@ -963,9 +1020,17 @@ void *large_alloc(struct heap *h, size_t size, size_t align, bool zero)
 		off -= lead;
 	}
 mark:
+	kind = off == CHUNK_SIZE ? PM_LARGE0 : PM_LARGE;
+	if (off == LARGE_HDR && !guard) {
+		unsigned int c = large_colour(start, map - LARGE_HDR -
+						       (size ? size : 1));
+
+		off += (size_t)c * LARGE_HDR;
+		kind = PM_LARGEC | c;
+	}
 	p = start + off;
 	if ((guard && os_protect_none((void *)(start + map - guard), guard)) ||
-	    pagemap_mark(p, off == CHUNK_SIZE ? PM_LARGE0 : PM_LARGE)) {
+	    pagemap_mark(p, kind)) {
 		os_unmap((void *)start, map);
 		errno = ENOMEM;
 		return NULL;
@@ -975,11 +1040,11 @@ mark:
 	l->off = off;
 	l->map_start = start;
 	l->guard = (uint32_t)guard;
+	l->align_shift = align ? (uint32_t)__builtin_ctzl(align) : 0;
 	large_set_map(l, map);
 	l->usable = guard ? size : start + map - p;
 	l->asked = size;
 	l->parts = parts;
-	l->align_shift = align ? (uint32_t)__builtin_ctzl(align) : 0;
 	if (guard)
 		secure_slack_fill((void *)p, size, large_secure_room(l, p));
 	atomic_init(&l->cookie, large_cookie(p));
@@ -1021,20 +1086,34 @@ void large_report_unknown(const char *op, void *ptr)
 	report_misuse_op(op, "invalid pointer", ptr, REPORT_FOREIGN);
 }
 
+/*
+ * Is @p, in a region of @kind, right after a large block's header, so that
+ * the header lies in the block's mapping and may be read?  PM_LARGEC says
+ * where the header is; PM_LARGE's region is ours from its first word (see
+ * the top), which says at what offset the pointer is.
+ */
+static __always_inline bool large_at_header(uintptr_t p, unsigned int kind)
+{
+	uintptr_t off = p & CHUNK_MASK;
+
+	if (likely((kind & PM_LARGEC_MASK) == PM_LARGEC))
+		return off == ((kind & (PM_LARGEC_LINES - 1)) + 1) * LARGE_HDR;
+	return (kind == PM_LARGE && off >= LARGE_HDR &&
+		*(const uintptr_t *)(p - off) == off) ||
+	       (kind == PM_LARGE0 && off == 0);
+}
+
 /* @ptr, handed to @op, in a region of @kind, is no live large block:
  * say what it is. */
 static __cold __noreturn void large_lookup_failed(void *ptr, const char *op,
 						  unsigned int kind)
 {
-	uintptr_t p = (uintptr_t)ptr, off = p & CHUNK_MASK;
+	uintptr_t p = (uintptr_t)ptr;
 
-	if ((kind == PM_LARGE && off >= LARGE_HDR &&
-	     *(const uintptr_t *)(p - off) == off) ||
-	    (kind == PM_LARGE0 && off == 0)) {
-		if (READ_ONCE(large_hdr(p)->cookie) == large_binned_cookie(p))
-			large_report_freed(op, ptr);
-	}
-	if (kind == PM_LARGE || kind == PM_LARGE0)
+	if (large_at_header(p, kind) &&
+	    READ_ONCE(large_hdr(p)->cookie) == large_binned_cookie(p))
+		large_report_freed(op, ptr);
+	if (pm_large(kind))
 		report_misuse_op(op, "invalid pointer", ptr,
 				 REPORT_INSIDE_LARGE);
 	large_report_unknown(op, ptr);
@@ -1046,12 +1125,9 @@ static __always_inline struct large *large_lookup_kind(void *ptr,
 						       const char *op,
 						       unsigned int kind)
 {
-	uintptr_t p = (uintptr_t)ptr, off = p & CHUNK_MASK;
+	uintptr_t p = (uintptr_t)ptr;
 
-	/* PM_LARGE: the region's first word is ours (see the top). */
-	if (likely((kind == PM_LARGE && off >= LARGE_HDR &&
-		    *(const uintptr_t *)(p - off) == off) ||
-		   (kind == PM_LARGE0 && off == 0)) &&
+	if (likely(large_at_header(p, kind)) &&
 	    likely(READ_ONCE(large_hdr(p)->cookie) == large_cookie(p)))
 		return large_hdr(p);
 	large_lookup_failed(ptr, op, kind);
@@ -1107,8 +1183,7 @@ static void large_release(struct large *l, uintptr_t p)
 
 /**
  * large_free() - free large block @ptr, whose region the caller found of
- * @kind (PM_LARGE or PM_LARGE0) in the page map; anything else it is is
- * reported.
+ * @kind (pm_large()) in the page map; anything else it is is reported.
  */
 void large_free(void *ptr, unsigned int kind)
 {
@@ -1190,12 +1265,9 @@ void large_bin_init(struct heap *h)
 /* realloc's last resort: a new block and a copy.  NULL if none. */
 static void *large_realloc_copy(struct large *l, void *ptr, size_t size)
 {
-	uintptr_t p = (uintptr_t)ptr;
-	/* At least the block's alignment: its offset, or p's own (a secure
-	 * block's offset says nothing of it: the one asked for). */
-	size_t align = l->guard ? (l->align_shift ? 1UL << l->align_shift : 0) :
-		       l->off == LARGE_HDR ? 0 :
-		       l->off < CHUNK_SIZE ? l->off : (p & -p);
+	/* The alignment asked for (the offset says nothing of it: a
+	 * block's colour, a secure block's place against its guard). */
+	size_t align = l->align_shift ? 1UL << l->align_shift : 0;
 	void *q = large_alloc(bitslab_tls_heap, size, align, false);
 
 	if (!q)

@@ -23,6 +23,7 @@
 #ifndef CORE_PAGEMAP_H
 #define CORE_PAGEMAP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <bitslab/types.h>
@@ -34,8 +35,21 @@ enum pagemap_kind {
 				 * offset of at least LARGE_HDR */
 	PM_LARGE0 = 3,		/* holds one at offset 0 (huge alignment);
 				 * its header ends the region before */
+	PM_LARGEC = 0x40,	/* | c: holds a large block's header c lines
+				 * into the region, its user pointer just
+				 * after (core/large.c, colour) */
 	PM_TAIL = 0x80,		/* | n: span whose header is n regions back */
 };
+
+#define PM_LARGEC_MASK	0xc0
+#define PM_LARGEC_LINES	64
+
+/** pm_large() - does a region of @kind hold a large block's pointer? */
+static __always_inline bool pm_large(unsigned int kind)
+{
+	return (kind & PM_LARGEC_MASK) == PM_LARGEC || kind == PM_LARGE ||
+	       kind == PM_LARGE0;
+}
 
 #define PM_VA_BITS	47
 #define PM_LEAF_BITS	12

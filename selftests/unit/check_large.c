@@ -273,7 +273,7 @@ START_TEST(test_large_usable_size_page_granular)
 
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		void *p;
-		size_t u, need;
+		size_t u, need, off;
 
 		large_fresh();
 		p = bitslab_malloc(sizes[i]);
@@ -283,10 +283,16 @@ START_TEST(test_large_usable_size_page_granular)
 		 * to a large bin class below 288 KiB (at most an eighth
 		 * more, in whole pages). */
 		need = ALIGN_UP(sizes[i] + 64, 4096);
-		ck_assert_uint_eq((u + 64) % 4096, 0);
-		ck_assert_uint_ge(u + 64, need);
-		ck_assert_uint_le(u + 64, need + ALIGN_UP(need / 8, 4096));
-		ck_assert_uint_eq((uintptr_t)p & CHUNK_MASK, 64);
+		/* The block starts after its header, which is up to 63
+		 * lines into the first page (its colour, taken from the
+		 * slack), and runs to the end of the mapping. */
+		off = (uintptr_t)p & CHUNK_MASK;
+		ck_assert_uint_ge(off, 64);
+		ck_assert_uint_le(off, 4096);
+		ck_assert_uint_eq(off % 64, 0);
+		ck_assert_uint_eq((u + off) % 4096, 0);
+		ck_assert_uint_ge(u + off, need);
+		ck_assert_uint_le(u + off, need + ALIGN_UP(need / 8, 4096));
 		memset(p, 0x11, u);
 		bitslab_free(p);
 	}
@@ -393,6 +399,51 @@ START_TEST(test_large_bin_huge_size_refused)
 	ck_assert_ptr_null(bitslab_malloc(SIZE_MAX - (40 << 10)));
 	ck_assert_int_eq(errno, ENOMEM);
 	ck_assert_ptr_eq(bitslab_malloc(40 << 10), p);	/* still binned */
+}
+END_TEST
+
+/*
+ * Colour: a block's header sits up to 63 lines into its mapping, marked
+ * in the page map.  A binned block taken for a larger size of its class
+ * than its colour leaves room for moves its header: the new pointer is
+ * whole and freeable, the old one is no block any more.
+ */
+static void *stale;
+
+static void free_stale(void)
+{
+	bitslab_free(stale);
+}
+
+START_TEST(test_large_colour_moves_for_a_larger_size)
+{
+	void *keep[16], *p = NULL, *q;
+	size_t u;
+	int i, n;
+
+	large_fresh();
+	/* A block of 9 pages' class with a colour (the colour is a hash
+	 * of the mapping's address; most mappings get one). */
+	for (n = 0; n < 16 && !p; n++) {
+		keep[n] = bitslab_malloc(32769);
+		ck_assert_ptr_nonnull(keep[n]);
+		if (((uintptr_t)keep[n] & CHUNK_MASK) > 64)
+			p = keep[n--];
+	}
+	ck_assert_ptr_nonnull(p);
+	bitslab_free(p);
+	q = bitslab_malloc(36800);	/* the class's largest size */
+	ck_assert_ptr_nonnull(q);
+	ck_assert_uint_eq((uintptr_t)q & ~CHUNK_MASK, (uintptr_t)p & ~CHUNK_MASK);
+	ck_assert_ptr_ne(q, p);
+	u = bitslab_usable_size(q);
+	ck_assert_uint_ge(u, 36800);
+	memset(q, 0x3c, u);
+	stale = p;
+	expect_abort(free_stale, "invalid pointer");
+	bitslab_free(q);
+	for (i = 0; i < n; i++)
+		bitslab_free(keep[i]);
 }
 END_TEST
 
@@ -603,6 +654,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_large_bin_gives_the_thread_its_block_back);
 	tcase_add_test(tc, test_large_bin_is_bounded);
 	tcase_add_test(tc, test_large_bin_given_back_by_trim);
+	tcase_add_test(tc, test_large_colour_moves_for_a_larger_size);
 	tcase_add_test(tc, test_large_bin_huge_size_refused);
 	tcase_add_test(tc, test_large_bin_class_follows_realloc);
 	tcase_add_test(tc, test_large_bin_given_up_at_thread_exit);
