@@ -57,12 +57,14 @@ static __always_inline void bitslab_free_fast(void *ptr)
 	uintptr_t a = (uintptr_t)ptr;
 	struct heap *h = bitslab_tls_heap;
 	struct chunk *c = chunk_of_head(a);
-	struct hot_slot *s = heap_hot_slot(h, a);
+	unsigned long hot = heap_hot_off(a);
+	struct bin *b;
 
-	if (unlikely(c != s->chunk)) {
+	if (unlikely(c != heap_hot_chunk(h, hot))) {
 		heap_free_cold(h, ptr);
 		return;
 	}
+	b = heap_hot_bin(h, hot);
 	if (IS_ENABLED(CONFIG_MISUSE_CHECKS)) {
 		unsigned long idx;
 
@@ -75,7 +77,7 @@ static __always_inline void bitslab_free_fast(void *ptr)
 			return;
 		}
 	}
-	heap_free_local(h, c, s->bin, ptr);
+	heap_free_local(h, c, b, ptr);
 }
 
 #endif /* CORE_ALLOC_H */

@@ -99,6 +99,33 @@ static __always_inline void *bin_pop(struct heap *h, struct bin *b)
 	return __bin_take(b, p);
 }
 
+/*
+ * The free fast path's view of the hot slots: the slot of the chunk of @a
+ * as an offset in struct heap, and its two words read from the heap and
+ * that offset.  Reading them so, rather than through the slot's address,
+ * lets the compiler address both from the heap's register and the offset's
+ * (gcc 12 forms the slot's address first: one instruction more).
+ */
+static __always_inline unsigned long heap_hot_off(uintptr_t a)
+{
+	return offsetof(struct heap, hot) +
+	       ((a >> CHUNK_SHIFT) & (HOT_SLOTS - 1)) * sizeof(struct hot_slot);
+}
+
+static __always_inline struct chunk *heap_hot_chunk(struct heap *h,
+						     unsigned long off)
+{
+	return *(struct chunk **)((char *)h + off +
+				  offsetof(struct hot_slot, chunk));
+}
+
+static __always_inline struct bin *heap_hot_bin(struct heap *h,
+						 unsigned long off)
+{
+	return *(struct bin **)((char *)h + off +
+				offsetof(struct hot_slot, bin));
+}
+
 /** heap_hot_slot() - the hot slot of @h where the chunk @c would be. */
 static __always_inline struct hot_slot *heap_hot_slot(struct heap *h,
 						      uintptr_t c)
