@@ -75,6 +75,7 @@ static __always_inline void *bin_pop_fast(struct heap *h, struct bin *b)
 {
 	void **p = b->head;
 
+	in_return_reg(p);	/* the callers return it */
 	if (unlikely((uintptr_t)p[1] != free_cookie_local(h)))
 		return NULL;
 	return __bin_take(b, p);
