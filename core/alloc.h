@@ -4,10 +4,12 @@
  * entry points of api.c and malloc.c.  Each has one unlikely() exit into an
  * out-of-line slow path (refill.c, free.c), which does the rest.
  *
- * malloc: pop the calling thread's bin of the size's class; clear the free
- * cookie.  free: the pointer's chunk is in the heap's hot slot for its
- * address (chunks already checked through the page map and owned by this
- * heap; anything else takes the slow path, which checks it); the
+ * malloc: pop the calling thread's bin of the size's class if its head
+ * block has the free cookie (not so: the bin is empty, or the block was
+ * written to after its free; the slow path tells which); clear the cookie.
+ * free: the pointer's chunk is in the heap's hot slot for its address
+ * (chunks already checked through the page map and owned by this heap;
+ * anything else takes the slow path, which checks it); the
  * divisibility test says the pointer is a block start; its bit says it is
  * taken (not back in its bitmap, not a block never handed out); the block
  * has no local free cookie (not in the bin already); push it on its bin.
@@ -35,7 +37,7 @@ static __always_inline void *bitslab_alloc_fast(size_t size)
 		off = size_bin_offset_big[(size + 127) >> 7];
 	else
 		return heap_alloc_slow(size);
-	p = bin_pop((struct heap *)h, (struct bin *)(h + off));
+	p = bin_pop_fast((struct heap *)h, (struct bin *)(h + off));
 	if (likely(p != NULL))
 		return p;
 	return heap_alloc_slow(size);
@@ -45,7 +47,7 @@ static __always_inline void *bitslab_alloc_fast(size_t size)
 static __always_inline void *heap_alloc_class_fast(unsigned int cls)
 {
 	struct heap *h = bitslab_tls_heap;
-	void *p = bin_pop(h, &h->bins[cls]);
+	void *p = bin_pop_fast(h, &h->bins[cls]);
 
 	return likely(p != NULL) ? p : heap_alloc_class(cls);
 }
@@ -55,12 +57,14 @@ static __always_inline void bitslab_free_fast(void *ptr)
 	uintptr_t a = (uintptr_t)ptr;
 	struct heap *h = bitslab_tls_heap;
 	struct chunk *c = chunk_of_head(a);
-	struct hot_slot *s = heap_hot_slot(h, a);
+	unsigned long hot = heap_hot_off(a);
+	struct bin *b;
 
-	if (unlikely(c != s->chunk)) {
+	if (unlikely(c != heap_hot_chunk(h, hot))) {
 		heap_free_cold(h, ptr);
 		return;
 	}
+	b = heap_hot_bin(h, hot);
 	if (IS_ENABLED(CONFIG_MISUSE_CHECKS)) {
 		unsigned long idx;
 
@@ -73,7 +77,7 @@ static __always_inline void bitslab_free_fast(void *ptr)
 			return;
 		}
 	}
-	heap_free_local(h, c, s->bin, ptr);
+	heap_free_local(h, c, b, ptr);
 }
 
 #endif /* CORE_ALLOC_H */

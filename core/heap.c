@@ -12,7 +12,8 @@
  * read a chunk's owner just before that owner exited still points at a
  * heap (remote.c relies on it).
  *
- * The sentinels have empty bins, so a fast path on them always takes the
+ * The sentinels have empty bins (every empty bin's head is BIN_END, also
+ * the end of every bin's list), so a fast path on them always takes the
  * slow path: heap_boot (a thread that has not allocated yet), heap_nested
  * (a thread inside a call out of the allocator: liburcu or pthreads may
  * allocate, and must not see the thread's heap half-updated nor take RCU
@@ -34,17 +35,21 @@
 #include "prof.h"
 #include "size_class.h"
 
+void *const bin_end[2] = { NULL, NULL };
+
+#define BINS_EMPTY { [0 ... NR_SIZE_CLASSES - 1] = { .head = BIN_END } }
+
 struct heap heap_boot = {
-	.kind = HEAP_KIND_BOOT, .hot = HOT_SLOTS_NONE
+	.kind = HEAP_KIND_BOOT, .hot = HOT_SLOTS_NONE, .bins = BINS_EMPTY
 };
 static struct heap heap_nested = {
-	.kind = HEAP_KIND_NESTED, .hot = HOT_SLOTS_NONE
+	.kind = HEAP_KIND_NESTED, .hot = HOT_SLOTS_NONE, .bins = BINS_EMPTY
 };
 struct heap heap_exited = {
-	.kind = HEAP_KIND_EXITED, .hot = HOT_SLOTS_NONE
+	.kind = HEAP_KIND_EXITED, .hot = HOT_SLOTS_NONE, .bins = BINS_EMPTY
 };
 struct heap heap_orphanage = {
-	.kind = HEAP_KIND_EXITED, .hot = HOT_SLOTS_NONE
+	.kind = HEAP_KIND_EXITED, .hot = HOT_SLOTS_NONE, .bins = BINS_EMPTY
 };
 
 __thread struct heap *bitslab_tls_heap
@@ -52,7 +57,7 @@ __thread struct heap *bitslab_tls_heap
 
 /* The fallback heap for threads without a usable heap of their own. */
 struct heap heap_global = {
-	.kind = HEAP_KIND_GLOBAL, .hot = HOT_SLOTS_NONE
+	.kind = HEAP_KIND_GLOBAL, .hot = HOT_SLOTS_NONE, .bins = BINS_EMPTY
 };
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool global_ready;			/* global lock */
@@ -122,7 +127,7 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 		max = max < 2 ? 2 : max;
 		if (unlikely(prof_active))
 			max = 1;	/* every malloc and free takes a slow path */
-		h->bins[c] = (struct bin){ NULL, (int32_t)max, (int32_t)max };
+		h->bins[c] = (struct bin){ BIN_END, (int32_t)max, (int32_t)max };
 		h->sbins[c] = h->bins[c];
 		hc->cur = NULL;
 		CDS_INIT_LIST_HEAD(&hc->partial);

@@ -111,7 +111,7 @@ int heap_refill(struct heap *h, unsigned int cls, struct bin *b)
 	heap_flush_outbox(h);
 	if (!llist_empty(&h->inbox)) {
 		heap_take_inbox(h);
-		if (b->head)
+		if (!bin_empty(b))
 			return 0;
 	}
 	for (;;) {
@@ -123,7 +123,7 @@ int heap_refill(struct heap *h, unsigned int cls, struct bin *b)
 			c = heap_next_chunk(h, cls);
 			if (!c)
 				return -1;
-			if (b->head)	/* recovery refilled the bin */
+			if (!bin_empty(b))	/* recovery refilled the bin */
 				return 0;
 		}
 		/* A chunk made before secure mode was decided serves only
@@ -151,7 +151,7 @@ static void *__heap_alloc(struct heap *h, unsigned int cls, size_t size)
 {
 	if (unlikely(opt_secure))
 		return secure_alloc(h, cls, size);
-	if (!h->bins[cls].head && heap_refill(h, cls, &h->bins[cls])) {
+	if (bin_empty(&h->bins[cls]) && heap_refill(h, cls, &h->bins[cls])) {
 		errno = ENOMEM;
 		return NULL;
 	}

@@ -182,12 +182,13 @@ void release_end(struct release *r)
 	release_run(r);
 }
 
-/* Release a private chain of free blocks of @h's chunks (word 0 links). */
+/* Release a chain of free blocks of @h's chunks (word 0 links, ending
+ * at BIN_END): a bin's blocks, or some of them. */
 static void heap_release_list(struct heap *h, void **list)
 {
 	struct release r = { .h = h };
 
-	while (list) {
+	while (list != BIN_END) {
 		void **next = list[0];
 
 		release_add(&r, chunk_lookup((uintptr_t)list), list);
@@ -268,7 +269,7 @@ void heap_flush_bin(struct heap *h, unsigned int cls)
 	if (h->kind == HEAP_KIND_THREAD && hc->flushes < STORM_FLUSHES)
 		hc->flushes++;
 	if (heap_class_storm(hc)) {
-		b->head = NULL;
+		b->head = BIN_END;
 		b->room = 1;
 		heap_release_list(h, first);
 		heap_flush_outbox(h);
@@ -294,10 +295,10 @@ void heap_flush_bin_of(struct heap *h, struct bin *b)
 
 	if (n < 1)
 		n = 1;
-	for (i = 1; i < n && last[0]; i++)
+	for (i = 1; i < n && last[0] != BIN_END; i++)
 		last = last[0];
 	b->head = last[0];
-	last[0] = NULL;
+	last[0] = BIN_END;
 	b->room += i;
 	DEBUG_BUG_ON(b->room < 1);
 	heap_release_list(h, first);
@@ -314,7 +315,7 @@ void heap_release_bins(struct heap *h)
 				: &h->sbins[c - NR_SIZE_CLASSES];
 		void **list = b->head;
 
-		b->head = NULL;
+		b->head = BIN_END;
 		b->room = b->max;
 		heap_release_list(h, list);
 	}

@@ -331,7 +331,7 @@ static void **secure_pop(struct heap *h, struct bin *b)
 	unsigned int k = (unsigned int)(heap_random(h) & 3);
 	void **prev = NULL, **p = b->head;
 
-	while (k-- && p[0]) {
+	while (k-- && p[0] != BIN_END) {
 		prev = p;
 		p = p[0];
 	}
@@ -358,7 +358,7 @@ void *secure_alloc(struct heap *h, unsigned int cls, size_t size)
 	size_t bytes = size_classes[cls].size;
 	void **p;
 
-	if (!b->head && heap_refill(h, cls, b)) {
+	if (bin_empty(b) && heap_refill(h, cls, b)) {
 		errno = ENOMEM;
 		return NULL;
 	}

@@ -251,7 +251,7 @@ static void salvage_list(struct heap *h, struct cds_list_head *head)
 static void salvage_blocks(struct heap *me, struct heap *h, void **list,
 			   long max)
 {
-	while (list && max-- > 0) {
+	while (list != BIN_END && max-- > 0) {
 		uintptr_t a = (uintptr_t)list;
 		struct chunk *c = chunk_lookup(a);
 		void **next;
