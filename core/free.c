@@ -134,23 +134,28 @@ void heap_free_cold(struct heap *h, void *ptr)
 	uintptr_t a = (uintptr_t)ptr;
 	unsigned int kind = pagemap_kind(a);
 
-	if (likely(kind == PM_CHUNK))
-		heap_free_chunk(chunk_of_head(a), ptr);
-	else
+	/*
+	 * A span's head region or a later one: one test, and the way back
+	 * to the head without a branch.  Blocks of 4 - 32 KiB lie in either
+	 * at random, and a branch on which cost a misprediction every fourth
+	 * free (cachegrind --branch-sim, micro 4096 32768).
+	 */
+	if (likely((kind == PM_CHUNK) | (kind >> 7))) {
+		uintptr_t back = (kind & ~PM_TAIL) & -(uintptr_t)(kind >> 7);
+
+		heap_free_chunk(chunk_of_head(a - (back << CHUNK_SHIFT)), ptr);
+	} else {
 		heap_free_slow(ptr, kind);
+	}
 }
 
-/** heap_free_slow() - free of a pointer outside any chunk head region;
- * @kind is its region's in the page map. */
+/** heap_free_slow() - free of a pointer outside any chunk; @kind is its
+ * region's in the page map. */
 static void heap_free_slow(void *ptr, unsigned int kind)
 {
-	uintptr_t a = (uintptr_t)ptr;
-
 	if (!ptr)
 		return;
-	if (kind & PM_TAIL)
-		heap_free_chunk(chunk_of_kind(a, kind), ptr);
-	else if (pm_large(kind))
+	if (pm_large(kind))
 		large_free(ptr, kind);
 	else
 		large_report_unknown("free", ptr);
