@@ -21,6 +21,7 @@
 #include "chunk.h"
 #include "free.h"
 #include "heap.h"
+#include "large.h"
 #include "pagemap.h"
 #include "refill.h"
 #include "size_class.h"
@@ -36,7 +37,7 @@ static __always_inline void *bitslab_alloc_fast(size_t size)
 	else if (size <= SMALL_MAX)
 		off = size_bin_offset_big[(size + 127) >> 7];
 	else
-		return heap_alloc_slow(size);
+		return large_malloc(size);
 	p = bin_pop_fast((struct heap *)h, (struct bin *)(h + off));
 	if (likely(p != NULL))
 		return p;

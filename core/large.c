@@ -90,6 +90,7 @@
 #include "options.h"
 #include "prof.h"
 #include "reclaim.h"
+#include "refill.h"
 #include "report.h"
 #include "secure.h"
 #include "counters.h"
@@ -896,6 +897,19 @@ static struct lbin *lbin_for(struct heap *h, const struct large *l)
 static size_t large_map_for(size_t off, size_t size)
 {
 	return ALIGN_UP(off + (size ? size : 1), OS_PAGE_SIZE);
+}
+
+/**
+ * large_malloc() - malloc() of more than SMALL_MAX bytes: the calling
+ * thread's large bins first, with nothing in the way (a thread that has
+ * none yet, or a heap that bins nothing, finds them empty); the slow path
+ * for the rest.
+ */
+void *large_malloc(size_t size)
+{
+	void *p = large_bin_alloc(bitslab_tls_heap, size);
+
+	return p ? p : heap_alloc_slow(size);
 }
 
 /**
