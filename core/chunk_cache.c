@@ -279,9 +279,9 @@ struct chunk *chunk_cache_map(size_t span, size_t coming)
  * A short chunk (core/chunk.c) that went back to the cache would wait
  * there for nothing (only a class's first chunk is short) and then cost
  * an munmap.  A miss for a whole chunk takes one instead and grows it in
- * place over the rest of its region (mremap, one call where a fresh chunk
- * is one mmap); if the kernel has put something in that gap, the short
- * chunk is unmapped, as its decay would have done.
+ * place over the rest of its region (an mmap of the gap, one call as a
+ * fresh chunk would be); if the kernel has put something in that gap, the
+ * short chunk is unmapped, as its decay would have done.
  */
 static struct chunk *__cache_take_short(void)
 {
@@ -304,7 +304,7 @@ static struct chunk *chunk_grow_short(struct chunk *c)
 {
 	struct chunk *grown = NULL;
 
-	if (os_grow_in_place(c, c->span, CHUNK_SIZE)) {
+	if (os_map_after(c, c->span, CHUNK_SIZE)) {
 		c->span = CHUNK_SIZE;
 		grown = c;
 	} else {

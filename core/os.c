@@ -249,6 +249,17 @@ void os_unmap_fork_child(void)
 	atomic_init(&unmaps_in_flight, 0);
 }
 
+/**
+ * os_map_after() - extend the mapping [@addr, @addr + @old_size) to
+ * @new_size bytes by mapping what follows it, if that is free: one mmap,
+ * where the kernel may merge the two (no mremap, so sanitizer builds take
+ * it too).  Return: whether it did.
+ */
+bool os_map_after(void *addr, size_t old_size, size_t new_size)
+{
+	return os_map_at((uintptr_t)addr + old_size, new_size - old_size) != 0;
+}
+
 /** os_grow_in_place() - extend a mapping without moving it, if possible. */
 bool os_grow_in_place(void *addr, size_t old_size, size_t new_size)
 {

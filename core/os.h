@@ -16,6 +16,7 @@ void *os_map_aligned(size_t size, size_t align);
 void os_unmap(void *addr, size_t size);
 void *os_remap(void *old, size_t old_size, size_t new_size, void *target);
 bool os_grow_in_place(void *addr, size_t old_size, size_t new_size);
+bool os_map_after(void *addr, size_t old_size, size_t new_size);
 int os_protect_none(void *addr, size_t size);
 int os_discard_none(void *addr, size_t size);
 
