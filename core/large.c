@@ -870,7 +870,6 @@ static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
 	atomic_store_explicit(&l->cookie, large_cookie((uintptr_t)p),
 			      memory_order_relaxed);
 	h->stats.large_reused++;
-	prof_alloc_hook(p, size);
 	return p;
 }
 
@@ -921,10 +920,15 @@ void *large_malloc(size_t size)
 void *large_bin_alloc(struct heap *h, size_t size)
 {
 	/* The size first: near SIZE_MAX, the page count would wrap. */
+	void *p;
+
 	if (size > LBIN_MAP_MAX - LARGE_HDR || !h->lbin_bytes)
 		return NULL;
-	return lbin_pop(h, lbin_up[large_map_for(LARGE_HDR, size) / OS_PAGE_SIZE],
-			size, false);
+	p = lbin_pop(h, lbin_up[large_map_for(LARGE_HDR, size) / OS_PAGE_SIZE],
+		     size, false);
+	if (p)
+		prof_alloc_hook(p, size);
+	return p;
 }
 
 
@@ -1015,8 +1019,10 @@ void *large_alloc(struct heap *h, size_t size, size_t align, bool zero)
 		if (cls >= 0) {
 			void *b = lbin_pop(h, cls, size, zero);
 
-			if (b)
+			if (b) {
+				prof_alloc_hook(b, size);
 				return b;
+			}
 		}
 		start = large_cache_get(h, map, zero, &map, &parts);
 		if (start)
