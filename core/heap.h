@@ -3,6 +3,72 @@
  * heap.h - per-thread heaps: the calling thread's heap, the sentinel heaps
  * of threads that may not use their own, the fallback heap, the pool heaps
  * live in, and the bin operations the inline fast paths of alloc.h use.
+ *
+ * The heap lock: idle owners
+ * --------------------------
+ * Only a chunk's owner releases blocks into it (core/chunk.h), so the
+ * blocks other threads send to a heap wait in its inbox until its owner
+ * takes them, and an owner that stops calling malloc and free (a producer
+ * between bursts, a server thread blocked in epoll_wait) would hold them,
+ * and the chunks they keep taken, for good.  So the heap's bookkeeping of
+ * its chunks, its "books", sits behind a lock of its own, which the owner
+ * takes in its slow paths only and which the reclaim helper (core/idle.c)
+ * may take, with a try-lock, to drain the inbox of an owner that has taken
+ * no slow path for a while.
+ *
+ *   what                                   who writes it
+ *   -------------------------------------  -------------------------------
+ *   the books: cls[] (cur, partial, full,  under the heap lock: the owner,
+ *   nchunks, nempty); of each owned chunk  or the drainer on its behalf
+ *   nused, hint, list, node, kept_empty,
+ *   its bits (claim: owner only; release:
+ *   both), owned -> dead or shared; the
+ *   counters released, cls_released,
+ *   remote_taken, chunks_retired
+ *   bins, sbins, hot slots, outbox,        the owner alone, without the
+ *   quarantine, large bins, flushes,       lock (the fast paths); the
+ *   empty_keep, the other counters         drainer never writes them
+ *   inbox, state                           atomic: any thread
+ *   slow (the lock word)                   the owner (lock, may wait) and
+ *                                          the drainer (try-lock only)
+ *   slow_seq                               the owner, under the lock
+ *   idle_seen                              the drainer, under the lock
+ *
+ * The owner takes the lock (heap_lock(), recursive through slow_depth,
+ * owner only) around every slow path that touches its books: a refill, a
+ * bin overflow and the flushes it does, taking the inbox, the outbox's
+ * blocks of shared chunks (which may be its own by now), trim and memory
+ * recovery, and exit.  One compare-and-swap on a line the refill touches
+ * anyway (the inbox's) and a plain release store: the fast paths, which
+ * touch only the bins and read the hot slots, take nothing.  The owner
+ * may wait for the lock only while the drainer holds it, which is for at
+ * most IDLE_BATCH blocks or one chunk's purge: the drainer runs none of the
+ * program's code, allocates nothing and waits for nothing while it holds
+ * it, and lets go early when the owner says it waits (SLOW_HELPER_WAITED).
+ *
+ * The drainer holds the lock only through heap_trylock_idle(), which never
+ * waits, and only on a live thread heap; under it the drainer takes the
+ * inbox and puts every block back into its bitmap (never into a bin),
+ * gives up the chunks that empty, and purges the pages of the owner's
+ * chunks that hold no taken block (core/idle.c).  It must not touch what
+ * the fast paths touch, so:
+ *
+ *  - a chunk in one of the heap's hot slots stays owned (its slot is the
+ *    owner's to reset).  A hot chunk is one the owner holds, and the free
+ *    fast path trusts that without a check; the drainer reads the slots
+ *    with relaxed atomic loads (heap_chunk_hot()), the owner's lock-free
+ *    write in heap_free_chunk() is a relaxed atomic store, and it makes
+ *    hot only a chunk a block of which it is freeing: a taken block keeps
+ *    nused above 0, so a chunk the drainer sees empty under the lock is
+ *    never being made hot at that moment;
+ *  - a block in a bin is taken (its bit set), so the drainer never sees
+ *    its chunk empty, and never gives it up or purges its page.
+ *
+ * A heap reaches the drainer only while it is live: heap_exit() holds the
+ * lock from its first step until its state is HEAP_DEAD, and the drainer
+ * checks the state under the lock.  fork() waits for a drain in progress
+ * (the drainer's drain_lock is taken by the fork handlers), so the child
+ * never inherits half-updated books.
  */
 #ifndef CORE_HEAP_H
 #define CORE_HEAP_H
