@@ -132,6 +132,62 @@ static __always_inline struct hot_slot *heap_hot_slot(struct heap *h,
 	return &h->hot[(c >> CHUNK_SHIFT) & (HOT_SLOTS - 1)];
 }
 
+__cold noinline void heap_lock_wait(struct heap *h);
+
+/**
+ * heap_lock() - the owner of @h enters a slow path that touches its books
+ * (see the top of this file).  Owner only (or, for the fallback heap,
+ * under its global lock); nests.  Waits only while the idle drainer holds
+ * the lock, which is for a bounded step.
+ */
+static __always_inline void heap_lock(struct heap *h)
+{
+	int v = SLOW_FREE;
+
+	if (h->slow_depth++)
+		return;
+	/* Acquire: pairs with the release in heap_unlock_idle(). */
+	if (unlikely(!try_cmpxchg_acquire(&h->slow, &v, SLOW_OWNER)))
+		heap_lock_wait(h);
+	h->slow_seq++;
+}
+
+/** heap_unlock() - the owner of @h leaves the slow path. */
+static __always_inline void heap_unlock(struct heap *h)
+{
+	if (--h->slow_depth)
+		return;
+	/* Release: pairs with the acquire in heap_trylock_idle().  Nobody
+	 * waits for the owner: the drainer only tries. */
+	store_release(&h->slow, SLOW_FREE);
+}
+
+/**
+ * heap_hot_set() - the owner of @h makes @c, which it owns, hot in slot
+ * @s, with bin @b.  Without the heap lock: a relaxed atomic store, for
+ * the drainer's heap_chunk_hot().
+ */
+static __always_inline void heap_hot_set(struct hot_slot *s, struct chunk *c,
+					 struct bin *b)
+{
+	s->bin = b;
+	__atomic_store_n(&s->chunk, c, __ATOMIC_RELAXED);
+}
+
+/**
+ * heap_chunk_hot() - is @c in its hot slot of @h?  The heap lock holder
+ * (owner or drainer): a chunk that is must stay owned by @h.
+ */
+static __always_inline bool heap_chunk_hot(struct heap *h, struct chunk *c)
+{
+	return __atomic_load_n(&heap_hot_slot(h, (uintptr_t)c)->chunk,
+			       __ATOMIC_RELAXED) == c;
+}
+
+bool heap_trylock_idle(struct heap *h);
+bool heap_lock_waited(struct heap *h);
+void heap_unlock_idle(struct heap *h);
+
 struct heap *heap_call_out_begin(void);
 void heap_call_out_end(struct heap *saved);
 bool heap_may_wait(void);

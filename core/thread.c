@@ -164,6 +164,9 @@ static void heap_exit(struct heap *h)
 {
 	unsigned int cls;
 
+	/* Held until the heap is dead: the idle drainer leaves it alone from
+	 * here on (core/heap.h). */
+	heap_lock(h);
 	secure_flush(h);
 	large_bin_flush(h);
 	heap_flush_outbox(h);
@@ -187,6 +190,7 @@ static void heap_exit(struct heap *h)
 	/* Pairs with heap_push_remote(): HEAP_DEAD, then take the inbox. */
 	store_seq_cst(&h->state, HEAP_DEAD);
 	heap_drain_foreign(h);
+	heap_unlock(h);
 	heap_pool_put(h);
 }
 

@@ -159,6 +159,14 @@ enum heap_state {
 	HEAP_DEAD,	/* its thread exited (or did not survive a fork) */
 };
 
+/* The heap lock's word (core/heap.h). */
+enum heap_slow {
+	SLOW_FREE,		/* nobody holds it */
+	SLOW_OWNER,		/* the owner, in a slow path */
+	SLOW_HELPER,		/* the idle drainer */
+	SLOW_HELPER_WAITED,	/* the idle drainer, and the owner waits */
+};
+
 enum heap_kind {
 	HEAP_KIND_THREAD,	/* a thread's own heap */
 	HEAP_KIND_GLOBAL,	/* the locked fallback heap */
@@ -256,6 +264,14 @@ struct heap {
 	/* Written by other threads: a line of its own. */
 	struct llist_head inbox ____cacheline_aligned;	/* atomic: any */
 	_Atomic int state;		/* atomic: any; enum heap_state */
+	_Atomic int slow;		/* the heap lock (core/heap.h): the
+					 * owner, or the idle drainer's
+					 * try-lock; enum heap_slow */
+	unsigned int slow_depth;	/* owner: heap_lock() nesting */
+	uint32_t slow_seq;		/* owner, under the heap lock: times
+					 * it took the lock */
+	uint32_t idle_seen;		/* drainer, under the heap lock:
+					 * slow_seq at its last look */
 
 	/* Outbox: blocks freed here, owned by out_owner.  owner only. */
 	struct heap *out_owner ____cacheline_aligned;
