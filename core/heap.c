@@ -308,6 +308,21 @@ void heap_pool_put(struct heap *h)
 }
 
 /**
+ * heap_all_first() - the most recently made heap; ->all_next leads to every
+ * other ever made (heaps are never unmapped, and a heap's all_next never
+ * changes once it is linked).
+ */
+struct heap *heap_all_first(void)
+{
+	struct heap *h;
+
+	pthread_mutex_lock(&pool_lock);
+	h = all_heaps;
+	pthread_mutex_unlock(&pool_lock);
+	return h;
+}
+
+/**
  * heap_no_walkers() - can no thread but the caller be walking a shared
  * list now?  Walkers are threads with a heap of their own (adoption), so
  * that is so when no heap is live but, maybe, the caller's.  Read under the

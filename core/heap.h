@@ -196,6 +196,7 @@ bool heap_no_walkers(void);
 void heap_hot_reset(struct heap *h);
 struct heap *heap_pool_get(void);
 void heap_pool_put(struct heap *h);
+struct heap *heap_all_first(void);
 void heap_global_lock(void);
 void heap_global_unlock(void);
 

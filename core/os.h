@@ -18,6 +18,7 @@ void *os_remap(void *old, size_t old_size, size_t new_size, void *target);
 bool os_grow_in_place(void *addr, size_t old_size, size_t new_size);
 int os_protect_none(void *addr, size_t size);
 int os_discard_none(void *addr, size_t size);
+int os_purge(void *addr, size_t size);
 
 void os_unmap_begin(void);
 void os_unmap_end(void);

@@ -120,6 +120,8 @@ static void heap_chunk_released(struct heap *h, struct chunk *c,
 	DEBUG_BUG_ON(n < 0);
 	WRITE_ONCE(c->nused, n);
 	h->stats.released += k;
+	if (idle)
+		c->idle_dirty = true;	/* its free pages: see core/idle.c */
 	if (c == hc->cur) {
 		if (n == 0 && (idle ? !heap_chunk_hot(h, c)
 				    : heap_class_storm(hc))) {

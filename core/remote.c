@@ -31,6 +31,7 @@
 
 #include "chunk.h"
 #include "heap.h"
+#include "idle.h"
 #include "prof.h"
 #include "release.h"
 #include "remote.h"
@@ -200,6 +201,8 @@ bool heap_drain_idle(struct heap *h, unsigned int batch)
 		n = last->next;
 		last->next = NULL;
 		__heap_take_blocks(h, h, first, true);
+		if (n && unlikely(idle_batch_hook != NULL))
+			idle_batch_hook(h);
 		if (n && heap_lock_waited(h)) {
 			for (last = n; last->next; last = last->next)
 				;
@@ -229,10 +232,14 @@ void heap_drain_foreign(struct heap *o)
  */
 static void heap_push_remote(struct heap *owner, void **first, void **last)
 {
-	llist_add_batch_mb((struct llist_node *)first,
-			   (struct llist_node *)last, &owner->inbox);
+	bool was_empty = llist_add_batch_mb((struct llist_node *)first,
+					    (struct llist_node *)last,
+					    &owner->inbox);
+
 	if (load_seq_cst(&owner->state) != HEAP_LIVE)
 		heap_drain_foreign(owner);
+	else if (was_empty)
+		idle_kick();	/* an owner that sleeps is drained for */
 }
 
 /** heap_flush_outbox() - send what @h's outbox holds on its way. */

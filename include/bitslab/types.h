@@ -122,6 +122,9 @@ struct chunk {
 					 * blocks take core/secure.c's paths */
 	bool zero;			/* const: holds malloc(0)'s blocks in
 					 * secure mode, no access to them */
+	bool idle_dirty;		/* heap lock (core/heap.h): the idle
+					 * drainer released blocks into it and
+					 * has not purged its free pages yet */
 
 	/* Lines 2..9: one bit per block, set = taken (handed out, or on its
 	 * way back in a bin, inbox or outbox).  Set by the owner; cleared by
