@@ -38,8 +38,8 @@
  * owner only) around every slow path that touches its books: a refill, a
  * bin overflow and the flushes it does, taking the inbox, the outbox's
  * blocks of shared chunks (which may be its own by now), trim and memory
- * recovery, and exit.  One compare-and-swap on a line the refill touches
- * anyway (the inbox's) and a plain release store: the fast paths, which
+ * recovery, and exit.  One compare-and-swap on a line of the owner's own
+ * (the outbox's) and a plain release store: the fast paths, which
  * touch only the bins and read the hot slots, take nothing.  The owner
  * may wait for the lock only while the drainer holds it, which is for at
  * most IDLE_BATCH blocks or one chunk's purge: the drainer runs none of the

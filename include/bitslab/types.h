@@ -267,19 +267,24 @@ struct heap {
 	/* Written by other threads: a line of its own. */
 	struct llist_head inbox ____cacheline_aligned;	/* atomic: any */
 	_Atomic int state;		/* atomic: any; enum heap_state */
-	_Atomic int slow;		/* the heap lock (core/heap.h): the
-					 * owner, or the idle drainer's
+
+	/* Outbox: blocks freed here, owned by out_owner.  owner only. */
+	struct heap *out_owner ____cacheline_aligned;
+	struct llist_node *out_first, *out_last;
+	unsigned int out_count;
+	/*
+	 * The heap lock (core/heap.h), on the owner's line rather than the
+	 * inbox's, which pushers write: the owner's compare-and-swap at
+	 * each slow path then finds its line in its own cache.  The idle
+	 * drainer's try-lock touches it once per look at most.
+	 */
+	_Atomic int slow;		/* the owner, or the idle drainer's
 					 * try-lock; enum heap_slow */
 	unsigned int slow_depth;	/* owner: heap_lock() nesting */
 	uint32_t slow_seq;		/* owner, under the heap lock: times
 					 * it took the lock */
 	uint32_t idle_seen;		/* drainer, under the heap lock:
 					 * slow_seq at its last look */
-
-	/* Outbox: blocks freed here, owned by out_owner.  owner only. */
-	struct heap *out_owner ____cacheline_aligned;
-	struct llist_node *out_first, *out_last;
-	unsigned int out_count;
 
 	uint8_t kind;			/* const: enum heap_kind */
 	uint8_t empty_keep;		/* owner: empty chunks kept per class */
