@@ -193,6 +193,7 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 	}
 	heap_hot_reset(h);
 	h->slow_depth = 0;
+	WRITE_ONCE(h->idle_dirty, false);
 	h->out_owner = NULL;
 	h->out_first = h->out_last = NULL;
 	h->out_count = 0;
@@ -252,6 +253,7 @@ static struct heap *__heap_pool_grow(void)
 		init_llist_head(&h->inbox);
 		atomic_init(&h->state, HEAP_FREE);
 		atomic_init(&h->slow, SLOW_FREE);
+		atomic_init(&h->idle_dirty, false);
 		h->all_next = all_heaps;
 		all_heaps = h;
 		if (i) {

@@ -33,6 +33,8 @@
  *                                          the drainer (try-lock only)
  *   slow_seq                               the owner, under the lock
  *   idle_seen                              the drainer, under the lock
+ *   idle_dirty (heap and chunk)            the lock holder; the heap's is
+ *                                          read by the drainer unlocked
  *
  * The owner takes the lock (heap_lock(), recursive through slow_depth,
  * owner only) around every slow path that touches its books: a refill, a
@@ -49,9 +51,10 @@
  * The drainer holds the lock only through heap_trylock_idle(), which never
  * waits, and only on a live thread heap; under it the drainer takes the
  * inbox and puts every block back into its bitmap (never into a bin),
- * gives up the chunks that empty, and purges the pages of the owner's
- * chunks that hold no taken block (core/idle.c).  It must not touch what
- * the fast paths touch, so:
+ * gives up the chunks that empty and the empty ones the owner kept, and
+ * purges the pages that hold no taken block in the chunks blocks were
+ * released into since its last purge (idle_dirty; core/idle.c).  It must
+ * not touch what the fast paths touch, so:
  *
  *  - a chunk in one of the heap's hot slots stays owned (its slot is the
  *    owner's to reset).  A hot chunk is one the owner holds, and the free

@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: MIT
 /*
- * idle.c - the inboxes of owners that went idle, drained on their behalf.
+ * idle.c - the inboxes and free pages of owners that went idle, given back
+ * on their behalf.
  *
  * Blocks other threads free go to their owner's inbox, and only the owner
  * takes them: at a refill, at a bin overflow, at exit.  A thread that
  * stops calling malloc and free (a producer between bursts, a server
  * thread blocked in epoll_wait) would hold them, and every chunk they keep
- * taken, until it runs again.  So the reclaim helper thread (reclaim.c)
- * looks at the live heaps' inboxes every IDLE_SCAN_MS while one is not
- * empty, and drains the inbox of an owner that took no slow path between
- * two looks, under that heap's lock (the protocol, and what the drainer
- * may and may not touch, is at the top of core/heap.h):
+ * taken, until it runs again; and the blocks it did take back, into its
+ * bins, leave the rest of their chunks resident though free.  So the
+ * reclaim helper thread (reclaim.c) looks at the live heaps every
+ * IDLE_SCAN_MS while one has blocks in its inbox or free pages not purged
+ * (idle_dirty), and for an owner that took no slow path between two
+ * looks, under that heap's lock (the protocol, and what the drainer may
+ * and may not touch, is at the top of core/heap.h):
  *
  *  1. it takes the inbox and puts each block back into its bitmap,
  *     IDLE_BATCH blocks at a time (heap_drain_idle()); blocks of chunks
@@ -21,22 +24,24 @@
  *     a free storm (to the chunk cache, whose decay gives them back to the
  *     system after decay_ms), except those in the owner's hot slots, and
  *     so are the empty chunks the owner kept (heap_retire_idle());
- *  3. in the chunks it released blocks into that stay owned (blocks the
- *     owner still holds in its bins, or that the program holds), the pages
- *     no taken block touches are purged (MADV_DONTNEED, os_purge()): with
- *     the lock held nothing can claim them meanwhile, nothing reads a free
- *     block's memory, and a block claimed later reads zeros, as a fresh
- *     chunk's do.
+ *  3. in the chunks blocks were released into since the last purge
+ *     (idle_dirty) that stay owned (blocks the owner still holds in its
+ *     bins, or that the program holds), the pages no taken block touches
+ *     are purged (MADV_DONTNEED, os_purge()): with the lock held nothing
+ *     can claim them meanwhile, nothing reads a free block's memory, and a
+ *     block claimed later reads zeros, as a fresh chunk's do.
  *
  * So an inbox waits at most two looks, 2 * IDLE_SCAN_MS, after its owner's
  * last slow path, and an emptied chunk decay_ms more in the cache.  A look
- * costs a read of every live heap's inbox head and, for a non-empty one, a
- * try-lock; an owner that runs is never drained (its slow paths change
- * slow_seq between two looks) and never waits for a look.
+ * costs a read of every live heap's inbox head and flag and, for one with
+ * work, a try-lock; an owner that takes slow paths is never drained (they
+ * change slow_seq between two looks) and never waits for a look.  While a
+ * thread runs and releases blocks the helper so looks every IDLE_SCAN_MS;
+ * once every thread is idle and purged, it sleeps.
  *
- * Waking: while some inbox was not empty at its last look, the helper
- * looks again IDLE_SCAN_MS later, and says so in idle_armed.  When every
- * inbox was empty it clears idle_armed and looks at them all once more; a
+ * Waking: while some heap had work at its last look, the helper looks
+ * again IDLE_SCAN_MS later, and says so in idle_armed.  When none had, it
+ * clears idle_armed and looks at them all once more; a
  * push that makes an inbox non-empty (heap_push_remote(), sequentially
  * consistent) reads idle_armed and, if clear, wakes the helper
  * (idle_kick(), which also sets idle_wanted, so that the helper looks at
@@ -72,7 +77,7 @@ static _Atomic bool idle_armed;
 /* A push found idle_armed clear: the helper looks at once. */
 static _Atomic bool idle_wanted;
 
-static bool idle_any_inbox(void);
+static bool idle_any_work(void);
 
 void (*idle_batch_hook)(struct heap *h);
 
@@ -109,7 +114,10 @@ static void idle_purge_chunk(struct chunk *c)
 	}
 }
 
-/* Purge what the drain released into @h's chunks.  @h's lock held. */
+/*
+ * Purge what was released into @h's chunks since their last purge.  @h's
+ * lock held.  Return: false if it stopped early, the owner waiting.
+ */
 static bool idle_purge_heap(struct heap *h)
 {
 	unsigned int cls;
@@ -133,21 +141,30 @@ static bool idle_purge_heap(struct heap *h)
 	return true;
 }
 
-/* Drain idle heap @h, whose lock the caller holds. */
+/* Drain and purge idle heap @h, whose lock the caller holds. */
 static void idle_drain(struct heap *h)
 {
-	fetch_add_relaxed(&idle_drains, 1);
-	if (!heap_drain_idle(h, IDLE_BATCH))
-		return;
+	if (!llist_empty(&h->inbox)) {
+		fetch_add_relaxed(&idle_drains, 1);
+		if (!heap_drain_idle(h, IDLE_BATCH))
+			return;
+	}
 	heap_retire_idle(h);
-	idle_purge_heap(h);
+	if (idle_purge_heap(h))
+		WRITE_ONCE(h->idle_dirty, false);
+}
+
+/* Has @h blocks in its inbox or free pages not purged? */
+static bool idle_work(struct heap *h)
+{
+	return !llist_empty(&h->inbox) || READ_ONCE(h->idle_dirty);
 }
 
 /**
- * idle_scan() - look at every live heap's inbox, drain those whose owner
+ * idle_scan() - look at every live heap, drain and purge those whose owner
  * took no slow path since the last look.  The reclaim helper, or a test;
  * any thread that holds none of our locks.  Never waits for a heap.
- * Return: ms until the next look is due, or -1 if every inbox was empty.
+ * Return: ms until the next look is due, or -1 if no heap had work.
  */
 long idle_scan(void)
 {
@@ -158,7 +175,7 @@ long idle_scan(void)
 	pthread_mutex_lock(&drain_lock);
 	fetch_add_relaxed(&idle_looks, 1);
 	for (h = heap_all_first(); h; h = h->all_next) {
-		if (READ_ONCE(h->state) != HEAP_LIVE || llist_empty(&h->inbox))
+		if (READ_ONCE(h->state) != HEAP_LIVE || !idle_work(h))
 			continue;
 		if (!heap_trylock_idle(h)) {
 			again = true;
@@ -167,14 +184,13 @@ long idle_scan(void)
 		/* Under the lock: live means its owner has not begun to
 		 * exit, and its books are set up (acquire: pairs with the
 		 * store in heap_pool_get()). */
-		if (load_acquire(&h->state) == HEAP_LIVE &&
-		    !llist_empty(&h->inbox)) {
+		if (load_acquire(&h->state) == HEAP_LIVE && idle_work(h)) {
 			if (h->idle_seen == h->slow_seq)
 				idle_drain(h);
 			else
 				again = true;	/* a second look drains */
 			h->idle_seen = h->slow_seq;
-			again |= !llist_empty(&h->inbox);
+			again |= idle_work(h);
 		}
 		heap_unlock_idle(h);
 	}
@@ -182,7 +198,7 @@ long idle_scan(void)
 		/* Sequentially consistent, then a look at every inbox:
 		 * pairs with the push, then the load, in idle_kick(). */
 		store_seq_cst(&idle_armed, false);
-		again = idle_any_inbox();
+		again = idle_any_work();
 	}
 	if (again)
 		store_seq_cst(&idle_armed, true);
@@ -216,14 +232,13 @@ bool idle_due(uint64_t due, uint64_t now)
 	return READ_ONCE(idle_wanted) && xchg_relaxed(&idle_wanted, false);
 }
 
-/* Is any live heap's inbox non-empty?  drain_lock held. */
-static bool idle_any_inbox(void)
+/* Has any live heap work for the drainer?  drain_lock held. */
+static bool idle_any_work(void)
 {
 	struct heap *h;
 
 	for (h = heap_all_first(); h; h = h->all_next)
-		if (READ_ONCE(h->state) == HEAP_LIVE &&
-		    !llist_empty(&h->inbox))
+		if (READ_ONCE(h->state) == HEAP_LIVE && idle_work(h))
 			return true;
 	return false;
 }

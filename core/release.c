@@ -120,8 +120,11 @@ static void heap_chunk_released(struct heap *h, struct chunk *c,
 	DEBUG_BUG_ON(n < 0);
 	WRITE_ONCE(c->nused, n);
 	h->stats.released += k;
-	if (idle)
-		c->idle_dirty = true;	/* its free pages: see core/idle.c */
+	/* Free pages, which the idle drainer purges if the owner goes
+	 * idle (core/idle.c). */
+	c->idle_dirty = true;
+	if (!READ_ONCE(h->idle_dirty))
+		WRITE_ONCE(h->idle_dirty, true);
 	if (c == hc->cur) {
 		if (n == 0 && (idle ? !heap_chunk_hot(h, c)
 				    : heap_class_storm(hc))) {

@@ -122,9 +122,9 @@ struct chunk {
 					 * blocks take core/secure.c's paths */
 	bool zero;			/* const: holds malloc(0)'s blocks in
 					 * secure mode, no access to them */
-	bool idle_dirty;		/* heap lock (core/heap.h): the idle
-					 * drainer released blocks into it and
-					 * has not purged its free pages yet */
+	bool idle_dirty;		/* heap lock (core/heap.h): blocks were
+					 * released into it since the idle
+					 * drainer last purged its free pages */
 
 	/* Lines 2..9: one bit per block, set = taken (handed out, or on its
 	 * way back in a bin, inbox or outbox).  Set by the owner; cleared by
@@ -285,6 +285,8 @@ struct heap {
 					 * it took the lock */
 	uint32_t idle_seen;		/* drainer, under the heap lock:
 					 * slow_seq at its last look */
+	_Atomic bool idle_dirty;	/* heap lock: a chunk of it is
+					 * idle_dirty; read by the drainer */
 
 	uint8_t kind;			/* const: enum heap_kind */
 	uint8_t empty_keep;		/* owner: empty chunks kept per class */

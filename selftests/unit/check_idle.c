@@ -213,6 +213,14 @@ START_TEST(test_idle_owner_inbox_drained)
 	ck_assert_msg(llist_empty(&S.owner_heap->inbox),
 		      "the sleeping owner's inbox was not drained");
 	ck_assert_msg(st1.drains > st0.drains, "no drain counted");
+	/* The pages of the chunks that stay (the bins' blocks) are purged,
+	 * and the heap says there is nothing left to purge. */
+	for (i = 0; i < 2000 && READ_ONCE(S.owner_heap->idle_dirty); i++)
+		usleep(1000);
+	idle_get_stats(&st1);
+	ck_assert_msg(st1.purges > st0.purges, "no page purged");
+	ck_assert_msg(!READ_ONCE(S.owner_heap->idle_dirty),
+		      "free pages left unpurged in an idle heap");
 	/* What stays: the chunks of the blocks the owner holds in its
 	 * bins, one or two for each of the BLK_CLASSES classes it used. */
 	ck_assert_msg(chunk_live_count() - live_before <= 2 * BLK_CLASSES &&
