@@ -31,6 +31,7 @@
 #include <urcu-bp.h>
 
 #include "heap.h"
+#include "idle.h"
 #include "large.h"
 #include "options.h"
 #include "counters.h"
@@ -363,6 +364,7 @@ void heap_sum_stats(struct heap_stats *sum, long *threads)
 	pthread_mutex_unlock(&pool_lock);
 	stats_add(sum, &heap_global.stats);
 	count_binned(sum, &heap_global);
+	idle_stats_add(sum);
 }
 
 /* ---------------------------------------------------------------------

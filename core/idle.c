@@ -61,7 +61,6 @@
 #include "chunk.h"
 #include "heap.h"
 #include "idle.h"
-#include "options.h"
 #include "os.h"
 #include "reclaim.h"
 #include "release.h"
@@ -241,6 +240,39 @@ static bool idle_any_work(void)
 		if (READ_ONCE(h->state) == HEAP_LIVE && idle_work(h))
 			return true;
 	return false;
+}
+
+static struct {
+	_Atomic uint64_t released, remote_taken, chunks_retired;
+	_Atomic uint64_t cls_released[NR_SIZE_CLASSES];
+} idle_counts;
+
+void idle_count_released(unsigned int cls, unsigned int n)
+{
+	fetch_add_relaxed(&idle_counts.released, n);
+	fetch_add_relaxed(&idle_counts.cls_released[cls], n);
+}
+
+void idle_count_taken(void)
+{
+	fetch_add_relaxed(&idle_counts.remote_taken, 1);
+}
+
+void idle_count_retired(void)
+{
+	fetch_add_relaxed(&idle_counts.chunks_retired, 1);
+}
+
+/** idle_stats_add() - add what drains did for their owners to @sum. */
+void idle_stats_add(struct heap_stats *sum)
+{
+	unsigned int c;
+
+	sum->released += READ_ONCE(idle_counts.released);
+	sum->remote_taken += READ_ONCE(idle_counts.remote_taken);
+	sum->chunks_retired += READ_ONCE(idle_counts.chunks_retired);
+	for (c = 0; c < NR_SIZE_CLASSES; c++)
+		sum->cls_released[c] += READ_ONCE(idle_counts.cls_released[c]);
 }
 
 void idle_get_stats(struct idle_stats *st)

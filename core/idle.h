@@ -29,6 +29,14 @@ struct idle_stats {
 };
 void idle_get_stats(struct idle_stats *st);
 
+/* The drainer's share of the counters of struct heap_stats, which are the
+ * owners' own (only the drainer writes these, under drain_lock). */
+void idle_count_released(unsigned int cls, unsigned int n);
+void idle_count_taken(void);
+void idle_count_retired(void);
+struct heap_stats;
+void idle_stats_add(struct heap_stats *sum);
+
 void idle_fork_prepare(void);
 void idle_fork_parent(void);
 void idle_fork_child(void);

@@ -17,6 +17,7 @@
 
 #include "chunk.h"
 #include "heap.h"
+#include "idle.h"
 #include "prof.h"
 #include "reclaim.h"
 #include "release.h"
@@ -41,11 +42,12 @@ static void heap_chunk_dead(struct heap *h, struct chunk *c)
 	reclaim_unshared(&c->retire);
 }
 
-/**
- * heap_give_up_chunk() - owned -> dead: @c, an empty chunk of @h on one
- * of its lists (or its current chunk, already unset), dies.
+/*
+ * owned -> dead: @c, an empty chunk of @h on one of its lists (or its
+ * current chunk, already unset), dies.  @idle: given up by the idle
+ * drainer, which counts it apart (the owner's counters are the owner's).
  */
-void heap_give_up_chunk(struct heap *h, struct chunk *c)
+static void __heap_give_up_chunk(struct heap *h, struct chunk *c, bool idle)
 {
 	struct heap_class *hc = &h->cls[c->cls];
 	DEBUG_BUG_ON(READ_ONCE(c->nused) != 0);
@@ -59,8 +61,17 @@ void heap_give_up_chunk(struct heap *h, struct chunk *c)
 	c->list = CHUNK_LIST_DEAD;
 	store_release(&c->owner, NULL);
 	hc->nchunks--;
-	h->stats.chunks_retired++;
+	if (idle)
+		idle_count_retired();
+	else
+		h->stats.chunks_retired++;
 	heap_chunk_dead(h, c);
+}
+
+/** heap_give_up_chunk() - __heap_give_up_chunk() by @h's owner. */
+void heap_give_up_chunk(struct heap *h, struct chunk *c)
+{
+	__heap_give_up_chunk(h, c, false);
 }
 
 /*
@@ -93,7 +104,7 @@ static void heap_chunk_empty(struct heap *h, struct chunk *c, bool idle)
 
 	if (idle) {
 		if (!heap_chunk_hot(h, c)) {
-			heap_give_up_chunk(h, c);
+			__heap_give_up_chunk(h, c, true);
 		} else if (!c->kept_empty) {
 			c->kept_empty = true;
 			hc->nempty++;
@@ -119,7 +130,8 @@ static void heap_chunk_released(struct heap *h, struct chunk *c,
 
 	DEBUG_BUG_ON(n < 0);
 	WRITE_ONCE(c->nused, n);
-	h->stats.released += k;
+	if (!idle)
+		h->stats.released += k;
 	/* Free pages, which the idle drainer purges if the owner goes
 	 * idle (core/idle.c). */
 	c->idle_dirty = true;
@@ -129,7 +141,7 @@ static void heap_chunk_released(struct heap *h, struct chunk *c,
 		if (n == 0 && (idle ? !heap_chunk_hot(h, c)
 				    : heap_class_storm(hc))) {
 			hc->cur = NULL;
-			heap_give_up_chunk(h, c);
+			__heap_give_up_chunk(h, c, idle);
 		}
 		return;
 	}
@@ -164,7 +176,10 @@ static void release_run(struct release *r)
 	if (!r->c)
 		return;
 	release_word(r);
-	r->h->stats.cls_released[r->c->cls] += r->n;
+	if (r->idle)
+		idle_count_released(r->c->cls, r->n);
+	else
+		r->h->stats.cls_released[r->c->cls] += r->n;
 	heap_chunk_released(r->h, r->c, r->n, r->idle);
 	r->c = NULL;
 	r->n = 0;
@@ -396,13 +411,13 @@ void heap_retire_idle(struct heap *h)
 		if (cur && READ_ONCE(cur->nused) == 0 &&
 		    !heap_chunk_hot(h, cur)) {
 			hc->cur = NULL;
-			heap_give_up_chunk(h, cur);
+			__heap_give_up_chunk(h, cur, true);
 		}
 		cds_list_for_each_safe(pos, tmp, &hc->partial) {
 			struct chunk *k = cds_list_entry(pos, struct chunk, node);
 
 			if (k->kept_empty && !heap_chunk_hot(h, k))
-				heap_give_up_chunk(h, k);
+				__heap_give_up_chunk(h, k, true);
 		}
 	}
 }

@@ -134,9 +134,15 @@ static void __heap_take_blocks(struct heap *me, struct heap *dest,
 			struct bin *b = c->secure ? &me->sbins[c->cls]
 					: &me->bins[c->cls];
 
+			/* The drainer never touches a bin nor a counter:
+			 * the owner's. */
+			if (idle) {
+				idle_count_taken();
+				release_add(&r, c, p);
+				continue;
+			}
 			me->stats.remote_taken++;
-			/* The drainer never touches a bin: the owner's. */
-			if (!idle && b->room > 1) {
+			if (b->room > 1) {
 				p[1] = (void *)free_cookie_local(me);
 				p[0] = b->head;
 				b->head = p;
