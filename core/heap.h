@@ -22,12 +22,11 @@
  *   nchunks, nempty); of each owned chunk  or the drainer on its behalf
  *   nused, hint, list, node, kept_empty,
  *   its bits (claim: owner only; release:
- *   both), owned -> dead or shared; the
- *   counters released, cls_released,
- *   remote_taken, chunks_retired
+ *   both), owned -> dead or shared
  *   bins, sbins, hot slots, outbox,        the owner alone, without the
  *   quarantine, large bins, flushes,       lock (the fast paths); the
- *   empty_keep, the other counters         drainer never writes them
+ *   empty_keep, stats                      drainer never writes them (it
+ *                                          counts apart, core/idle.c)
  *   inbox, state                           atomic: any thread
  *   slow (the lock word)                   the owner (lock, may wait) and
  *                                          the drainer (try-lock only)
