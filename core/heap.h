@@ -167,7 +167,9 @@ static __always_inline void heap_unlock(struct heap *h)
 /**
  * heap_hot_set() - the owner of @h makes @c, which it owns, hot in slot
  * @s, with bin @b.  Without the heap lock: a relaxed atomic store, for
- * the drainer's heap_chunk_hot().
+ * the drainer's heap_chunk_hot().  The field is not _Atomic, so that the
+ * free fast path (its writer's own thread) reads it as a plain load; the
+ * only access from another thread is the drainer's atomic read.
  */
 static __always_inline void heap_hot_set(struct hot_slot *s, struct chunk *c,
 					 struct bin *b)
