@@ -10,7 +10,7 @@
  * taken, until it runs again; and the blocks it did take back, into its
  * bins, leave the rest of their chunks resident though free.  So the
  * reclaim helper thread (reclaim.c) looks at the live heaps every
- * IDLE_SCAN_MS while one has blocks in its inbox or free pages not purged
+ * idle_ms while one has blocks in its inbox or free pages not purged
  * (idle_dirty), and for an owner that took no slow path between two
  * looks, under that heap's lock (the protocol, and what the drainer may
  * and may not touch, is at the top of core/heap.h):
@@ -31,16 +31,16 @@
  *     can claim them meanwhile, nothing reads a free block's memory, and a
  *     block claimed later reads zeros, as a fresh chunk's do.
  *
- * So an inbox waits at most two looks, 2 * IDLE_SCAN_MS, after its owner's
+ * So an inbox waits at most two looks, 2 * idle_ms, after its owner's
  * last slow path, and an emptied chunk decay_ms more in the cache.  A look
  * costs a read of every live heap's inbox head and flag and, for one with
  * work, a try-lock; an owner that takes slow paths is never drained (they
  * change slow_seq between two looks) and never waits for a look.  While a
- * thread runs and releases blocks the helper so looks every IDLE_SCAN_MS;
+ * thread runs and releases blocks the helper so looks every idle_ms;
  * once every thread is idle and purged, it sleeps.
  *
  * Waking: while some heap had work at its last look, the helper looks
- * again IDLE_SCAN_MS later, and says so in idle_armed.  When none had, it
+ * again idle_ms later, and says so in idle_armed.  When none had, it
  * clears idle_armed and looks at them all once more; a
  * push that makes an inbox non-empty (heap_push_remote(), sequentially
  * consistent) reads idle_armed and, if clear, wakes the helper
@@ -61,17 +61,17 @@
 #include "chunk.h"
 #include "heap.h"
 #include "idle.h"
+#include "options.h"
 #include "os.h"
 #include "reclaim.h"
 #include "release.h"
 #include "remote.h"
 
-#define IDLE_SCAN_MS	200
 #define IDLE_BATCH	256
 
 static pthread_mutex_t drain_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic long idle_looks, idle_drains, idle_purges;
-/* The helper looks at the inboxes again within IDLE_SCAN_MS. */
+/* The helper looks at the inboxes again within idle_ms. */
 static _Atomic bool idle_armed;
 /* A push found idle_armed clear: the helper looks at once. */
 static _Atomic bool idle_wanted;
@@ -167,10 +167,13 @@ static bool idle_work(struct heap *h)
  */
 long idle_scan(void)
 {
-	struct heap *saved = heap_call_out_begin();
+	struct heap *saved;
 	bool again = false;
 	struct heap *h;
 
+	if (!opt_idle_ms)
+		return -1;
+	saved = heap_call_out_begin();
 	pthread_mutex_lock(&drain_lock);
 	fetch_add_relaxed(&idle_looks, 1);
 	for (h = heap_all_first(); h; h = h->all_next) {
@@ -203,7 +206,7 @@ long idle_scan(void)
 		store_seq_cst(&idle_armed, true);
 	pthread_mutex_unlock(&drain_lock);
 	heap_call_out_end(saved);
-	return again ? IDLE_SCAN_MS : -1;
+	return again ? opt_idle_ms : -1;
 }
 
 /**
@@ -213,7 +216,7 @@ long idle_scan(void)
  */
 void idle_kick(void)
 {
-	if (load_seq_cst(&idle_armed))
+	if (load_seq_cst(&idle_armed) || !opt_idle_ms)
 		return;
 	if (!READ_ONCE(idle_wanted))
 		WRITE_ONCE(idle_wanted, true);

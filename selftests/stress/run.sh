@@ -125,6 +125,11 @@ if [ -n "$PRELOAD_LIB" ]; then
 	fails "idle test fails with decay off (decay_ms=3600000)" \
 		env BITSLAB_OPTIONS=decay_ms=3600000 LD_PRELOAD="$PRELOAD_LIB" \
 		"$WORKLOAD_DIR/workload" idle 1 100 1500 4 0
+	# ... and, with every block freed by another thread, with no drain
+	# of idle owners' inboxes (idle_ms=0).
+	fails "idle test fails with idle owners not drained (idle_ms=0)" \
+		env BITSLAB_OPTIONS=idle_ms=0 LD_PRELOAD="$PRELOAD_LIB" \
+		"$WORKLOAD_DIR/workload" idle 4 100 1500 4 100
 fi
 
 if [ -n "$PRELOAD_LIB" ]; then
