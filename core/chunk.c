@@ -193,6 +193,7 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 	c->was_shared = false;
 	bitmap_init(c->used, nblocks, CHUNK_MAX_BLOCKS);
 	c->zero = false;
+	c->idle_dirty = false;
 	secure_chunk_setup(c, fresh);
 	fetch_add_relaxed(&chunks_live, 1);
 	live_add(span);

@@ -37,6 +37,11 @@
  *   nused           blocks)              (orphan release)
  *   list            H                    class lock holder      retirer
  *   node, hint      H                    -                      cache lock
+ *
+ * where "H" means H's heap lock holder (core/heap.h): H itself in its slow
+ * paths, or the idle drainer on H's behalf, which releases inbox blocks,
+ * gives up chunks that empty and purges free pages, but never claims and
+ * never gives up a chunk in one of H's hot slots.
  *   shared          -                    class lock (writers);  -
  *                                        RCU (readers)
  *
@@ -54,8 +59,9 @@
  *                     and clear bits, and adopts (shared_adopt()).
  *   shared -> dead    the release of a shared chunk's last taken block,
  *                     under the class lock (shared_release()).
- *   owned -> dead     H alone, when its own release empties a chunk it
- *                     does not keep.
+ *   owned -> dead     H alone (or the idle drainer for it, core/idle.c),
+ *                     when its own release empties a chunk it does not
+ *                     keep.
  *
  * A thread freeing a block of a chunk it does not own never touches the
  * chunk's count or bits: it sends the block to the owner's inbox (owned),

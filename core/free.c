@@ -65,9 +65,11 @@ void heap_free_untaken(struct chunk *c, void *ptr)
  */
 void heap_free_overflow(struct heap *h, unsigned int cls)
 {
+	heap_lock(h);
 	heap_flush_bin(h, cls);
 	if (!llist_empty(&h->inbox))
 		heap_take_inbox(h);
+	heap_unlock(h);
 }
 
 /**
@@ -121,7 +123,7 @@ static void heap_free_chunk(struct chunk *c, void *ptr)
 		return;
 	}
 	s = heap_hot_slot(h, (uintptr_t)c);
-	*s = (struct hot_slot){ c, &h->bins[c->cls] };
+	heap_hot_set(s, c, &h->bins[c->cls]);
 	heap_free_local(h, c, s->bin, ptr);
 }
 

@@ -23,16 +23,22 @@
  * Locks: global_lock (the fallback heap), pool_lock (a leaf).  The order
  * of all the allocator's locks is in Documentation/design.rst.
  */
+#define _GNU_SOURCE
+#include <linux/futex.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <urcu-bp.h>
 
 #include "heap.h"
+#include "idle.h"
 #include "large.h"
 #include "options.h"
 #include "counters.h"
 #include "os.h"
 #include "prof.h"
+#include "report.h"
 #include "size_class.h"
 
 void *const bin_end[2] = { NULL, NULL };
@@ -106,6 +112,61 @@ bool heap_may_wait(void)
 	return kind == HEAP_KIND_THREAD && !urcu_bp_read_ongoing();
 }
 
+/* ---------------------------------------------------------------------
+ * The heap lock (protocol at the top of heap.h)
+ * ------------------------------------------------------------------- */
+
+static long heap_futex(_Atomic int *word, int op, int val)
+{
+	return syscall(SYS_futex, (int *)word, op | FUTEX_PRIVATE_FLAG, val,
+		       NULL, NULL, 0);
+}
+
+/**
+ * heap_lock_wait() - heap_lock() found the drainer holding @h's lock: say
+ * so (it then lets go after its current step) and sleep until it has.
+ */
+void heap_lock_wait(struct heap *h)
+{
+	for (;;) {
+		int v = SLOW_FREE;
+
+		if (try_cmpxchg_acquire(&h->slow, &v, SLOW_OWNER))
+			return;
+		if (v == SLOW_HELPER &&
+		    !try_cmpxchg_relaxed(&h->slow, &v, SLOW_HELPER_WAITED))
+			continue;
+		DEBUG_BUG_ON(v == SLOW_OWNER);
+		heap_futex(&h->slow, FUTEX_WAIT, SLOW_HELPER_WAITED);
+	}
+}
+
+/**
+ * heap_trylock_idle() - the idle drainer takes @h's lock if nobody holds
+ * it; never waits.  Return: true if taken.
+ */
+bool heap_trylock_idle(struct heap *h)
+{
+	int v = SLOW_FREE;
+
+	/* Acquire: pairs with the release in heap_unlock(). */
+	return try_cmpxchg_acquire(&h->slow, &v, SLOW_HELPER);
+}
+
+/** heap_lock_waited() - does @h's owner wait for the drainer's lock? */
+bool heap_lock_waited(struct heap *h)
+{
+	return READ_ONCE(h->slow) == SLOW_HELPER_WAITED;
+}
+
+/** heap_unlock_idle() - the idle drainer lets go of @h's lock. */
+void heap_unlock_idle(struct heap *h)
+{
+	/* Release: pairs with the acquire in heap_lock(). */
+	if (xchg_release(&h->slow, SLOW_FREE) == SLOW_HELPER_WAITED)
+		heap_futex(&h->slow, FUTEX_WAKE, 1);
+}
+
 /** heap_hot_reset() - forget every hot chunk of @h. */
 void heap_hot_reset(struct heap *h)
 {
@@ -137,6 +198,8 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 		hc->flushes = 0;
 	}
 	heap_hot_reset(h);
+	h->slow_depth = 0;
+	WRITE_ONCE(h->idle_dirty, false);
 	h->out_owner = NULL;
 	h->out_first = h->out_last = NULL;
 	h->out_count = 0;
@@ -199,6 +262,8 @@ static struct heap *__heap_pool_grow(void)
 
 		init_llist_head(&h->inbox);
 		atomic_init(&h->state, HEAP_FREE);
+		atomic_init(&h->slow, SLOW_FREE);
+		atomic_init(&h->idle_dirty, false);
 		h->all_next = all_heaps;
 		all_heaps = h;
 		if (i) {
@@ -255,6 +320,21 @@ void heap_pool_put(struct heap *h)
 }
 
 /**
+ * heap_all_first() - the most recently made heap; ->all_next leads to every
+ * other ever made (heaps are never unmapped, and a heap's all_next never
+ * changes once it is linked).
+ */
+struct heap *heap_all_first(void)
+{
+	struct heap *h;
+
+	pthread_mutex_lock(&pool_lock);
+	h = all_heaps;
+	pthread_mutex_unlock(&pool_lock);
+	return h;
+}
+
+/**
  * heap_no_walkers() - can no thread but the caller be walking a shared
  * list now?  Walkers are threads with a heap of their own (adoption), so
  * that is so when no heap is live but, maybe, the caller's.  Read under the
@@ -293,6 +373,7 @@ void heap_sum_stats(struct heap_stats *sum, long *threads)
 	pthread_mutex_unlock(&pool_lock);
 	stats_add(sum, &heap_global.stats);
 	count_binned(sum, &heap_global);
+	idle_stats_add(sum);
 }
 
 /* ---------------------------------------------------------------------

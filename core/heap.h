@@ -3,6 +3,74 @@
  * heap.h - per-thread heaps: the calling thread's heap, the sentinel heaps
  * of threads that may not use their own, the fallback heap, the pool heaps
  * live in, and the bin operations the inline fast paths of alloc.h use.
+ *
+ * The heap lock: idle owners
+ * --------------------------
+ * Only a chunk's owner releases blocks into it (core/chunk.h), so the
+ * blocks other threads send to a heap wait in its inbox until its owner
+ * takes them, and an owner that stops calling malloc and free (a producer
+ * between bursts, a server thread blocked in epoll_wait) would hold them,
+ * and the chunks they keep taken, for good.  So the heap's bookkeeping of
+ * its chunks, its "books", sits behind a lock of its own, which the owner
+ * takes in its slow paths only and which the reclaim helper (core/idle.c)
+ * may take, with a try-lock, to drain the inbox of an owner that has taken
+ * no slow path for a while.
+ *
+ *   what                                   who writes it
+ *   -------------------------------------  -------------------------------
+ *   the books: cls[] (cur, partial, full,  under the heap lock: the owner,
+ *   nchunks, nempty); of each owned chunk  or the drainer on its behalf
+ *   nused, hint, list, node, kept_empty,
+ *   its bits (claim: owner only; release:
+ *   both), owned -> dead or shared
+ *   bins, sbins, hot slots, outbox,        the owner alone, without the
+ *   quarantine, large bins, flushes,       lock (the fast paths); the
+ *   empty_keep, stats                      drainer never writes them (it
+ *                                          counts apart, core/idle.c)
+ *   inbox, state                           atomic: any thread
+ *   slow (the lock word)                   the owner (lock, may wait) and
+ *                                          the drainer (try-lock only)
+ *   slow_seq                               the owner, under the lock
+ *   idle_seen                              the drainer, under the lock
+ *   idle_dirty (heap and chunk)            the lock holder; the heap's is
+ *                                          read by the drainer unlocked
+ *
+ * The owner takes the lock (heap_lock(), recursive through slow_depth,
+ * owner only) around every slow path that touches its books: a refill, a
+ * bin overflow and the flushes it does, taking the inbox, the outbox's
+ * blocks of shared chunks (which may be its own by now), trim and memory
+ * recovery, and exit.  One compare-and-swap on a line of the owner's own
+ * (the outbox's) and a plain release store: the fast paths, which
+ * touch only the bins and read the hot slots, take nothing.  The owner
+ * may wait for the lock only while the drainer holds it, which is for at
+ * most IDLE_BATCH blocks or one chunk's purge: the drainer runs none of the
+ * program's code, allocates nothing and waits for nothing while it holds
+ * it, and lets go early when the owner says it waits (SLOW_HELPER_WAITED).
+ *
+ * The drainer holds the lock only through heap_trylock_idle(), which never
+ * waits, and only on a live thread heap; under it the drainer takes the
+ * inbox and puts every block back into its bitmap (never into a bin),
+ * gives up the chunks that empty and the empty ones the owner kept, and
+ * purges the pages that hold no taken block in the chunks blocks were
+ * released into since its last purge (idle_dirty; core/idle.c).  It must
+ * not touch what the fast paths touch, so:
+ *
+ *  - a chunk in one of the heap's hot slots stays owned (its slot is the
+ *    owner's to reset).  A hot chunk is one the owner holds, and the free
+ *    fast path trusts that without a check; the drainer reads the slots
+ *    with relaxed atomic loads (heap_chunk_hot()), the owner's lock-free
+ *    write in heap_free_chunk() is a relaxed atomic store, and it makes
+ *    hot only a chunk a block of which it is freeing: a taken block keeps
+ *    nused above 0, so a chunk the drainer sees empty under the lock is
+ *    never being made hot at that moment;
+ *  - a block in a bin is taken (its bit set), so the drainer never sees
+ *    its chunk empty, and never gives it up or purges its page.
+ *
+ * A heap reaches the drainer only while it is live: heap_exit() holds the
+ * lock from its first step until its state is HEAP_DEAD, and the drainer
+ * checks the state under the lock.  fork() waits for a drain in progress
+ * (the drainer's drain_lock is taken by the fork handlers), so the child
+ * never inherits half-updated books.
  */
 #ifndef CORE_HEAP_H
 #define CORE_HEAP_H
@@ -134,6 +202,64 @@ static __always_inline struct hot_slot *heap_hot_slot(struct heap *h,
 	return &h->hot[(c >> CHUNK_SHIFT) & (HOT_SLOTS - 1)];
 }
 
+__cold noinline void heap_lock_wait(struct heap *h);
+
+/**
+ * heap_lock() - the owner of @h enters a slow path that touches its books
+ * (see the top of this file).  Owner only (or, for the fallback heap,
+ * under its global lock); nests.  Waits only while the idle drainer holds
+ * the lock, which is for a bounded step.
+ */
+static __always_inline void heap_lock(struct heap *h)
+{
+	int v = SLOW_FREE;
+
+	if (h->slow_depth++)
+		return;
+	/* Acquire: pairs with the release in heap_unlock_idle(). */
+	if (unlikely(!try_cmpxchg_acquire(&h->slow, &v, SLOW_OWNER)))
+		heap_lock_wait(h);
+	h->slow_seq++;
+}
+
+/** heap_unlock() - the owner of @h leaves the slow path. */
+static __always_inline void heap_unlock(struct heap *h)
+{
+	if (--h->slow_depth)
+		return;
+	/* Release: pairs with the acquire in heap_trylock_idle().  Nobody
+	 * waits for the owner: the drainer only tries. */
+	store_release(&h->slow, SLOW_FREE);
+}
+
+/**
+ * heap_hot_set() - the owner of @h makes @c, which it owns, hot in slot
+ * @s, with bin @b.  Without the heap lock: a relaxed atomic store, for
+ * the drainer's heap_chunk_hot().  The field is not _Atomic, so that the
+ * free fast path (its writer's own thread) reads it as a plain load; the
+ * only access from another thread is the drainer's atomic read.
+ */
+static __always_inline void heap_hot_set(struct hot_slot *s, struct chunk *c,
+					 struct bin *b)
+{
+	s->bin = b;
+	__atomic_store_n(&s->chunk, c, __ATOMIC_RELAXED);
+}
+
+/**
+ * heap_chunk_hot() - is @c in its hot slot of @h?  The heap lock holder
+ * (owner or drainer): a chunk that is must stay owned by @h.
+ */
+static __always_inline bool heap_chunk_hot(struct heap *h, struct chunk *c)
+{
+	return __atomic_load_n(&heap_hot_slot(h, (uintptr_t)c)->chunk,
+			       __ATOMIC_RELAXED) == c;
+}
+
+bool heap_trylock_idle(struct heap *h);
+bool heap_lock_waited(struct heap *h);
+void heap_unlock_idle(struct heap *h);
+
 struct heap *heap_call_out_begin(void);
 void heap_call_out_end(struct heap *saved);
 bool heap_may_wait(void);
@@ -142,6 +268,7 @@ bool heap_no_walkers(void);
 void heap_hot_reset(struct heap *h);
 struct heap *heap_pool_get(void);
 void heap_pool_put(struct heap *h);
+struct heap *heap_all_first(void);
 void heap_global_lock(void);
 void heap_global_unlock(void);
 

@@ -19,6 +19,7 @@ long opt_retire_batch = 32;
 long opt_chunk_cache = 256;
 long opt_empty_keep = 1;
 long opt_decay_ms = 500;
+long opt_idle_ms = 200;
 long opt_prof;
 long opt_prof_sample = 512 * 1024;
 long opt_prof_signal;
@@ -41,6 +42,8 @@ static const struct option {
 	  "empty chunks a heap keeps per class" },
 	{ "decay_ms", &opt_decay_ms, 0, 3600000,
 	  "unused memory goes back to the system after this long; 0: at once" },
+	{ "idle_ms", &opt_idle_ms, 0, 60000,
+	  "the helper looks at idle threads' inboxes this often; 0: never" },
 	{ "prof", &opt_prof, 0, 1, "heap profile of sampled blocks at exit" },
 	{ "prof_sample", &opt_prof_sample, 1, 1L << 40,
 	  "mean bytes allocated between samples" },

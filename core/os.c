@@ -199,6 +199,22 @@ int os_discard_none(void *addr, size_t size)
 	return ret;
 }
 
+/**
+ * os_purge() - give the pages of [@addr, @addr + @size), page-aligned, of
+ * a mapping of ours back to the kernel (MADV_DONTNEED): they read as zero
+ * afterwards and fault in again on the next touch.  The bytes stay mapped
+ * and accounted.  Return: 0, or -errno.
+ */
+int os_purge(void *addr, size_t size)
+{
+	int saved = errno, ret = 0;
+
+	if (madvise(addr, size, MADV_DONTNEED))
+		ret = -errno;
+	errno = saved;
+	return ret;
+}
+
 /*
  * Give-backs in flight: memory a cache has let go of under its lock and
  * unmaps once the lock is dropped.  Between the two, it is in no cache and

@@ -19,6 +19,7 @@ bool os_grow_in_place(void *addr, size_t old_size, size_t new_size);
 bool os_map_after(void *addr, size_t old_size, size_t new_size);
 int os_protect_none(void *addr, size_t size);
 int os_discard_none(void *addr, size_t size);
+int os_purge(void *addr, size_t size);
 
 void os_unmap_begin(void);
 void os_unmap_end(void);

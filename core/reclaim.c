@@ -27,7 +27,8 @@
  *
  * The same thread decays the chunk cache: it unmaps what stayed there
  * longer than opt_decay_ms (chunk_cache_decay()), sleeping until the next
- * deadline, or for good while nothing is cached or queued.
+ * deadline, or for good while nothing is cached or queued and every
+ * inbox is empty; and it drains the inboxes of idle owners (core/idle.c).
  *
  * The helper starts on the first retirement or cached chunk, from a thread
  * that holds none of our locks (a nested call waits for the next one); a
@@ -61,6 +62,7 @@
 #include "chunk.h"
 #include "chunk_cache.h"
 #include "heap.h"
+#include "idle.h"
 #include "options.h"
 #include "os.h"
 #include "reclaim.h"
@@ -229,6 +231,7 @@ static void ms_to_timespec(long ms, struct timespec *ts)
 static void *helper_main(void *arg)
 {
 	uint64_t due = 0;	/* when the retire stack is reclaimed */
+	uint64_t idle_at = 0;	/* when the inboxes are looked at (idle.c) */
 
 	/* Never an RCU reader, never the owner of a heap. */
 	(void)heap_call_out_begin();
@@ -256,6 +259,16 @@ static void *helper_main(void *arg)
 		next = decay_pass(now);
 		if (next >= 0 && (wait < 0 || next < wait))
 			wait = next;
+		/* The inboxes of idle owners: when due, or asked to. */
+		if (idle_due(idle_at, now)) {
+			next = idle_scan();
+			idle_at = next < 0 ? 0 : now + (uint64_t)next;
+		}
+		if (idle_at) {
+			next = idle_at > now ? (long)(idle_at - now) : 0;
+			if (wait < 0 || next < wait)
+				wait = next;
+		}
 		if (wait < 0) {
 			store_seq_cst(&helper_sleep, SLEEP_FOREVER);
 			atomic_thread_fence(memory_order_seq_cst);

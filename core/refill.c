@@ -41,8 +41,10 @@ static void heap_recover(struct heap *h)
 		secure_flush(h);
 	heap_flush_outbox(h);
 	if (heap_is_real(h)) {
+		heap_lock(h);
 		heap_release_bins(h);
 		heap_retire_empty(h);
+		heap_unlock(h);
 	}
 	large_bin_flush(h);
 	large_cache_drain();
@@ -96,7 +98,7 @@ static struct chunk *heap_next_chunk(struct heap *h, unsigned int cls)
  * bin, which takes only secure chunks' blocks, in random order).
  * Return: 0, or -1 (ENOMEM).
  */
-int heap_refill(struct heap *h, unsigned int cls, struct bin *b)
+static int __heap_refill(struct heap *h, unsigned int cls, struct bin *b)
 {
 	bool secure = b != &h->bins[cls];
 	struct heap_class *hc = &h->cls[cls];
@@ -144,6 +146,16 @@ int heap_refill(struct heap *h, unsigned int cls, struct bin *b)
 		c->list = CHUNK_LIST_FULL;
 		cds_list_add(&c->node, &hc->full);
 	}
+}
+
+int heap_refill(struct heap *h, unsigned int cls, struct bin *b)
+{
+	int ret;
+
+	heap_lock(h);
+	ret = __heap_refill(h, cls, b);
+	heap_unlock(h);
+	return ret;
 }
 
 /* @size: the bytes asked for, for secure mode's canary (secure_alloc()). */

@@ -17,6 +17,7 @@
 
 #include "chunk.h"
 #include "heap.h"
+#include "idle.h"
 #include "prof.h"
 #include "reclaim.h"
 #include "release.h"
@@ -41,18 +42,18 @@ static void heap_chunk_dead(struct heap *h, struct chunk *c)
 	reclaim_unshared(&c->retire);
 }
 
-/**
- * heap_give_up_chunk() - owned -> dead: @c, an empty chunk of @h on one
- * of its lists (or its current chunk, already unset), dies.
+/*
+ * owned -> dead: @c, an empty chunk of @h on one of its lists (or its
+ * current chunk, already unset), dies.  @idle: given up by the idle
+ * drainer, which counts it apart (the owner's counters are the owner's).
  */
-void heap_give_up_chunk(struct heap *h, struct chunk *c)
+static void __heap_give_up_chunk(struct heap *h, struct chunk *c, bool idle)
 {
 	struct heap_class *hc = &h->cls[c->cls];
-	struct hot_slot *s = heap_hot_slot(h, (uintptr_t)c);
-
 	DEBUG_BUG_ON(READ_ONCE(c->nused) != 0);
-	if (s->chunk == c)
-		s->chunk = HOT_NONE;
+	DEBUG_BUG_ON(READ_ONCE(h->slow) == SLOW_FREE);
+	if (heap_chunk_hot(h, c))
+		heap_hot_slot(h, (uintptr_t)c)->chunk = HOT_NONE;
 	if (c->kept_empty)
 		hc->nempty--;
 	if (c->list == CHUNK_LIST_PARTIAL || c->list == CHUNK_LIST_FULL)
@@ -60,8 +61,17 @@ void heap_give_up_chunk(struct heap *h, struct chunk *c)
 	c->list = CHUNK_LIST_DEAD;
 	store_release(&c->owner, NULL);
 	hc->nchunks--;
-	h->stats.chunks_retired++;
+	if (idle)
+		idle_count_retired();
+	else
+		h->stats.chunks_retired++;
 	heap_chunk_dead(h, c);
+}
+
+/** heap_give_up_chunk() - __heap_give_up_chunk() by @h's owner. */
+void heap_give_up_chunk(struct heap *h, struct chunk *c)
+{
+	__heap_give_up_chunk(h, c, false);
 }
 
 /*
@@ -84,11 +94,23 @@ static bool heap_class_storm(const struct heap_class *hc)
 	return hc->flushes >= STORM_FLUSHES;
 }
 
-/* An owned, non-current chunk became empty: keep it or give it up. */
-static void heap_chunk_empty(struct heap *h, struct chunk *c)
+/*
+ * An owned, non-current chunk became empty: keep it or give it up.  The
+ * idle drainer (@idle) keeps only what it must: a hot chunk.
+ */
+static void heap_chunk_empty(struct heap *h, struct chunk *c, bool idle)
 {
 	struct heap_class *hc = &h->cls[c->cls];
 
+	if (idle) {
+		if (!heap_chunk_hot(h, c)) {
+			__heap_give_up_chunk(h, c, true);
+		} else if (!c->kept_empty) {
+			c->kept_empty = true;
+			hc->nempty++;
+		}
+		return;
+	}
 	if (!c->kept_empty && hc->nempty < h->empty_keep &&
 	    !heap_class_storm(hc)) {
 		c->kept_empty = true;
@@ -98,20 +120,28 @@ static void heap_chunk_empty(struct heap *h, struct chunk *c)
 	heap_give_up_chunk(h, c);
 }
 
-/* @k blocks of @c (owned by @h) went back to its bitmap. */
+/* @k blocks of @c (owned by @h) went back to its bitmap (@idle: by the
+ * idle drainer). */
 static void heap_chunk_released(struct heap *h, struct chunk *c,
-				unsigned int k)
+				unsigned int k, bool idle)
 {
 	struct heap_class *hc = &h->cls[c->cls];
 	long n = READ_ONCE(c->nused) - (long)k;
 
 	DEBUG_BUG_ON(n < 0);
 	WRITE_ONCE(c->nused, n);
-	h->stats.released += k;
+	if (!idle)
+		h->stats.released += k;
+	/* Free pages, which the idle drainer purges if the owner goes
+	 * idle (core/idle.c). */
+	c->idle_dirty = true;
+	if (!READ_ONCE(h->idle_dirty))
+		WRITE_ONCE(h->idle_dirty, true);
 	if (c == hc->cur) {
-		if (n == 0 && heap_class_storm(hc)) {
+		if (n == 0 && (idle ? !heap_chunk_hot(h, c)
+				    : heap_class_storm(hc))) {
 			hc->cur = NULL;
-			heap_give_up_chunk(h, c);
+			__heap_give_up_chunk(h, c, idle);
 		}
 		return;
 	}
@@ -121,7 +151,7 @@ static void heap_chunk_released(struct heap *h, struct chunk *c,
 		c->list = CHUNK_LIST_PARTIAL;
 	}
 	if (n == 0)
-		heap_chunk_empty(h, c);
+		heap_chunk_empty(h, c, idle);
 }
 
 static void release_word(struct release *r)
@@ -146,8 +176,11 @@ static void release_run(struct release *r)
 	if (!r->c)
 		return;
 	release_word(r);
-	r->h->stats.cls_released[r->c->cls] += r->n;
-	heap_chunk_released(r->h, r->c, r->n);
+	if (r->idle)
+		idle_count_released(r->c->cls, r->n);
+	else
+		r->h->stats.cls_released[r->c->cls] += r->n;
+	heap_chunk_released(r->h, r->c, r->n, r->idle);
 	r->c = NULL;
 	r->n = 0;
 }
@@ -162,6 +195,7 @@ void release_add(struct release *r, struct chunk *c, void **p)
 	unsigned long w = BIT_WORD(idx), bit = BIT_MASK(idx);
 
 	DEBUG_BUG_ON(READ_ONCE(c->owner) != r->h);
+	DEBUG_BUG_ON(READ_ONCE(r->h->slow) == SLOW_FREE);
 	prof_free_hook(p);
 	if (c != r->c) {
 		release_run(r);
@@ -259,7 +293,7 @@ static void heap_class_publish(struct heap *h, unsigned int cls)
  * to the bitmaps, which is how chunks become empty again; in a free storm,
  * all of it (see STORM_FLUSHES).
  */
-void heap_flush_bin(struct heap *h, unsigned int cls)
+static void __heap_flush_bin(struct heap *h, unsigned int cls)
 {
 	struct bin *b = &h->bins[cls];
 	struct heap_class *hc = &h->cls[cls];
@@ -286,6 +320,13 @@ void heap_flush_bin(struct heap *h, unsigned int cls)
 	heap_flush_bin_of(h, b);
 }
 
+void heap_flush_bin(struct heap *h, unsigned int cls)
+{
+	heap_lock(h);
+	__heap_flush_bin(h, cls);
+	heap_unlock(h);
+}
+
 /** heap_flush_bin_of() - release the newest half of bin @b of @h (a
  * plain bin outside a free storm, or a secure bin). */
 void heap_flush_bin_of(struct heap *h, struct bin *b)
@@ -301,7 +342,9 @@ void heap_flush_bin_of(struct heap *h, struct bin *b)
 	last[0] = BIN_END;
 	b->room += i;
 	DEBUG_BUG_ON(b->room < 1);
+	heap_lock(h);
 	heap_release_list(h, first);
+	heap_unlock(h);
 }
 
 /** heap_release_bins() - release every block of every bin of @h (and of
@@ -310,6 +353,7 @@ void heap_release_bins(struct heap *h)
 {
 	unsigned int c;
 
+	heap_lock(h);
 	for (c = 0; c < 2 * NR_SIZE_CLASSES; c++) {
 		struct bin *b = c < NR_SIZE_CLASSES ? &h->bins[c]
 				: &h->sbins[c - NR_SIZE_CLASSES];
@@ -319,6 +363,7 @@ void heap_release_bins(struct heap *h)
 		b->room = b->max;
 		heap_release_list(h, list);
 	}
+	heap_unlock(h);
 }
 
 /**
@@ -330,6 +375,7 @@ void heap_retire_empty(struct heap *h)
 {
 	unsigned int c;
 
+	heap_lock(h);
 	for (c = 0; c < NR_SIZE_CLASSES; c++) {
 		struct heap_class *hc = &h->cls[c];
 		struct cds_list_head *pos, *tmp;
@@ -344,6 +390,35 @@ void heap_retire_empty(struct heap *h)
 
 			if (k->kept_empty)
 				heap_give_up_chunk(h, k);
+		}
+	}
+	heap_unlock(h);
+}
+
+/**
+ * heap_retire_idle() - the idle drainer, holding @h's heap lock, gives up
+ * the empty chunks @h keeps, the current ones included, but not the hot
+ * ones (see the top of core/heap.h).
+ */
+void heap_retire_idle(struct heap *h)
+{
+	unsigned int c;
+
+	for (c = 0; c < NR_SIZE_CLASSES; c++) {
+		struct heap_class *hc = &h->cls[c];
+		struct cds_list_head *pos, *tmp;
+		struct chunk *cur = hc->cur;
+
+		if (cur && READ_ONCE(cur->nused) == 0 &&
+		    !heap_chunk_hot(h, cur)) {
+			hc->cur = NULL;
+			__heap_give_up_chunk(h, cur, true);
+		}
+		cds_list_for_each_safe(pos, tmp, &hc->partial) {
+			struct chunk *k = cds_list_entry(pos, struct chunk, node);
+
+			if (k->kept_empty && !heap_chunk_hot(h, k))
+				__heap_give_up_chunk(h, k, true);
 		}
 	}
 }

@@ -31,6 +31,7 @@
 
 #include "chunk.h"
 #include "heap.h"
+#include "idle.h"
 #include "prof.h"
 #include "release.h"
 #include "remote.h"
@@ -112,10 +113,10 @@ static void orphan_run_add(struct orphan_run *o, struct chunk *c, void **p)
  * bitmap by @me (its owner), or under the class lock (a shared chunk), or
  * on to the chunk's owner.
  */
-static void heap_take_blocks(struct heap *me, struct heap *dest,
-			     struct llist_node *n)
+static void __heap_take_blocks(struct heap *me, struct heap *dest,
+			       struct llist_node *n, bool idle)
 {
-	struct release r = { .h = me };
+	struct release r = { .h = me, .idle = idle };
 	struct orphan_run o = { NULL, NULL, 0 };
 
 	while (n) {
@@ -133,6 +134,13 @@ static void heap_take_blocks(struct heap *me, struct heap *dest,
 			struct bin *b = c->secure ? &me->sbins[c->cls]
 					: &me->bins[c->cls];
 
+			/* The drainer never touches a bin nor a counter:
+			 * the owner's. */
+			if (idle) {
+				idle_count_taken();
+				release_add(&r, c, p);
+				continue;
+			}
 			me->stats.remote_taken++;
 			if (b->room > 1) {
 				p[1] = (void *)free_cookie_local(me);
@@ -157,10 +165,58 @@ static void heap_take_blocks(struct heap *me, struct heap *dest,
 	orphan_run_end(&o);
 }
 
+/*
+ * The same for @me's own thread: blocks of its chunks change its books, so
+ * under its heap lock (a sentinel has none to change).
+ */
+static void heap_take_blocks(struct heap *me, struct heap *dest,
+			     struct llist_node *n)
+{
+	if (!heap_is_real(me)) {
+		__heap_take_blocks(me, dest, n, false);
+		return;
+	}
+	heap_lock(me);
+	__heap_take_blocks(me, dest, n, false);
+	heap_unlock(me);
+}
+
 /** heap_take_inbox() - take every block other threads sent to @h. */
 void heap_take_inbox(struct heap *h)
 {
 	heap_take_blocks(h, h, llist_del_all(&h->inbox));
+}
+
+/**
+ * heap_drain_idle() - the idle drainer, holding @h's heap lock, takes @h's
+ * inbox and puts its blocks back into their bitmaps (core/idle.c), @batch
+ * at a time.  If @h's owner waits for the lock, what is left goes back on
+ * the inbox (the blocks still carry @h's remote cookie) and it stops.
+ * Return: true if the inbox was taken whole.
+ */
+bool heap_drain_idle(struct heap *h, unsigned int batch)
+{
+	struct llist_node *n = llist_del_all(&h->inbox);
+
+	while (n) {
+		struct llist_node *first = n, *last = n;
+		unsigned int i;
+
+		for (i = 1; i < batch && last->next; i++)
+			last = last->next;
+		n = last->next;
+		last->next = NULL;
+		__heap_take_blocks(h, h, first, true);
+		if (n && unlikely(idle_batch_hook != NULL))
+			idle_batch_hook(h);
+		if (n && heap_lock_waited(h)) {
+			for (last = n; last->next; last = last->next)
+				;
+			llist_add_batch(n, last, &h->inbox);
+			return false;
+		}
+	}
+	return true;
 }
 
 /**
@@ -182,10 +238,14 @@ void heap_drain_foreign(struct heap *o)
  */
 static void heap_push_remote(struct heap *owner, void **first, void **last)
 {
-	llist_add_batch_mb((struct llist_node *)first,
-			   (struct llist_node *)last, &owner->inbox);
+	bool was_empty = llist_add_batch_mb((struct llist_node *)first,
+					    (struct llist_node *)last,
+					    &owner->inbox);
+
 	if (load_seq_cst(&owner->state) != HEAP_LIVE)
 		heap_drain_foreign(owner);
+	else if (was_empty)
+		idle_kick();	/* an owner that sleeps is drained for */
 }
 
 /** heap_flush_outbox() - send what @h's outbox holds on its way. */

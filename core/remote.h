@@ -16,5 +16,6 @@ bool block_cookie_free(struct heap *owner, uintptr_t w1);
 void heap_flush_outbox(struct heap *h);
 void heap_take_inbox(struct heap *h);
 void heap_drain_foreign(struct heap *o);
+bool heap_drain_idle(struct heap *h, unsigned int batch);
 
 #endif /* CORE_REMOTE_H */

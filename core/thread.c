@@ -43,6 +43,7 @@
 #include "chunk.h"
 #include "chunk_cache.h"
 #include "heap.h"
+#include "idle.h"
 #include "large.h"
 #include "options.h"
 #include "pagemap.h"
@@ -164,6 +165,9 @@ static void heap_exit(struct heap *h)
 {
 	unsigned int cls;
 
+	/* Held until the heap is dead: the idle drainer leaves it alone from
+	 * here on (core/heap.h). */
+	heap_lock(h);
 	secure_flush(h);
 	large_bin_flush(h);
 	heap_flush_outbox(h);
@@ -187,6 +191,7 @@ static void heap_exit(struct heap *h)
 	/* Pairs with heap_push_remote(): HEAP_DEAD, then take the inbox. */
 	store_seq_cst(&h->state, HEAP_DEAD);
 	heap_drain_foreign(h);
+	heap_unlock(h);
 	heap_pool_put(h);
 }
 
@@ -331,6 +336,7 @@ static void fork_prepare(void)
 	fork_called_bp = bp;
 	heap_fork_prepare();
 	reclaim_fork_prepare();
+	idle_fork_prepare();
 	shared_fork_prepare();
 	chunk_cache_fork_prepare();
 	heap_fork_prepare_pool();
@@ -343,6 +349,7 @@ static void fork_parent(void)
 	heap_fork_parent();	/* pool, then global */
 	chunk_cache_fork_parent();
 	shared_fork_parent();
+	idle_fork_parent();
 	reclaim_fork_parent();
 	if (fork_called_bp)
 		urcu_bp_after_fork_parent();
@@ -354,6 +361,7 @@ static void fork_child(void)
 	large_cache_fork_child();
 	chunk_cache_fork_child();
 	shared_fork_child();
+	idle_fork_child();
 	reclaim_fork_child();
 	/* Only the forking thread survives: the other heaps are dead, and
 	 * what they hold goes back (heap_fork_dead()). */

@@ -126,6 +126,9 @@ struct chunk {
 					 * blocks take core/secure.c's paths */
 	bool zero;			/* const: holds malloc(0)'s blocks in
 					 * secure mode, no access to them */
+	bool idle_dirty;		/* heap lock (core/heap.h): blocks were
+					 * released into it since the idle
+					 * drainer last purged its free pages */
 
 	/* Lines 2..9: one bit per block, set = taken (handed out, or on its
 	 * way back in a bin, inbox or outbox).  Set by the owner; cleared by
@@ -161,6 +164,14 @@ enum heap_state {
 	HEAP_FREE,	/* in the pool, no thread */
 	HEAP_LIVE,	/* owned by a running thread */
 	HEAP_DEAD,	/* its thread exited (or did not survive a fork) */
+};
+
+/* The heap lock's word (core/heap.h). */
+enum heap_slow {
+	SLOW_FREE,		/* nobody holds it */
+	SLOW_OWNER,		/* the owner, in a slow path */
+	SLOW_HELPER,		/* the idle drainer */
+	SLOW_HELPER_WAITED,	/* the idle drainer, and the owner waits */
 };
 
 enum heap_kind {
@@ -267,6 +278,21 @@ struct heap {
 	struct heap *out_owner ____cacheline_aligned;
 	struct llist_node *out_first, *out_last;
 	unsigned int out_count;
+	/*
+	 * The heap lock (core/heap.h), on the owner's line rather than the
+	 * inbox's, which pushers write: the owner's compare-and-swap at
+	 * each slow path then finds its line in its own cache.  The idle
+	 * drainer's try-lock touches it once per look at most.
+	 */
+	_Atomic int slow;		/* the owner, or the idle drainer's
+					 * try-lock; enum heap_slow */
+	unsigned int slow_depth;	/* owner: heap_lock() nesting */
+	uint32_t slow_seq;		/* owner, under the heap lock: times
+					 * it took the lock */
+	uint32_t idle_seen;		/* drainer, under the heap lock:
+					 * slow_seq at its last look */
+	_Atomic bool idle_dirty;	/* heap lock: a chunk of it is
+					 * idle_dirty; read by the drainer */
 
 	uint8_t kind;			/* const: enum heap_kind */
 	uint8_t empty_keep;		/* owner: empty chunks kept per class */
