@@ -18,6 +18,7 @@
 #include "report.h"
 #include "chunk_cache.h"
 #include "counters.h"
+#include "heap.h"
 #include "reclaim.h"
 
 uintptr_t bitslab_secret;
@@ -146,11 +147,14 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 	 * that the page map marks (chunks, large blocks) start at region
 	 * boundaries and never land there.  Only the first: making every
 	 * chunk of a small program short cost a mapping, and later an
-	 * unmapping, per 8 KiB, hundreds of system calls in all.  Back in
-	 * the cache, a short chunk is grown into a whole one
+	 * unmapping, per 8 KiB, hundreds of system calls in all.  Only
+	 * while the program has had one thread: a program that starts
+	 * threads at once (churn, wset) made some 30 short chunks it soon
+	 * outgrew, about a hundred system calls more a run.  Back in the
+	 * cache, a short chunk is grown into a whole one
 	 * (chunk_cache_get()).
 	 */
-	if (READ_ONCE(live_bytes) < CHUNK_SHORT_UNTIL &&
+	if (READ_ONCE(live_bytes) < CHUNK_SHORT_UNTIL && !heap_many_threads() &&
 	    !READ_ONCE(short_taken[cls]) && !xchg(&short_taken[cls], true))
 		span = span_shortest(sc, CHUNK_SPAN_MIN);
 	else if (shorter || READ_ONCE(vm_tight) ||

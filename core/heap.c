@@ -73,6 +73,7 @@ static struct heap *pool_free;			/* pool lock */
 static struct heap *all_heaps;			/* pool lock */
 static struct heap_stats exited_stats;		/* pool lock */
 static long heaps_live;				/* pool lock */
+static _Atomic bool heaps_many;			/* set under pool lock */
 
 /**
  * heap_call_out_begin() - before calling liburcu or pthreads from inside
@@ -274,6 +275,12 @@ static struct heap *__heap_pool_grow(void)
 	return (struct heap *)mem;
 }
 
+/** heap_many_threads() - has a second thread ever had a heap at once? */
+bool heap_many_threads(void)
+{
+	return READ_ONCE(heaps_many);
+}
+
 /** heap_pool_get() - a live, empty thread heap, or NULL (no memory). */
 struct heap *heap_pool_get(void)
 {
@@ -285,8 +292,8 @@ struct heap *heap_pool_get(void)
 		pool_free = h->pool_next;
 	else
 		h = __heap_pool_grow();
-	if (h)
-		heaps_live++;
+	if (h && ++heaps_live > 1)
+		WRITE_ONCE(heaps_many, true);
 	pthread_mutex_unlock(&pool_lock);
 	if (!h)
 		return NULL;

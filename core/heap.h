@@ -263,6 +263,7 @@ void heap_unlock_idle(struct heap *h);
 struct heap *heap_call_out_begin(void);
 void heap_call_out_end(struct heap *saved);
 bool heap_may_wait(void);
+bool heap_many_threads(void);
 bool heap_no_walkers(void);
 
 void heap_hot_reset(struct heap *h);
