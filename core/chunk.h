@@ -49,7 +49,8 @@
  * class lock, then acting:
  *
  *   owned -> shared   H exits, or a free storm begins in the class
- *                     (release.c): publishes each chunk with blocks
+ *                     while idle owners are not drained (idle_ms=0,
+ *                     release.c): publishes each chunk with blocks
  *                     taken (shared_publish()); empty ones it retires
  *                     itself.
  *   shared -> owned   a heap needing a chunk walks the shared list under
