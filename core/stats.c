@@ -32,6 +32,7 @@
 #include "chunk.h"
 #include "chunk_cache.h"
 #include "heap.h"
+#include "idle.h"
 #include "large.h"
 #include "options.h"
 #include "os.h"
@@ -74,6 +75,7 @@ struct snapshot {
 		long grace_periods, chunks_reclaimed, unwaited;
 		bool helper;
 	} ss;
+	struct idle_stats idle;
 	long threads, lblocks;
 	size_t lbytes, mapped, peak;
 	long chunks_live, chunks_fresh;
@@ -96,6 +98,7 @@ static void snapshot_take(struct snapshot *s)
 	s->ss.chunks_reclaimed = rs.reclaimed;
 	s->ss.unwaited = rs.unwaited;
 	s->ss.helper = rs.helper;
+	idle_get_stats(&s->idle);
 	/* With the bins' counts of the same sum as the rows below. */
 	large_live_less_binned(&s->hs, &s->lblocks, &s->lbytes);
 	s->mapped = os_mapped_bytes();
@@ -223,7 +226,8 @@ static void print_text(struct out *o, const struct snapshot *s)
 		"  bin flushes         %10llu        blocks released to bitmaps %llu\n"
 		"  remote frees        %10llu        in %llu pushes; taken back %llu\n"
 		"  chunks created      %10llu        adopted %llu, retired %llu, mapped anew %ld\n"
-		"  grace periods       %10ld        chunks reclaimed %ld (%ld without waiting)%s\n",
+		"  grace periods       %10ld        chunks reclaimed %ld (%ld without waiting)%s\n"
+		"  idle owners drained %10ld        in %ld looks; page runs purged %ld\n",
 		(unsigned long long)hs->refills, (unsigned long long)hs->claimed,
 		(unsigned long long)hs->flushes, (unsigned long long)hs->released,
 		(unsigned long long)hs->remote_frees,
@@ -233,7 +237,8 @@ static void print_text(struct out *o, const struct snapshot *s)
 		(unsigned long long)hs->chunks_adopted,
 		(unsigned long long)hs->chunks_retired, s->chunks_fresh,
 		s->ss.grace_periods, s->ss.chunks_reclaimed, s->ss.unwaited,
-		s->ss.helper ? " (reclaim thread running)" : "");
+		s->ss.helper ? " (reclaim thread running)" : "",
+		s->idle.drains, s->idle.looks, s->idle.purges);
 	if (s->nclasses) {
 		out_printf(o, "  size classes in use (allocs/frees: blocks out of and back into chunk bitmaps)\n"
 			   "  %5s %6s %7s %10s %9s %9s %9s %11s %11s %10s\n",
@@ -288,7 +293,8 @@ static void print_json(struct out *o, const struct snapshot *s)
 		"\"chunks_adopted\": %llu, \"chunks_retired\": %llu, "
 		"\"large_reused\": %llu, \"grace_periods\": %ld, "
 		"\"chunks_reclaimed\": %ld, \"chunks_unwaited\": %ld, "
-		"\"chunks_fresh\": %ld,\n \"classes\": [",
+		"\"chunks_fresh\": %ld, \"idle_looks\": %ld, "
+		"\"idle_drains\": %ld, \"idle_purges\": %ld,\n \"classes\": [",
 		(unsigned long long)hs->refills, (unsigned long long)hs->claimed,
 		(unsigned long long)hs->flushes, (unsigned long long)hs->released,
 		(unsigned long long)hs->remote_frees,
@@ -299,7 +305,8 @@ static void print_json(struct out *o, const struct snapshot *s)
 		(unsigned long long)hs->chunks_retired,
 		(unsigned long long)hs->large_reused,
 		s->ss.grace_periods, s->ss.chunks_reclaimed, s->ss.unwaited,
-		s->chunks_fresh);
+		s->chunks_fresh, s->idle.looks, s->idle.drains,
+		s->idle.purges);
 	for (i = 0; i < s->nclasses; i++) {
 		const struct class_row *r = &s->cls[i];
 

@@ -31,6 +31,10 @@ for c in s["classes"]:
     assert c["mapped"] >= c["chunks"] * 8192, c  # short chunks at start
 assert sum(c["chunks"] for c in s["classes"]) == s["chunks_live"], s
 assert sum(l["live"] for l in s["large"]) == s["large_live"], s
+# The drain of idle owners: a drain is made in a look.
+for k in ("idle_looks", "idle_drains", "idle_purges"):
+    assert isinstance(s[k], int) and s[k] >= 0, (k, s.get(k))
+assert s["idle_drains"] <= s["idle_looks"], s
 print("ok   BITSLAB_STATS=json: %d classes, %d large ranges, %d chunks"
       % (len(cls), len(s["large"]), s["chunks_live"]))
 PY
