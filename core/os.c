@@ -164,6 +164,15 @@ void os_unmap(void *addr, size_t size)
 	errno = saved;
 }
 
+/* -errno if a system call @failed, else 0; errno back to @saved. */
+static int os_result(bool failed, int saved)
+{
+	int ret = failed ? -errno : 0;
+
+	errno = saved;
+	return ret;
+}
+
 /**
  * os_protect_none() - make [@addr, @addr + @size) of a mapping of ours
  * inaccessible (PROT_NONE): a guard page, the blocks of a zero chunk.
@@ -171,12 +180,9 @@ void os_unmap(void *addr, size_t size)
  */
 int os_protect_none(void *addr, size_t size)
 {
-	int saved = errno, ret = 0;
+	int saved = errno;
 
-	if (mprotect(addr, size, PROT_NONE))
-		ret = -errno;
-	errno = saved;
-	return ret;
+	return os_result(mprotect(addr, size, PROT_NONE) != 0, saved);
 }
 
 /**
@@ -190,13 +196,11 @@ int os_protect_none(void *addr, size_t size)
  */
 int os_discard_none(void *addr, size_t size)
 {
-	int saved = errno, ret = 0;
+	int saved = errno;
 
-	if (mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
-		 MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
-		ret = -errno;
-	errno = saved;
-	return ret;
+	return os_result(mmap(addr, size, PROT_NONE, MAP_PRIVATE |
+			      MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1,
+			      0) == MAP_FAILED, saved);
 }
 
 /**
@@ -207,12 +211,9 @@ int os_discard_none(void *addr, size_t size)
  */
 int os_purge(void *addr, size_t size)
 {
-	int saved = errno, ret = 0;
+	int saved = errno;
 
-	if (madvise(addr, size, MADV_DONTNEED))
-		ret = -errno;
-	errno = saved;
-	return ret;
+	return os_result(madvise(addr, size, MADV_DONTNEED) != 0, saved);
 }
 
 /*
