@@ -76,7 +76,7 @@ void *bitslab_realloc(void *ptr, size_t size)
 		return NULL;
 	}
 	kind = pagemap_kind((uintptr_t)ptr);
-	if (kind == PM_CHUNK || (kind & PM_TAIL)) {
+	if (pm_chunk(kind)) {
 		c = block_check(ptr, "realloc", kind);
 		old = chunk_usable(c);
 		/* Stay put while the block fits and is not mostly empty. */
@@ -158,7 +158,7 @@ size_t bitslab_usable_size_op(void *ptr, const char *op)
 	if (!ptr)
 		return 0;
 	kind = pagemap_kind((uintptr_t)ptr);
-	if (kind == PM_CHUNK || (kind & PM_TAIL))
+	if (pm_chunk(kind))
 		return chunk_block_usable(block_check(ptr, op, kind), ptr);
 	return large_usable(ptr, op);
 }
@@ -215,7 +215,7 @@ void bitslab_free_sized_op(void *ptr, size_t align, size_t size,
 	if (!ptr)
 		return;
 	kind = pagemap_kind(a);
-	if (kind == PM_CHUNK || (kind & PM_TAIL)) {
+	if (pm_chunk(kind)) {
 		c = chunk_of_kind(a, kind);
 		/* A block that is free is free()'s to report. */
 		if (chunk_block_start(c, a) &&

@@ -117,17 +117,28 @@ static __always_inline struct chunk *chunk_of_head(uintptr_t a)
 }
 
 /**
+ * chunk_of_region() - the chunk holding @a, whose region is a chunk's
+ * (pm_chunk(@kind)): its head, or a later region of a span, @kind's count
+ * of regions back.  Without a branch between the two: blocks of 4 - 32 KiB
+ * lie in either at random, and a branch on which mispredicted every fourth
+ * free (cachegrind --branch-sim, workload micro 4096 32768).
+ */
+static __always_inline struct chunk *chunk_of_region(uintptr_t a,
+						     unsigned int kind)
+{
+	uintptr_t back = (kind & ~PM_TAIL) & -(uintptr_t)(kind >> 7);
+
+	return chunk_of_head(a - (back << CHUNK_SHIFT));
+}
+
+/**
  * chunk_of_kind() - the chunk holding @a, whose region the page map says
  * is of @kind, or NULL if that is no chunk's.
  */
 static __always_inline struct chunk *chunk_of_kind(uintptr_t a,
 						   unsigned int kind)
 {
-	if (likely(kind == PM_CHUNK))
-		return chunk_of_head(a);
-	if (kind & PM_TAIL)
-		return chunk_of_head(a - ((uintptr_t)(kind & ~PM_TAIL) << CHUNK_SHIFT));
-	return NULL;
+	return likely(pm_chunk(kind)) ? chunk_of_region(a, kind) : NULL;
 }
 
 /**

@@ -136,19 +136,10 @@ void heap_free_cold(struct heap *h, void *ptr)
 	uintptr_t a = (uintptr_t)ptr;
 	unsigned int kind = pagemap_kind(a);
 
-	/*
-	 * A span's head region or a later one: one test, and the way back
-	 * to the head without a branch.  Blocks of 4 - 32 KiB lie in either
-	 * at random, and a branch on which cost a misprediction every fourth
-	 * free (cachegrind --branch-sim, micro 4096 32768).
-	 */
-	if (likely((kind == PM_CHUNK) | (kind >> 7))) {
-		uintptr_t back = (kind & ~PM_TAIL) & -(uintptr_t)(kind >> 7);
-
-		heap_free_chunk(chunk_of_head(a - (back << CHUNK_SHIFT)), ptr);
-	} else {
+	if (likely(pm_chunk(kind)))
+		heap_free_chunk(chunk_of_region(a, kind), ptr);
+	else
 		heap_free_slow(ptr, kind);
-	}
 }
 
 /** heap_free_slow() - free of a pointer outside any chunk; @kind is its

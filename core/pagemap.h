@@ -44,6 +44,13 @@ enum pagemap_kind {
 #define PM_LARGEC_MASK	0xc0
 #define PM_LARGEC_LINES	64
 
+/** pm_chunk() - is a region of @kind a chunk's, its head or a later one?
+ * One test, no branch between the two (see chunk_of_region()). */
+static __always_inline bool pm_chunk(unsigned int kind)
+{
+	return (kind == PM_CHUNK) | (kind >> 7);
+}
+
 /** pm_large() - does a region of @kind hold a large block's pointer? */
 static __always_inline bool pm_large(unsigned int kind)
 {
