@@ -248,10 +248,10 @@ void *heap_alloc_slow(size_t size)
 	/* The options (secure mode) are read before a class is picked. */
 	if (unlikely(bitslab_tls_heap->kind == HEAP_KIND_BOOT))
 		heap_ensure();
-	if (unlikely(size > SMALL_MAX - secure_pad())) {
-		p = large_bin_alloc(bitslab_tls_heap, size);
-		return p ? p : heap_alloc_large(size, 0, false);
-	}
+	/* (malloc's large sizes asked the thread's bins on the way here,
+	 * in large_malloc().) */
+	if (unlikely(size > SMALL_MAX - secure_pad()))
+		return heap_alloc_large(size, 0, false);
 	if (unlikely(size == 0 && opt_secure)) {
 		p = secure_alloc_zero(bitslab_tls_heap);
 		if (p)
