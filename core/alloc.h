@@ -7,8 +7,9 @@
  * malloc: pop the calling thread's bin of the size's class if its head
  * block has the free cookie (not so: the bin is empty, or the block was
  * written to after its free; the slow path tells which); clear the cookie.
- * free: the pointer's chunk is in the heap's hot slot for its address
- * (chunks already checked through the page map and owned by this heap;
+ * free: the pointer's 64 KiB region is in the heap's hot slot for its
+ * address (regions of chunks already checked through the page map and
+ * owned by this heap, and which chunk;
  * anything else takes the slow path, which checks it); the
  * divisibility test says the pointer is a block start; its bit says it is
  * taken (not back in its bitmap, not a block never handed out); the block
@@ -57,14 +58,15 @@ static __always_inline void bitslab_free_fast(void *ptr)
 {
 	uintptr_t a = (uintptr_t)ptr;
 	struct heap *h = bitslab_tls_heap;
-	struct chunk *c = chunk_of_head(a);
 	unsigned long hot = heap_hot_off(a);
+	struct chunk *c;
 	struct bin *b;
 
-	if (unlikely(c != heap_hot_chunk(h, hot))) {
+	if (unlikely((a & ~CHUNK_MASK) != heap_hot_region(h, hot))) {
 		heap_free_cold(h, ptr);
 		return;
 	}
+	c = heap_hot_chunk(h, hot);
 	b = heap_hot_bin(h, hot);
 	if (IS_ENABLED(CONFIG_MISUSE_CHECKS)) {
 		unsigned long idx;

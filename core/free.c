@@ -85,14 +85,14 @@ bool heap_block_is_free(struct chunk *c, void **p)
 }
 
 /**
- * heap_free_chunk() - free a block of @c through the generic path (blocks
- * of multi-chunk spans, and frees that missed the hot chunks).  A chunk of
- * this heap becomes hot, in the slot its address picks.
+ * heap_free_chunk() - free a block of @c through the generic path (frees
+ * that missed the hot regions).  The block's region of a chunk of this
+ * heap becomes hot, in the slot its address picks.
  */
 static void heap_free_chunk(struct chunk *c, void *ptr)
 {
 	struct heap *h = bitslab_tls_heap;
-	struct hot_slot *s;
+	struct bin *b;
 
 	if (IS_ENABLED(CONFIG_MISUSE_CHECKS)) {
 		unsigned long idx;
@@ -122,9 +122,9 @@ static void heap_free_chunk(struct chunk *c, void *ptr)
 		heap_free_remote(h, c, ptr);
 		return;
 	}
-	s = heap_hot_slot(h, (uintptr_t)c);
-	heap_hot_set(s, c, &h->bins[c->cls]);
-	heap_free_local(h, c, s->bin, ptr);
+	b = &h->bins[c->cls];
+	heap_hot_set(h, (uintptr_t)ptr & ~CHUNK_MASK, c, b);
+	heap_free_local(h, c, b, ptr);
 }
 
 /**

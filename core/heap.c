@@ -174,7 +174,7 @@ void heap_hot_reset(struct heap *h)
 	unsigned int i;
 
 	for (i = 0; i < HOT_SLOTS; i++)
-		h->hot[i] = (struct hot_slot){ HOT_NONE, NULL };
+		h->hot[i] = (struct hot_slot){ HOT_NONE, NULL, NULL, 0 };
 }
 
 /** heap_setup() - make @h an empty heap of @kind. */

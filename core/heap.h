@@ -169,16 +169,23 @@ static __always_inline void *bin_pop(struct heap *h, struct bin *b)
 }
 
 /*
- * The free fast path's view of the hot slots: the slot of the chunk of @a
- * as an offset in struct heap, and its two words read from the heap and
- * that offset.  Reading them so, rather than through the slot's address,
- * lets the compiler address both from the heap's register and the offset's
+ * The free fast path's view of the hot slots: the slot of the region of @a
+ * as an offset in struct heap, and its words read from the heap and that
+ * offset.  Reading them so, rather than through the slot's address, lets
+ * the compiler address them from the heap's register and the offset's
  * (gcc 12 forms the slot's address first: one instruction more).
  */
 static __always_inline unsigned long heap_hot_off(uintptr_t a)
 {
 	return offsetof(struct heap, hot) +
 	       ((a >> CHUNK_SHIFT) & (HOT_SLOTS - 1)) * sizeof(struct hot_slot);
+}
+
+static __always_inline uintptr_t heap_hot_region(struct heap *h,
+						 unsigned long off)
+{
+	return *(uintptr_t *)((char *)h + off +
+			      offsetof(struct hot_slot, region));
 }
 
 static __always_inline struct chunk *heap_hot_chunk(struct heap *h,
@@ -195,11 +202,11 @@ static __always_inline struct bin *heap_hot_bin(struct heap *h,
 				offsetof(struct hot_slot, bin));
 }
 
-/** heap_hot_slot() - the hot slot of @h where the chunk @c would be. */
+/** heap_hot_slot() - the hot slot of @h where the region of @a would be. */
 static __always_inline struct hot_slot *heap_hot_slot(struct heap *h,
-						      uintptr_t c)
+						      uintptr_t a)
 {
-	return &h->hot[(c >> CHUNK_SHIFT) & (HOT_SLOTS - 1)];
+	return &h->hot[(a >> CHUNK_SHIFT) & (HOT_SLOTS - 1)];
 }
 
 __cold noinline void heap_lock_wait(struct heap *h);
@@ -233,27 +240,60 @@ static __always_inline void heap_unlock(struct heap *h)
 }
 
 /**
- * heap_hot_set() - the owner of @h makes @c, which it owns, hot in slot
- * @s, with bin @b.  Without the heap lock: a relaxed atomic store, for
- * the drainer's heap_chunk_hot().  The field is not _Atomic, so that the
- * free fast path (its writer's own thread) reads it as a plain load; the
- * only access from another thread is the drainer's atomic read.
+ * heap_hot_set() - the owner of @h makes region @region of @c, which it
+ * owns, hot, with bin @b.  Without the heap lock: the region key is
+ * written with a relaxed atomic store, for the drainer's heap_chunk_hot(),
+ * which reads nothing else of a slot.  The field is not _Atomic, so that
+ * the free fast path (its writer's own thread) reads it as a plain load.
  */
-static __always_inline void heap_hot_set(struct hot_slot *s, struct chunk *c,
-					 struct bin *b)
+static __always_inline void heap_hot_set(struct heap *h, uintptr_t region,
+					 struct chunk *c, struct bin *b)
 {
+	struct hot_slot *s = heap_hot_slot(h, region);
+
+	s->chunk = c;
 	s->bin = b;
-	__atomic_store_n(&s->chunk, c, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->region, region, __ATOMIC_RELAXED);
+}
+
+/** chunk_regions() - how many CHUNK_SIZE regions the span of @c covers
+ * (a short chunk, core/chunk_cache.c, is part of one). */
+static __always_inline unsigned int chunk_regions(const struct chunk *c)
+{
+	return (c->span + CHUNK_SIZE - 1) >> CHUNK_SHIFT;
 }
 
 /**
- * heap_chunk_hot() - is @c in its hot slot of @h?  The heap lock holder
- * (owner or drainer): a chunk that is must stay owned by @h.
+ * heap_chunk_hot() - is a region of @c, a chunk of @h, in its hot slot
+ * of @h?  The heap lock holder (owner or drainer): a chunk that is must
+ * stay owned by @h.  A slot keyed by a region of @c is @c's: every slot
+ * of a chunk is unset before @h gives the chunk up.
  */
 static __always_inline bool heap_chunk_hot(struct heap *h, struct chunk *c)
 {
-	return __atomic_load_n(&heap_hot_slot(h, (uintptr_t)c)->chunk,
-			       __ATOMIC_RELAXED) == c;
+	uintptr_t r = (uintptr_t)c;
+	unsigned int i, n = chunk_regions(c);
+
+	for (i = 0; i < n; i++, r += CHUNK_SIZE)
+		if (__atomic_load_n(&heap_hot_slot(h, r)->region,
+				    __ATOMIC_RELAXED) == r)
+			return true;
+	return false;
+}
+
+/** heap_hot_unset() - the owner of @h forgets every hot region of @c. */
+static __always_inline void heap_hot_unset(struct heap *h, struct chunk *c)
+{
+	uintptr_t r = (uintptr_t)c;
+	unsigned int i, n = chunk_regions(c);
+
+	for (i = 0; i < n; i++, r += CHUNK_SIZE) {
+		struct hot_slot *s = heap_hot_slot(h, r);
+
+		if (s->region == r)
+			__atomic_store_n(&s->region, HOT_NONE,
+					 __ATOMIC_RELAXED);
+	}
 }
 
 bool heap_trylock_idle(struct heap *h);

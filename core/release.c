@@ -54,7 +54,7 @@ static void __heap_give_up_chunk(struct heap *h, struct chunk *c, bool idle)
 	DEBUG_BUG_ON(READ_ONCE(c->nused) != 0);
 	DEBUG_BUG_ON(READ_ONCE(h->slow) == SLOW_FREE);
 	if (heap_chunk_hot(h, c))
-		heap_hot_slot(h, (uintptr_t)c)->chunk = HOT_NONE;
+		heap_hot_unset(h, c);
 	if (c->kept_empty)
 		hc->nempty--;
 	if (c->list == CHUNK_LIST_PARTIAL || c->list == CHUNK_LIST_FULL)
@@ -244,14 +244,12 @@ void heap_give_up_list(struct heap *h, struct cds_list_head *list)
 
 	cds_list_for_each_safe(pos, tmp, list) {
 		struct chunk *c = cds_list_entry(pos, struct chunk, node);
-		struct hot_slot *s = heap_hot_slot(h, (uintptr_t)c);
 
 		if (READ_ONCE(c->nused) == 0) {
 			heap_give_up_chunk(h, c);
 			continue;
 		}
-		if (s->chunk == c)
-			s->chunk = HOT_NONE;
+		heap_hot_unset(h, c);
 		cds_list_del(&c->node);
 		if (c->kept_empty) {
 			c->kept_empty = false;

@@ -231,28 +231,34 @@ struct heap_stats {
 #define OUTBOX_MAX 64
 #define SECURE_QUARANTINE 64	/* freed blocks held back (secure mode) */
 
-/* No hot chunk: not CHUNK_SIZE-aligned, so never equal to a masked pointer
+/* No hot region: not CHUNK_SIZE-aligned, so never equal to a masked pointer
  * (not even NULL's). */
-#define HOT_NONE ((struct chunk *)(uintptr_t)1)
+#define HOT_NONE ((uintptr_t)1)
 
 /*
- * The free fast path's cache of this heap's chunks: slot
- * (chunk >> CHUNK_SHIFT) % HOT_SLOTS holds a chunk that a free has already
- * checked through the page map (so it is ours, live, and owned by this
- * heap) and the bin of its class.  Neighbouring chunks, which a program
- * using several size classes at once frees into by turns, take different
- * slots; 32 slots (512 bytes) hold the current chunks of the 24 classes
- * between 64 and 512 bytes (with 8, a chunk's slot was usually taken by
- * another before its next free: 13% hits).
+ * The free fast path's cache of this heap's chunks, by 64 KiB region:
+ * slot (region >> CHUNK_SHIFT) % HOT_SLOTS says that a free has already
+ * checked a pointer of that region through the page map (so the region is
+ * part of a chunk that is ours, live, and owned by this heap), which chunk
+ * that is and the bin of its class.  Keyed by region rather than by chunk,
+ * so that the later regions of a span of several (the classes above 4 KiB)
+ * hit as its first does: keyed by chunk, half the frees of 4 - 32 KiB
+ * blocks missed, each a mispredicted branch and a page-map walk.
+ * Neighbouring regions take different slots; 128 slots (4 KiB) cover 8 MiB
+ * of consecutive chunks, the current chunks of every class of a program
+ * using them all at once (with 32 slots, the 24 classes above 4 KiB, whose
+ * spans are up to 16 regions, evicted each other's).
  */
-#define HOT_SLOTS 32
+#define HOT_SLOTS 128
 
 struct hot_slot {
-	struct chunk *chunk;	/* HOT_NONE if none */
+	uintptr_t region;	/* the region's address, or HOT_NONE */
+	struct chunk *chunk;	/* the chunk the region is part of */
 	struct bin *bin;	/* the bin of chunk's class */
+	uintptr_t unused;	/* 32 bytes: one shift finds a slot */
 };
 
-#define HOT_SLOTS_NONE { [0 ... HOT_SLOTS - 1] = { HOT_NONE, NULL } }
+#define HOT_SLOTS_NONE { [0 ... HOT_SLOTS - 1] = { HOT_NONE, NULL, NULL, 0 } }
 
 /**
  * struct heap - per-thread allocation state.  Heaps live in a pool that is

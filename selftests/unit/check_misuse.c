@@ -108,6 +108,53 @@ static void free_interior_span(void)
 	bitslab_free(p[19] + 100);
 }
 
+/*
+ * The free fast path knows a span's later regions too (struct hot_slot):
+ * once a free of block 18 made the third region of the 512 KiB span hot,
+ * frees of its neighbour take the fast path, with the same checks.
+ */
+static void free_interior_span_hot(void)
+{
+	char *p[20];
+	int i;
+
+	for (i = 0; i < 20; i++)
+		p[i] = bitslab_malloc(8192);
+	bitslab_free(p[18]);
+	bitslab_free(p[19] + 100);
+}
+
+static void double_free_span_hot(void)
+{
+	char *p[20];
+	int i;
+
+	for (i = 0; i < 20; i++)
+		p[i] = bitslab_malloc(8192);
+	bitslab_free(p[18]);
+	bitslab_free(p[19]);
+	bitslab_free(p[19]);
+}
+
+/*
+ * A span's later region stays hot while the free of block 19 made it so;
+ * then every block goes back and trim gives the span up, with its regions'
+ * slots.  A second free of block 19 must be looked up afresh: a slot left
+ * behind would send it to a chunk that is no longer there.
+ */
+static void double_free_span_after_trim(void)
+{
+	char *p[20];
+	int i;
+
+	for (i = 0; i < 20; i++)
+		p[i] = bitslab_malloc(8192);
+	for (i = 19; i >= 0; i--)
+		bitslab_free(p[i]);
+	bitslab_trim();
+	bitslab_free(p[19]);
+}
+
 static void free_chunk_header(void)
 {
 	char *p = bitslab_malloc(32);
@@ -232,6 +279,24 @@ START_TEST(test_misuse_free_interior_of_span)
 }
 END_TEST
 
+START_TEST(test_misuse_free_interior_of_hot_span)
+{
+	expect_abort(free_interior_span_hot, "invalid pointer");
+}
+END_TEST
+
+START_TEST(test_misuse_double_free_in_hot_span)
+{
+	expect_abort(double_free_span_hot, "double free");
+}
+END_TEST
+
+START_TEST(test_misuse_double_free_span_after_trim)
+{
+	expect_abort(double_free_span_after_trim, "invalid pointer");
+}
+END_TEST
+
 START_TEST(test_misuse_free_inside_chunk_header)
 {
 	expect_abort(free_chunk_header, "invalid pointer");
@@ -334,6 +399,9 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_misuse_free_wild_address);
 	tcase_add_test(tc, test_misuse_free_static_address);
 	tcase_add_test(tc, test_misuse_free_interior_of_span);
+	tcase_add_test(tc, test_misuse_free_interior_of_hot_span);
+	tcase_add_test(tc, test_misuse_double_free_in_hot_span);
+	tcase_add_test(tc, test_misuse_double_free_span_after_trim);
 	tcase_add_test(tc, test_misuse_free_inside_chunk_header);
 	tcase_add_test(tc, test_misuse_double_free_by_another_thread);
 	tcase_add_test(tc, test_misuse_double_free_local_then_remote);
