@@ -191,6 +191,7 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 			max = 1;	/* every malloc and free takes a slow path */
 		h->bins[c] = (struct bin){ BIN_END, (int32_t)max, (int32_t)max };
 		h->sbins[c] = h->bins[c];
+		hc->bin_base = (int32_t)max;
 		hc->cur = NULL;
 		CDS_INIT_LIST_HEAD(&hc->partial);
 		CDS_INIT_LIST_HEAD(&hc->full);
@@ -209,6 +210,7 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 	memset(h->quar, 0, sizeof(h->quar));
 	h->qpos = 0;
 	h->rng = 0;
+	h->bin_grown = 0;
 	large_bin_init(h);
 	memset(&h->stats, 0, sizeof(h->stats));
 }

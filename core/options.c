@@ -15,6 +15,7 @@
 
 long opt_stats;
 long opt_bin_scale = 100;
+long opt_bin_grow = 1024;
 long opt_retire_batch = 32;
 long opt_chunk_cache = 256;
 long opt_empty_keep = 1;
@@ -34,6 +35,8 @@ static const struct option {
 } options[] = {
 	{ "stats", &opt_stats, 0, 2, "print statistics at exit: 1 text, 2 JSON" },
 	{ "bin_scale", &opt_bin_scale, 10, 1000, "bin capacity, percent" },
+	{ "bin_grow", &opt_bin_grow, 0, 65536,
+	  "KiB a thread's bins may grow by when a class hits both ends" },
 	{ "retire_batch", &opt_retire_batch, 1, 4096,
 	  "retired chunks per grace period" },
 	{ "chunk_cache", &opt_chunk_cache, 0, 65536,

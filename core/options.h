@@ -10,6 +10,7 @@
 
 extern long opt_stats;		/* print statistics at exit: OPT_STATS_* */
 extern long opt_bin_scale;	/* bin capacity, percent of the default */
+extern long opt_bin_grow;	/* KiB a heap's bins may grow by */
 extern long opt_retire_batch;	/* retired chunks per grace period */
 extern long opt_chunk_cache;	/* reclaimed memory kept, 64 KiB units */
 extern long opt_empty_keep;	/* empty chunks a heap keeps per class */

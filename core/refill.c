@@ -93,6 +93,38 @@ static struct chunk *heap_next_chunk(struct heap *h, unsigned int cls)
 	return hc->cur = c;
 }
 
+/*
+ * A bin grows to at most BIN_GROW_MAX times its capacity (bin_base), by
+ * doubling, while the heap's bins have grown by less than opt_bin_grow
+ * KiB in all.
+ */
+#define BIN_GROW_MAX	4
+
+/**
+ * heap_bin_grow() - the plain bin @b of @cls ran dry after overflowing
+ * since its last refill (or after a free storm in its class, which ended
+ * so): it was too small for how the program uses the
+ * class, whose blocks then went to the bitmaps and back at every few
+ * operations.  Double its capacity, within the heap's budget.  (With bins
+ * of 4 blocks, the classes above 4 KiB, a program freeing and allocating
+ * blocks of 4 - 32 KiB at random spent a third of its time so: workload
+ * micro 4096 32768, Documentation/benchmarks.rst.)  heap_release_bins()
+ * shrinks them back.
+ */
+static void heap_bin_grow(struct heap *h, unsigned int cls, struct bin *b)
+{
+	int32_t add = b->max, limit = BIN_GROW_MAX * h->cls[cls].bin_base;
+	size_t bytes;
+
+	if (add > limit - b->max)
+		add = limit - b->max;
+	bytes = (size_t)add * size_classes[cls].size;
+	if (add <= 0 || h->bin_grown + bytes > (size_t)opt_bin_grow << 10)
+		return;
+	h->bin_grown += bytes;
+	b->max += add;
+}
+
 /**
  * heap_refill() - put blocks into @b, the empty bin of @cls (or its secure
  * bin, which takes only secure chunks' blocks, in random order).
@@ -102,14 +134,18 @@ static int __heap_refill(struct heap *h, unsigned int cls, struct bin *b)
 {
 	bool secure = b != &h->bins[cls];
 	struct heap_class *hc = &h->cls[cls];
-	unsigned int want = (unsigned int)(b->max > 1 ? b->max / 2 : 1);
+	unsigned int want;
 
 	h->stats.refills++;
 	if (hc->flushes) {
-		/* The class is wanted again: a free storm is over. */
+		/* The class is wanted again: a free storm is over, or the
+		 * bin went from full to empty. */
+		if (!secure && !prof_active)
+			heap_bin_grow(h, cls, b);
 		hc->flushes = 0;
 		b->room = b->max;
 	}
+	want = (unsigned int)(b->max > 1 ? b->max / 2 : 1);
 	heap_flush_outbox(h);
 	if (!llist_empty(&h->inbox)) {
 		heap_take_inbox(h);

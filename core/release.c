@@ -358,7 +358,7 @@ void heap_flush_bin_of(struct heap *h, struct bin *b)
 }
 
 /** heap_release_bins() - release every block of every bin of @h (and of
- * every secure bin). */
+ * every secure bin), and shrink the bins that grew back. */
 void heap_release_bins(struct heap *h)
 {
 	unsigned int c;
@@ -370,9 +370,12 @@ void heap_release_bins(struct heap *h)
 		void **list = b->head;
 
 		b->head = BIN_END;
+		if (c < NR_SIZE_CLASSES)	/* what heap_bin_grow() added */
+			b->max = h->cls[c].bin_base;
 		b->room = b->max;
 		heap_release_list(h, list);
 	}
+	h->bin_grown = 0;
 	heap_unlock(h);
 }
 

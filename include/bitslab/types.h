@@ -158,6 +158,8 @@ struct heap_class {
 	uint32_t flushes;		/* bin overflows since its last refill;
 					 * from STORM_FLUSHES on, frees of the
 					 * class go straight back (release.c) */
+	int32_t bin_base;		/* the bin's capacity before it grew
+					 * (core/refill.c) */
 };
 
 enum heap_state {
@@ -311,6 +313,7 @@ struct heap {
 	void **quar[SECURE_QUARANTINE];
 	unsigned int qpos;
 	uint64_t rng;
+	size_t bin_grown;		/* owner: bytes the bins grew by */
 	struct lbin lbins[LBIN_CLASSES];	/* owner */
 	size_t lbin_bytes;		/* owner: mappings in lbins, the budget */
 	/* owner: blocks and bytes by range of mapping size, for statistics */

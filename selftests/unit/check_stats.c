@@ -169,6 +169,77 @@ START_TEST(test_stats_text_has_class_and_large_tables)
 }
 END_TEST
 
+/*
+ * Bins that grow (core/refill.c): each test sets BITSLAB_OPTIONS before the
+ * allocator's first allocation in the process Check forks for it.
+ */
+static long refills(void)
+{
+	const char *f = strstr(capture(bitslab_stats_print_json),
+			       "\"bin_refills\": ");
+
+	ck_assert_ptr_nonnull(f);
+	return strtol(f + strlen("\"bin_refills\": "), NULL, 10);
+}
+
+/* @rounds times, @live blocks of @size bytes allocated then freed: the
+ * bin refills that took. */
+static long back_and_forth(size_t size, int live, int rounds)
+{
+	void *p[64];
+	long before = refills();
+	int r, i;
+
+	ck_assert_int_le(live, 64);
+	for (r = 0; r < rounds; r++) {
+		for (i = 0; i < live; i++)
+			p[i] = bitslab_malloc(size);
+		for (i = 0; i < live; i++)
+			bitslab_free(p[i]);
+	}
+	return refills() - before;
+}
+
+/*
+ * Bins of the classes above 4 KiB hold 4 blocks: a program that holds 8 at
+ * a time empties its bin at every round and overflows it at the next,
+ * unless the bin grows.
+ */
+START_TEST(test_stats_bin_grows_for_back_and_forth)
+{
+	unsetenv("BITSLAB_OPTIONS");
+	back_and_forth(8192, 8, 10);	/* it grows */
+	ck_assert_int_le(back_and_forth(8192, 8, 1000), 10);
+}
+END_TEST
+
+START_TEST(test_stats_bin_stays_without_bin_grow)
+{
+	setenv("BITSLAB_OPTIONS", "bin_grow=0", 1);
+	ck_assert_int_ge(back_and_forth(8192, 8, 1000), 1000);
+}
+END_TEST
+
+/*
+ * bin_grow bounds the bytes by which a heap's bins grow: with 96 KiB, the
+ * bin of 8 KiB blocks grows to 16 blocks (4 + 4 + 8 blocks: 96 KiB), and
+ * the bin of 16 KiB blocks cannot grow past its 4 blocks after that (a
+ * bin overflows when it is full: 4 blocks at a time go round it).  Trim
+ * shrinks the bins back, and the budget is there again: that bin grows.
+ */
+START_TEST(test_stats_bin_growth_bounded_and_trimmed)
+{
+	setenv("BITSLAB_OPTIONS", "bin_grow=96", 1);
+	back_and_forth(8192, 8, 10);
+	ck_assert_int_le(back_and_forth(8192, 8, 1000), 10);
+	back_and_forth(16384, 4, 10);
+	ck_assert_int_ge(back_and_forth(16384, 4, 1000), 1000);
+	bitslab_trim();
+	back_and_forth(16384, 4, 10);
+	ck_assert_int_le(back_and_forth(16384, 4, 1000), 10);
+}
+END_TEST
+
 Suite *check_suite(void)
 {
 	Suite *s = suite_create("stats");
@@ -178,6 +249,9 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_stats_remote_frees_counted_in_their_class);
 	tcase_add_test(tc, test_stats_large_blocks_by_range);
 	tcase_add_test(tc, test_stats_text_has_class_and_large_tables);
+	tcase_add_test(tc, test_stats_bin_grows_for_back_and_forth);
+	tcase_add_test(tc, test_stats_bin_stays_without_bin_grow);
+	tcase_add_test(tc, test_stats_bin_growth_bounded_and_trimmed);
 	suite_add_tcase(s, tc);
 	return s;
 }
