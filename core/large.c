@@ -844,22 +844,32 @@ static struct large *large_recolour(struct large *l, void **p, size_t size)
 }
 
 /* Block @size bytes, zero-filled if @zero, from @h's bin @cls or one of
- * the LBIN_REACH above it, or NULL. */
-static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
+ * the @reach above it, or NULL. */
+static __always_inline void *__lbin_pop(struct heap *h, int cls, size_t size,
+					bool zero, int reach)
 {
-	struct lbin *b = &h->lbins[cls];
+	/*
+	 * The first bin that holds a block, from the mask of those that do:
+	 * walking the bins took a branch per empty one, and with sizes at
+	 * random whether a bin is empty is too (workload micro 32768
+	 * 262144: 0.88 mispredicted branches an operation, nine tenths of
+	 * them there).
+	 */
+	uint32_t m = (h->lbin_nonempty >> cls) & ((2U << reach) - 1);
+	unsigned int i;
+	struct lbin *b;
 	struct large *l;
 	void *p;
-	int k;
 
-	for (k = 0; !b->count && k < LBIN_REACH && cls + k + 1 < LBIN_CLASSES;
-	     k++)
-		b++;
-	if (!b->count)
+	if (!m)
 		return NULL;
+	i = (unsigned int)cls + (unsigned int)__builtin_ctz(m);
+	b = &h->lbins[i];
+	DEBUG_BUG_ON(!b->count);
 	/* Taken off before it is used (a fork child flushes the rest). */
 	p = b->blocks[b->count - 1];
 	b->count--;
+	h->lbin_nonempty &= ~((uint32_t)!b->count << i);
 	atomic_signal_fence(memory_order_seq_cst);
 	l = large_hdr((uintptr_t)p);
 	DEBUG_BUG_ON(READ_ONCE(l->cookie) != large_binned_cookie((uintptr_t)p));
@@ -872,6 +882,11 @@ static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
 			      memory_order_relaxed);
 	h->stats.large_reused++;
 	return p;
+}
+
+static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
+{
+	return __lbin_pop(h, cls, size, zero, LBIN_REACH);
 }
 
 /* @l, a live block, has @map bytes of mapping now: so its bin class. */
@@ -1224,6 +1239,7 @@ void large_free(void *ptr, unsigned int kind)
 		b->blocks[b->count] = ptr;
 		atomic_signal_fence(memory_order_seq_cst);
 		b->count++;
+		h->lbin_nonempty |= 1U << l->bin;
 		lbin_account(h, l->map_size, 1);
 		return;
 	}
@@ -1276,6 +1292,7 @@ void large_bin_init(struct heap *h)
 {
 	memset(h->lbins, 0, sizeof(h->lbins));
 	h->lbin_bytes = 0;
+	h->lbin_nonempty = 0;
 	memset(h->lbin_range_blocks, 0, sizeof(h->lbin_range_blocks));
 	memset(h->lbin_range_bytes, 0, sizeof(h->lbin_range_bytes));
 }

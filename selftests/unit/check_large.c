@@ -332,6 +332,35 @@ START_TEST(test_large_bin_gives_the_thread_its_block_back)
 }
 END_TEST
 
+/*
+ * The bins are found through a mask of those that hold a block: a request
+ * far smaller than the binned block (more than three classes) leaves it
+ * there, and once a request took it, the next finds the bin empty.
+ */
+START_TEST(test_large_bin_reach_and_mask)
+{
+	unsigned char *p, *q, *r;
+
+	large_fresh();
+	p = bitslab_malloc(100 << 10);
+	ck_assert_ptr_nonnull(p);
+	bitslab_free(p);
+	q = bitslab_malloc(40 << 10);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_ptr_ne(q, p);
+	r = bitslab_malloc(90 << 10);
+	ck_assert_ptr_eq(r, p);
+	p = bitslab_malloc(90 << 10);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_ne(p, r);
+	memset(p, 1, 90 << 10);
+	memset(r, 2, 90 << 10);
+	bitslab_free(p);
+	bitslab_free(q);
+	bitslab_free(r);
+}
+END_TEST
+
 START_TEST(test_large_bin_is_bounded)
 {
 	static void *p[64];
@@ -652,6 +681,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_large_usable_size_page_granular);
 	tcase_add_test(tc, test_large_cache_survives_fork);
 	tcase_add_test(tc, test_large_bin_gives_the_thread_its_block_back);
+	tcase_add_test(tc, test_large_bin_reach_and_mask);
 	tcase_add_test(tc, test_large_bin_is_bounded);
 	tcase_add_test(tc, test_large_bin_given_back_by_trim);
 	tcase_add_test(tc, test_large_colour_moves_for_a_larger_size);
