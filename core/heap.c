@@ -247,7 +247,8 @@ void heap_global_unlock(void)
 /*
  * Map a batch of heaps; keep one, pool the rest.  The first batch is the
  * one heap of the first thread that allocates: most programs have no
- * other, and a heap is 10 KiB.  Pool lock held.
+ * other, and a heap is 14 KiB (4 KiB of it the hot slots).  Pool lock
+ * held.
  */
 static struct heap *__heap_pool_grow(void)
 {

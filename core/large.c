@@ -755,6 +755,7 @@ static const uint8_t lbin_pages[LBIN_CLASSES] = {
 	LBIN_PAGES4(16), LBIN_PAGES4(20), LBIN_PAGES(24)
 };
 BUILD_BUG_ON(LBIN_CLASSES != 25);
+BUILD_BUG_ON(LBIN_CLASSES > 32);	/* a bit each in lbin_nonempty */
 
 /* The largest class a mapping of @map bytes holds, or -1 if none. */
 static int lbin_class_down(size_t map)

@@ -26,6 +26,7 @@
 #include "refill.h"
 #include "release.h"
 #include "remote.h"
+#include "report.h"
 #include "secure.h"
 #include "shared.h"
 #include "thread.h"
@@ -145,7 +146,6 @@ static int __heap_refill(struct heap *h, unsigned int cls, struct bin *b)
 		hc->flushes = 0;
 		b->room = b->max;
 	}
-	want = (unsigned int)(b->max > 1 ? b->max / 2 : 1);
 	heap_flush_outbox(h);
 	if (!llist_empty(&h->inbox)) {
 		heap_take_inbox(h);
@@ -164,6 +164,13 @@ static int __heap_refill(struct heap *h, unsigned int cls, struct bin *b)
 			if (!bin_empty(b))	/* recovery refilled the bin */
 				return 0;
 		}
+		/*
+		 * Half the bin, as it is now: a recovery in
+		 * heap_next_chunk() (heap_release_bins()) may have shrunk a
+		 * bin that grew, and claiming for the bigger one left it
+		 * with no room, so that its frees never overflowed.
+		 */
+		want = (unsigned int)(b->max > 1 ? b->max / 2 : 1);
 		/* A chunk made before secure mode was decided serves only
 		 * the plain bin (it gets back to the partial list when a
 		 * block of it is released). */
@@ -176,6 +183,7 @@ static int __heap_refill(struct heap *h, unsigned int cls, struct bin *b)
 			last[0] = b->head;
 			b->head = first;
 			b->room -= (int32_t)n;
+			DEBUG_BUG_ON(b->room < (b->max > 1));
 			return 0;
 		}
 		hc->cur = NULL;

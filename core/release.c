@@ -53,7 +53,9 @@ static void __heap_give_up_chunk(struct heap *h, struct chunk *c, bool idle)
 	struct heap_class *hc = &h->cls[c->cls];
 	DEBUG_BUG_ON(READ_ONCE(c->nused) != 0);
 	DEBUG_BUG_ON(READ_ONCE(h->slow) == SLOW_FREE);
-	if (heap_chunk_hot(h, c))
+	/* The drainer gives up no hot chunk: it never writes a slot. */
+	DEBUG_BUG_ON(idle && heap_chunk_hot(h, c));
+	if (!idle && heap_chunk_hot(h, c))
 		heap_hot_unset(h, c);
 	if (c->kept_empty)
 		hc->nempty--;

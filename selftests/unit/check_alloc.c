@@ -10,12 +10,14 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <bitslab.h>
 
+#include "heap.h"
 #include "os.h"
 #include "reclaim.h"
 #include "size_class.h"
@@ -450,6 +452,60 @@ START_TEST(test_alloc_white_box_geometry)
 }
 END_TEST
 
+/*
+ * A bin that grew, refilled when the system refuses a new chunk: the
+ * refill recovers memory (heap_recover() gives back the cache and every
+ * bin, and shrinks the bins back), then claims what the shrunk bin holds.
+ * It claimed what the grown one held, which left the bin with no room: its
+ * frees never overflowed again.  The address space is limited to what is
+ * mapped now and a little more, after 8 MiB of large blocks went to the
+ * cache, so that the recovery succeeds.
+ */
+START_TEST(test_alloc_white_box_refill_after_recovery)
+{
+	static void *keep[4000];
+	void *p[16];
+	unsigned int cls = size_to_class(8192);
+	struct kernel_mem m;
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+	struct bin *b;
+	int i, r, n;
+
+	for (r = 0; r < 20; r++) {
+		for (i = 0; i < 8; i++)
+			p[i] = bitslab_malloc(8192);
+		for (i = 0; i < 8; i++)
+			bitslab_free(p[i]);
+	}
+	b = &bitslab_tls_heap->bins[cls];
+	ck_assert_int_gt(b->max, bitslab_tls_heap->cls[cls].bin_base);
+	for (i = 0; i < 8; i++) {
+		keep[i] = bitslab_malloc(1 << 20);
+		memset(keep[i], 1, 4096);
+	}
+	for (i = 0; i < 8; i++)
+		bitslab_free(keep[i]);
+	kernel_mem_read(&m);
+	rl.rlim_cur = m.mapped + (256 << 10);
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+	for (n = 0; n < 4000; n++) {
+		keep[n] = bitslab_malloc(8192);
+		if (!keep[n])
+			break;
+		ck_assert_msg(b->room >= 1 && b->room <= b->max,
+			      "after %d blocks: room %d, capacity %d", n,
+			      b->room, b->max);
+	}
+	rl.rlim_cur = RLIM_INFINITY;
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+	/* The recovery ran (and shrank the bin). */
+	ck_assert_int_eq(b->max, bitslab_tls_heap->cls[cls].bin_base);
+	while (n--)
+		bitslab_free(keep[n]);
+	ck_assert_int_ge(b->room, 1);
+}
+END_TEST
+
 Suite *check_suite(void)
 {
 	Suite *s = suite_create("alloc");
@@ -473,6 +529,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_alloc_trim_gives_everything_back);
 	suite_add_tcase(s, tc);
 	tcase_add_test(wb, test_alloc_white_box_geometry);
+	tcase_add_test(wb, test_alloc_white_box_refill_after_recovery);
 	suite_add_tcase(s, wb);
 	return s;
 }
