@@ -96,30 +96,34 @@ static void free_static_address(void)
 	bitslab_free(global + 32);
 }
 
-static void free_interior_span(void)
+/* 20 blocks of 8192 bytes into @p: they live in 512 KiB spans, and
+ * blocks 16 - 23 start in a span's third 64 KiB region. */
+static void span_blocks(char **p)
 {
-	/* 8192-byte blocks live in 512 KiB spans: block 19 starts in the
-	 * span's third 64 KiB region; a pointer into it. */
-	char *p[20];
 	int i;
 
 	for (i = 0; i < 20; i++)
 		p[i] = bitslab_malloc(8192);
-	bitslab_free(p[19] + 100);
+}
+
+static void free_interior_span(void)
+{
+	char *p[20];
+
+	span_blocks(p);
+	bitslab_free(p[19] + 100);	/* a pointer into block 19 */
 }
 
 /*
  * The free fast path knows a span's later regions too (struct hot_slot):
- * once a free of block 18 made the third region of the 512 KiB span hot,
- * frees of its neighbour take the fast path, with the same checks.
+ * once a free of block 18 made the third region of the span hot, frees of
+ * its neighbour take the fast path, with the same checks.
  */
 static void free_interior_span_hot(void)
 {
 	char *p[20];
-	int i;
 
-	for (i = 0; i < 20; i++)
-		p[i] = bitslab_malloc(8192);
+	span_blocks(p);
 	bitslab_free(p[18]);
 	bitslab_free(p[19] + 100);
 }
@@ -127,10 +131,8 @@ static void free_interior_span_hot(void)
 static void double_free_span_hot(void)
 {
 	char *p[20];
-	int i;
 
-	for (i = 0; i < 20; i++)
-		p[i] = bitslab_malloc(8192);
+	span_blocks(p);
 	bitslab_free(p[18]);
 	bitslab_free(p[19]);
 	bitslab_free(p[19]);
@@ -147,8 +149,7 @@ static void double_free_span_after_trim(void)
 	char *p[20];
 	int i;
 
-	for (i = 0; i < 20; i++)
-		p[i] = bitslab_malloc(8192);
+	span_blocks(p);
 	for (i = 19; i >= 0; i--)
 		bitslab_free(p[i]);
 	bitslab_trim();
