@@ -38,6 +38,7 @@
 #include "counters.h"
 #include "os.h"
 #include "prof.h"
+#include "reclaim.h"
 #include "report.h"
 #include "size_class.h"
 
@@ -72,7 +73,9 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct heap *pool_free;			/* pool lock */
 static struct heap *all_heaps;			/* pool lock */
 static struct heap_stats exited_stats;		/* pool lock */
-static long heaps_live;				/* pool lock */
+/* Written under the pool lock, sequentially consistent: the reclaim
+ * helper reads it without the lock (heap_live_count()). */
+static _Atomic long heaps_live;
 static _Atomic bool heaps_many;			/* set under pool lock */
 
 /**
@@ -295,7 +298,7 @@ struct heap *heap_pool_get(void)
 		pool_free = h->pool_next;
 	else
 		h = __heap_pool_grow();
-	if (h && ++heaps_live > 1)
+	if (h && fetch_add(&heaps_live, 1) + 1 > 1)
 		WRITE_ONCE(heaps_many, true);
 	pthread_mutex_unlock(&pool_lock);
 	if (!h)
@@ -317,16 +320,28 @@ static void stats_add(struct heap_stats *sum, const struct heap_stats *s)
 		b[i] += a[i];
 }
 
-/** heap_pool_put() - @h, dead and owning nothing, goes back to the pool. */
+/** heap_pool_put() - @h, dead and owning nothing, goes back to the pool;
+ * the last live one wakes the reclaim helper, which then ends. */
 void heap_pool_put(struct heap *h)
 {
+	bool last;
+
 	pthread_mutex_lock(&pool_lock);
 	stats_add(&exited_stats, &h->stats);
 	store_seq_cst(&h->state, HEAP_FREE);
 	h->pool_next = pool_free;
 	pool_free = h;
-	heaps_live--;
+	last = fetch_sub(&heaps_live, 1) == 1;
 	pthread_mutex_unlock(&pool_lock);
+	if (last)
+		reclaim_heaps_gone();
+}
+
+/** heap_live_count() - how many thread heaps are live now (a
+ * sequentially consistent read: see helper_may_end() in reclaim.c). */
+long heap_live_count(void)
+{
+	return load_seq_cst(&heaps_live);
 }
 
 /**
@@ -357,7 +372,7 @@ bool heap_no_walkers(void)
 	long live;
 
 	pthread_mutex_lock(&pool_lock);
-	live = heaps_live;
+	live = READ_ONCE(heaps_live);
 	pthread_mutex_unlock(&pool_lock);
 	return live == 0 ||
 	       (live == 1 && bitslab_tls_heap->kind == HEAP_KIND_THREAD);
@@ -379,7 +394,7 @@ void heap_sum_stats(struct heap_stats *sum, long *threads)
 			stats_add(sum, &h->stats);
 			count_binned(sum, h);
 		}
-	*threads = heaps_live;
+	*threads = READ_ONCE(heaps_live);
 	pthread_mutex_unlock(&pool_lock);
 	stats_add(sum, &heap_global.stats);
 	count_binned(sum, &heap_global);
@@ -419,8 +434,8 @@ void heap_fork_child(struct heap *survivor, void (*dead)(struct heap *h))
 
 	/* Only the survivor's heap is live now (counted first: what @dead
 	 * gives back must see that no other thread can walk a list). */
-	heaps_live = survivor->kind == HEAP_KIND_THREAD &&
-		     READ_ONCE(survivor->state) == HEAP_LIVE;
+	store_seq_cst(&heaps_live, survivor->kind == HEAP_KIND_THREAD &&
+				   READ_ONCE(survivor->state) == HEAP_LIVE);
 	heap_fork_parent();
 	/* Live, or dead in the middle of its exit: either way its thread is
 	 * gone, and what it holds is @dead's to look at. */

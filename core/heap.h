@@ -305,6 +305,7 @@ void heap_call_out_end(struct heap *saved);
 bool heap_may_wait(void);
 bool heap_many_threads(void);
 bool heap_no_walkers(void);
+long heap_live_count(void);
 
 void heap_hot_reset(struct heap *h);
 struct heap *heap_pool_get(void);

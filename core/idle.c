@@ -223,6 +223,12 @@ void idle_kick(void)
 	reclaim_decay_kick(true);
 }
 
+/** idle_disarm() - the helper ends (reclaim.c): the next push wakes one. */
+void idle_disarm(void)
+{
+	store_seq_cst(&idle_armed, false);
+}
+
 /**
  * idle_due() - should the helper look at the inboxes now?  @due: when its
  * last look said to look again, 0 for not at all; @now: the time.

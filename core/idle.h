@@ -13,6 +13,7 @@ struct heap;
 
 long idle_scan(void);
 void idle_kick(void);
+void idle_disarm(void);
 bool idle_due(uint64_t due, uint64_t now);
 
 /*

@@ -228,6 +228,8 @@ static void ms_to_timespec(long ms, struct timespec *ts)
  * consistent): either it sees what was just cached or queued, or the
  * kicker sees it asleep and wakes it.
  */
+static bool helper_may_end(void);
+
 static void *helper_main(void *arg)
 {
 	uint64_t due = 0;	/* when the retire stack is reclaimed */
@@ -269,6 +271,10 @@ static void *helper_main(void *arg)
 			if (wait < 0 || next < wait)
 				wait = next;
 		}
+		/* No thread of the program's has a heap: it may be ending
+		 * with pthread_exit() (see helper_may_end()). */
+		if (helper_may_end())
+			break;
 		if (wait < 0) {
 			store_seq_cst(&helper_sleep, SLEEP_FOREVER);
 			atomic_thread_fence(memory_order_seq_cst);
@@ -282,6 +288,46 @@ static void *helper_main(void *arg)
 		}
 	}
 	return NULL;
+}
+
+/*
+ * The helper ends when no thread of the program has a heap.  glibc ends a
+ * process when its last thread ends, whether it returned from main() or
+ * not: a program whose main thread calls pthread_exit() and whose other
+ * threads then finish ends as their last one does.  The helper is a thread
+ * too, so it kept such a process alive for good, blocking every signal
+ * but SIGKILL (a Python child forked from a thread, whose thread ends with
+ * pthread_exit(), never exited: test_threading's
+ * test_3_join_in_forked_from_thread).  So the last heap to go back to the
+ * pool wakes it (reclaim_heaps_gone()), and it ends before it sleeps.  A
+ * thread that gets a heap afterwards starts a new one at its first kick;
+ * what waits for a grace period or in the caches meanwhile waits for it.
+ *
+ * The race with a kicker that sees the helper running and only wakes it is
+ * a Dekker handshake, every access sequentially consistent: the helper
+ * says HELPER_NONE (and clears idle_armed) and then counts the live heaps;
+ * the kicker's heap was counted (heap_pool_get()) before it reads the
+ * state (or idle_armed, for a push: idle_kick()).  Either the helper
+ * counts that heap and runs on, or the kicker sees HELPER_NONE and starts
+ * another helper.
+ */
+static bool helper_may_end(void)
+{
+	int state = HELPER_RUNNING;
+
+	if (heap_live_count())
+		return false;
+	if (!try_cmpxchg(&helper_state, &state, HELPER_NONE))
+		return false;
+	/* Its looks at idle owners end with it: a push must start the next
+	 * helper (idle_kick(); the same handshake, on idle_armed). */
+	idle_disarm();
+	if (!heap_live_count())
+		return true;
+	/* A heap came meanwhile: run on, unless its thread started another
+	 * helper already. */
+	state = HELPER_NONE;
+	return !try_cmpxchg(&helper_state, &state, HELPER_RUNNING);
 }
 
 /* Start the helper thread.  The caller holds none of our locks. */
@@ -316,6 +362,19 @@ static bool helper_running(void)
 }
 
 /**
+ * reclaim_heaps_gone() - the last live thread heap went back to the pool:
+ * wake the helper, so that it ends (helper_may_end()).  Any thread, none of
+ * our locks held.
+ */
+void reclaim_heaps_gone(void)
+{
+	if (!helper_running())
+		return;
+	fetch_add_release(&wake_seq, 1);
+	futex(&wake_seq, FUTEX_WAKE, 1, NULL);
+}
+
+/**
  * reclaim_decay_kick() - something was queued or cached that the helper
  * must see: make sure it runs, and wake it if it sleeps for good, or, if
  * @urgent (a batch is full, a cache is over budget), if it sleeps at all.
@@ -325,7 +384,8 @@ static bool helper_running(void)
  */
 void reclaim_decay_kick(bool urgent)
 {
-	int state = READ_ONCE(helper_state), sleep;
+	/* Sequentially consistent: see helper_may_end(). */
+	int state = load_seq_cst(&helper_state), sleep;
 
 	if (state != HELPER_RUNNING) {
 		/* Only a thread of the program's own, outside any call out

@@ -16,6 +16,7 @@ bool reclaim_now(void);
 long reclaim_hungry(void);
 unsigned long reclaim_gp_seq(void);
 void reclaim_decay_kick(bool urgent);
+void reclaim_heaps_gone(void);
 
 /*
  * large_cache_decay() - give back large mappings cached longer than

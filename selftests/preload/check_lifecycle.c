@@ -6,13 +6,22 @@
  * exited thread, back in its bitmap, adopted by another thread since, and
  * freed again is a double free; so is the free of a block never handed
  * out.  Each runs in a child that must abort with the one-line report.
+ *
+ * And the end of a process: glibc ends one when its last thread ends,
+ * returned from main() or not, so the allocator's helper thread must not
+ * keep it alive.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "misuse.h"
 #include "unit.h"
@@ -63,6 +72,139 @@ static void free_never_allocated(void)
 	free((void *)((p | (8192 - 1)) + 1 - 16));
 }
 
+/* Blocks allocated by one thread and freed by another, then 20 MiB
+ * allocated and freed: what starts the reclaim helper. */
+static void *free_them(void *arg)
+{
+	int i;
+
+	for (i = 0; i < FILL; i++)
+		free(blocks[i]);
+	return NULL;
+}
+
+static void cross_frees(void)
+{
+	static void *many[20000];
+	pthread_t t;
+	int i;
+
+	for (i = 0; i < FILL; i++)
+		blocks[i] = malloc(16 + i % 2000);
+	pthread_create(&t, NULL, free_them, NULL);
+	pthread_join(t, NULL);
+	/* Chunks emptied and given up: they are cached for the helper to
+	 * decay, which starts it where remote frees did not. */
+	for (i = 0; i < 20000; i++)
+		many[i] = malloc(1024);
+	for (i = 0; i < 20000; i++)
+		free(many[i]);
+}
+
+/* Run @fn in a child, which must exit with status 0 within 10 s. */
+static void expect_exit_0(void (*fn)(void))
+{
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+	int status = 0, i;
+	pid_t pid, got = 0;
+
+	fflush(NULL);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		fn();
+		_exit(3);	/* fn() ends the process otherwise */
+	}
+	for (i = 0; i < 1000 && got == 0; i++) {
+		got = waitpid(pid, &status, WNOHANG);
+		if (got == 0)
+			nanosleep(&tick, NULL);
+	}
+	if (got == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		ck_abort_msg("the process did not end within 10 s of its "
+			     "last thread's pthread_exit()");
+	}
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "status %#x", status);
+}
+
+/* The main thread ends with pthread_exit() after remote frees; the
+ * thread it started last ends too: so does the process. */
+static void main_pthread_exit(void)
+{
+	cross_frees();
+	pthread_exit(NULL);
+}
+
+/* As a Python child forked from a thread: the forking thread is the
+ * child's only one, and it ends with pthread_exit() after remote frees. */
+static void *fork_and_exit(void *arg)
+{
+	pid_t pid;
+	int status;
+
+	(void)arg;
+	pid = fork();
+	if (pid == 0) {
+		cross_frees();
+		pthread_exit(NULL);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		_exit(4);
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 5);
+}
+
+static void fork_from_thread_pthread_exit(void)
+{
+	pthread_t t;
+
+	cross_frees();
+	pthread_create(&t, NULL, fork_and_exit, NULL);
+	pthread_join(t, NULL);
+}
+
+/*
+ * The helper ends with the last thread heap, and the next thread to get
+ * one starts a new helper: the main thread ends with pthread_exit() while
+ * a thread that has not allocated waits; that thread then allocates,
+ * frees across threads, and finds the helper running again (in the
+ * statistics malloc_stats() writes to its stderr, a pipe here).
+ */
+static int stats_pipe[2];
+
+static void *late_allocator(void *arg)
+{
+	struct timespec wait = { 0, 300 * 1000 * 1000 };
+	char buf[8192];
+	ssize_t n, got = 0;
+
+	(void)arg;
+	nanosleep(&wait, NULL);		/* the main thread's heap is gone */
+	cross_frees();
+	dup2(stats_pipe[1], 2);
+	malloc_stats();
+	close(2);
+	close(stats_pipe[1]);
+	while (got < (ssize_t)sizeof(buf) - 1 &&
+	       (n = read(stats_pipe[0], buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += n;
+	buf[got] = '\0';
+	_exit(strstr(buf, "(reclaim thread running)") ? 0 : 6);
+}
+
+static void helper_restarts(void)
+{
+	pthread_t t;
+
+	if (pipe(stats_pipe))
+		_exit(7);
+	cross_frees();
+	pthread_create(&t, NULL, late_allocator, NULL);
+	pthread_exit(NULL);
+}
+
 START_TEST(test_lifecycle_under_bitslab)
 {
 	ck_assert_msg(dlsym(RTLD_DEFAULT, "bitslab_version") != NULL,
@@ -82,6 +224,24 @@ START_TEST(test_lifecycle_free_of_block_never_allocated)
 }
 END_TEST
 
+START_TEST(test_lifecycle_main_thread_pthread_exit_ends_process)
+{
+	expect_exit_0(main_pthread_exit);
+}
+END_TEST
+
+START_TEST(test_lifecycle_child_of_thread_pthread_exit_ends_process)
+{
+	expect_exit_0(fork_from_thread_pthread_exit);
+}
+END_TEST
+
+START_TEST(test_lifecycle_helper_restarts_for_a_later_thread)
+{
+	expect_exit_0(helper_restarts);
+}
+END_TEST
+
 Suite *check_suite(void)
 {
 	Suite *s = suite_create("lifecycle");
@@ -91,6 +251,9 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_lifecycle_under_bitslab);
 	tcase_add_test(tc, test_lifecycle_double_free_after_adoption);
 	tcase_add_test(tc, test_lifecycle_free_of_block_never_allocated);
+	tcase_add_test(tc, test_lifecycle_main_thread_pthread_exit_ends_process);
+	tcase_add_test(tc, test_lifecycle_child_of_thread_pthread_exit_ends_process);
+	tcase_add_test(tc, test_lifecycle_helper_restarts_for_a_later_thread);
 	suite_add_tcase(s, tc);
 	return s;
 }
