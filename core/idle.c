@@ -305,5 +305,9 @@ void idle_fork_parent(void)
 /* fork child: the forking thread took it; the helper is gone. */
 void idle_fork_child(void)
 {
+	/* The child has no helper yet: not armed, or its pushes would never
+	 * start one and its idle owners would never be drained. */
+	store_seq_cst(&idle_armed, false);
+	WRITE_ONCE(idle_wanted, false);
 	pthread_mutex_unlock(&drain_lock);
 }

@@ -358,7 +358,7 @@ static void helper_start(void)
 
 static bool helper_running(void)
 {
-	return READ_ONCE(helper_state) == HELPER_RUNNING;
+	return load_seq_cst(&helper_state) == HELPER_RUNNING;
 }
 
 /**
@@ -368,8 +368,14 @@ static bool helper_running(void)
  */
 void reclaim_heaps_gone(void)
 {
-	if (!helper_running())
-		return;
+	/*
+	 * Whatever the helper's state says: a helper that counted this heap
+	 * in helper_may_end() after it said HELPER_NONE goes back to
+	 * running, and must count again before it sleeps.  It read wake_seq
+	 * before it counted, so this bump makes its next wait return at once
+	 * (a wake sent only to a running helper was lost there, and the
+	 * helper slept for good with no heap left: review of 5bf0a7e).
+	 */
 	fetch_add_release(&wake_seq, 1);
 	futex(&wake_seq, FUTEX_WAKE, 1, NULL);
 }
