@@ -298,7 +298,7 @@ struct heap *heap_pool_get(void)
 		pool_free = h->pool_next;
 	else
 		h = __heap_pool_grow();
-	if (h && fetch_add(&heaps_live, 1) + 1 > 1)
+	if (h && fetch_add(&heaps_live, 1) > 0)
 		WRITE_ONCE(heaps_many, true);
 	pthread_mutex_unlock(&pool_lock);
 	if (!h)

@@ -307,7 +307,7 @@ void idle_fork_child(void)
 {
 	/* The child has no helper yet: not armed, or its pushes would never
 	 * start one and its idle owners would never be drained. */
-	store_seq_cst(&idle_armed, false);
+	idle_disarm();
 	WRITE_ONCE(idle_wanted, false);
 	pthread_mutex_unlock(&drain_lock);
 }
