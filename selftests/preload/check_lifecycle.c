@@ -123,8 +123,7 @@ static void expect_exit_0(void (*fn)(void))
 	if (got == 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
-		ck_abort_msg("the process did not end within 10 s of its "
-			     "last thread's pthread_exit()");
+		ck_abort_msg("the process did not end within 10 s");
 	}
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "status %#x", status);
@@ -205,6 +204,99 @@ static void helper_restarts(void)
 	pthread_exit(NULL);
 }
 
+/* "idle owners drained N" in what malloc_stats() writes, through a pipe. */
+static long idle_drained(void)
+{
+	static char buf[16384];
+	const char *key = "idle owners drained", *p;
+	ssize_t n, got = 0;
+	int fd[2], saved;
+
+	if (pipe(fd))
+		return -1;
+	fflush(stderr);
+	saved = dup(2);
+	dup2(fd[1], 2);
+	malloc_stats();
+	dup2(saved, 2);
+	close(saved);
+	close(fd[1]);
+	while (got < (ssize_t)sizeof(buf) - 1 &&
+	       (n = read(fd[0], buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += n;
+	close(fd[0]);
+	buf[got] = '\0';
+	p = strstr(buf, key);
+	return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+/*
+ * An owner whose blocks another thread frees, then idles until released:
+ * the reclaim helper drains its inbox for it (core/idle.c).
+ */
+static pthread_barrier_t owner_ready, owner_done;
+
+static void *idle_owner(void *arg)
+{
+	pthread_t t;
+	int i;
+
+	(void)arg;
+	for (i = 0; i < FILL; i++)
+		blocks[i] = malloc(16 + i % 2000);
+	pthread_create(&t, NULL, free_them, NULL);
+	pthread_join(t, NULL);
+	pthread_barrier_wait(&owner_ready);
+	pthread_barrier_wait(&owner_done);	/* idle meanwhile */
+	return NULL;
+}
+
+/* Start an idle owner; after @ms, return the drains counted. */
+static long idle_round(pthread_t *t, long ms)
+{
+	struct timespec wait = { ms / 1000, (ms % 1000) * 1000000L };
+
+	pthread_barrier_init(&owner_ready, NULL, 2);
+	pthread_barrier_init(&owner_done, NULL, 2);
+	pthread_create(t, NULL, idle_owner, NULL);
+	pthread_barrier_wait(&owner_ready);
+	nanosleep(&wait, NULL);
+	return idle_drained();
+}
+
+static void idle_round_end(pthread_t t)
+{
+	pthread_barrier_wait(&owner_done);
+	pthread_join(t, NULL);
+	pthread_barrier_destroy(&owner_ready);
+	pthread_barrier_destroy(&owner_done);
+}
+
+/*
+ * A fork while the helper's look at idle owners is armed (it just found
+ * an inbox with work): the child, which has no helper, must not inherit
+ * the armed flag, or its pushes never start one and its idle owners are
+ * never drained.
+ */
+static void fork_while_armed(void)
+{
+	pthread_t t, u;
+	long before;
+	pid_t pid;
+	int status;
+
+	idle_round(&t, 20);	/* armed by now */
+	pid = fork();
+	if (pid == 0) {
+		before = idle_drained();
+		_exit(idle_round(&u, 1500) > before ? 0 : 8);
+	}
+	idle_round_end(t);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		_exit(4);
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 5);
+}
+
 START_TEST(test_lifecycle_under_bitslab)
 {
 	ck_assert_msg(dlsym(RTLD_DEFAULT, "bitslab_version") != NULL,
@@ -242,6 +334,12 @@ START_TEST(test_lifecycle_helper_restarts_for_a_later_thread)
 }
 END_TEST
 
+START_TEST(test_lifecycle_fork_child_drains_idle_owners)
+{
+	expect_exit_0(fork_while_armed);
+}
+END_TEST
+
 Suite *check_suite(void)
 {
 	Suite *s = suite_create("lifecycle");
@@ -254,6 +352,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_lifecycle_main_thread_pthread_exit_ends_process);
 	tcase_add_test(tc, test_lifecycle_child_of_thread_pthread_exit_ends_process);
 	tcase_add_test(tc, test_lifecycle_helper_restarts_for_a_later_thread);
+	tcase_add_test(tc, test_lifecycle_fork_child_drains_idle_owners);
 	suite_add_tcase(s, tc);
 	return s;
 }
