@@ -845,9 +845,8 @@ static struct large *large_recolour(struct large *l, void **p, size_t size)
 }
 
 /* Block @size bytes, zero-filled if @zero, from @h's bin @cls or one of
- * the @reach above it, or NULL. */
-static __always_inline void *__lbin_pop(struct heap *h, int cls, size_t size,
-					bool zero, int reach)
+ * the LBIN_REACH above it, or NULL. */
+static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
 {
 	/*
 	 * The first bin that holds a block, from the mask of those that do:
@@ -856,7 +855,7 @@ static __always_inline void *__lbin_pop(struct heap *h, int cls, size_t size,
 	 * 262144: 0.88 mispredicted branches an operation, nine tenths of
 	 * them there).
 	 */
-	uint32_t m = (h->lbin_nonempty >> cls) & ((2U << reach) - 1);
+	uint32_t m = (h->lbin_nonempty >> cls) & ((2U << LBIN_REACH) - 1);
 	unsigned int i;
 	struct lbin *b;
 	struct large *l;
@@ -883,11 +882,6 @@ static __always_inline void *__lbin_pop(struct heap *h, int cls, size_t size,
 			      memory_order_relaxed);
 	h->stats.large_reused++;
 	return p;
-}
-
-static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
-{
-	return __lbin_pop(h, cls, size, zero, LBIN_REACH);
 }
 
 /* @l, a live block, has @map bytes of mapping now: so its bin class. */
