@@ -35,7 +35,8 @@
  * program that never empties a chunk never gets one.  It has a small stack
  * (HELPER_STACK: the fragmentation test runs under a 16 MiB address-space
  * limit), every signal blocked, takes no read-side section and never
- * allocates (its allocations would go to the locked fallback heap).  After
+ * allocates (its allocations would go to the locked fallback heap).  It
+ * ends when no thread has a heap, and is joined then (helper_end()).  After
  * fork() the child has no helper; the next retirement or cached chunk
  * starts one (not under a sanitizer in a child of a threaded parent).
  *
@@ -51,6 +52,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
@@ -89,6 +91,7 @@ char tsan_grace_token;
 #define RECLAIM_BYTES	(1UL << 20)
 #define RECLAIM_MS	100
 #define RETRY_MS	1000	/* after a failed pthread_create() */
+#define HELPER_END_WAIT_MS 100	/* see reclaim_heaps_gone() */
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 #define HELPER_STACK	(1UL << 20)
 #else
@@ -112,13 +115,21 @@ struct batch {
 static pthread_mutex_t reclaim_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct batch *in_flight;		/* reclaim lock */
 
-enum helper_state { HELPER_NONE, HELPER_RUNNING, HELPER_FAILED };
+/* NONE: no helper, or one that ended; ENDING: it found no live heap and
+ * counts them again (helper_may_end()). */
+enum helper_state { HELPER_NONE, HELPER_RUNNING, HELPER_FAILED,
+		    HELPER_ENDING };
 static _Atomic int helper_state;
 static _Atomic uint64_t helper_failed_at;	/* ms */
 static _Atomic int wake_seq;		/* futex word: bumped to wake it */
 enum helper_sleep { SLEEP_AWAKE, SLEEP_TIMED, SLEEP_FOREVER };
 static _Atomic int helper_sleep;	/* enum helper_sleep */
 static _Atomic bool hungry;		/* a heap missed the chunk cache */
+/* Who joins an ended helper: see helper_end(). */
+static _Atomic unsigned long helper_ended;	/* its pthread_t, or 0 */
+static _Atomic int helper_looks;		/* futex word */
+static _Atomic int helper_end_waiters;
+BUILD_BUG_ON(sizeof(pthread_t) != sizeof(unsigned long));
 static bool in_threaded_fork_child;	/* see HELPER_IN_FORK_CHILD */
 
 static long futex(_Atomic int *word, int op, int val,
@@ -229,6 +240,8 @@ static void ms_to_timespec(long ms, struct timespec *ts)
  * kicker sees it asleep and wakes it.
  */
 static bool helper_may_end(void);
+static void helper_looked(void);
+static void helper_end(void);
 
 static void *helper_main(void *arg)
 {
@@ -275,6 +288,7 @@ static void *helper_main(void *arg)
 		 * with pthread_exit() (see helper_may_end()). */
 		if (helper_may_end())
 			break;
+		helper_looked();
 		if (wait < 0) {
 			store_seq_cst(&helper_sleep, SLEEP_FOREVER);
 			atomic_thread_fence(memory_order_seq_cst);
@@ -287,6 +301,7 @@ static void *helper_main(void *arg)
 			futex(&wake_seq, FUTEX_WAIT, seq, &ts);
 		}
 	}
+	helper_end();
 	return NULL;
 }
 
@@ -299,17 +314,18 @@ static void *helper_main(void *arg)
  * but SIGKILL (a Python child forked from a thread, whose thread ends with
  * pthread_exit(), never exited: test_threading's
  * test_3_join_in_forked_from_thread).  So the last heap to go back to the
- * pool wakes it (reclaim_heaps_gone()), and it ends before it sleeps.  A
- * thread that gets a heap afterwards starts a new one at its first kick;
- * what waits for a grace period or in the caches meanwhile waits for it.
+ * pool wakes it (reclaim_heaps_gone()), and it ends before it sleeps,
+ * joined by that thread (helper_end()).  A thread that gets a heap
+ * afterwards starts a new one at its first kick; what waits in the caches
+ * meanwhile waits for it.
  *
  * The race with a kicker that sees the helper running and only wakes it is
  * a Dekker handshake, every access sequentially consistent: the helper
- * says HELPER_NONE (and clears idle_armed) and then counts the live heaps;
- * the kicker's heap was counted (heap_pool_get()) before it reads the
- * state (or idle_armed, for a push: idle_kick()).  Either the helper
- * counts that heap and runs on, or the kicker sees HELPER_NONE and starts
- * another helper.
+ * says HELPER_ENDING (and clears idle_armed) and then counts the live
+ * heaps; the kicker's heap was counted (heap_pool_get()) before it reads
+ * the state (or idle_armed, for a push: idle_kick()).  Either the helper
+ * counts that heap and runs on, or the kicker sees HELPER_ENDING and
+ * starts another helper.
  */
 static bool helper_may_end(void)
 {
@@ -325,7 +341,7 @@ static bool helper_may_end(void)
 	 */
 	if (READ_ONCE(pending))
 		reclaim_run(true);
-	if (!try_cmpxchg(&helper_state, &state, HELPER_NONE))
+	if (!try_cmpxchg(&helper_state, &state, HELPER_ENDING))
 		return false;
 	/* Its looks at idle owners end with it: a push must start the next
 	 * helper (idle_kick(); the same handshake, on idle_armed). */
@@ -334,8 +350,48 @@ static bool helper_may_end(void)
 		return true;
 	/* A heap came meanwhile: run on, unless its thread started another
 	 * helper already. */
-	state = HELPER_NONE;
+	state = HELPER_ENDING;
 	return !try_cmpxchg(&helper_state, &state, HELPER_RUNNING);
+}
+
+static void helper_join(unsigned long t)
+{
+	if (t)
+		pthread_join((pthread_t)t, NULL);
+}
+
+/* The helper looked at the live heaps and runs on: a thread waiting in
+ * reclaim_heaps_gone() looks again. */
+static void helper_looked(void)
+{
+	fetch_add(&helper_looks, 1);
+	if (load_seq_cst(&helper_end_waiters))
+		futex(&helper_looks, FUTEX_WAKE, INT_MAX, NULL);
+}
+
+/*
+ * The helper ends.  It is joinable: glibc's exit(0) runs on whichever
+ * thread ends last, with that thread's stack and signal mask, and the
+ * helper's are small and block every signal (an exit handler needing
+ * 512 KiB of stack crashed there, and one that waits for a signal would
+ * hang).  So the thread that gave the last heap back waits for it to end
+ * and joins it (reclaim_heaps_gone()), and outlives it.
+ *
+ * Each helper's id goes into helper_ended once, after it decided to end,
+ * and leaves it once, to be joined: by that waiting thread, by
+ * helper_start() before it starts the next one, or by the next helper
+ * to end (whose start raced with this one's end).  Then, and only then,
+ * the state says NONE (a waiter that sees it finds the id), and waiters
+ * are woken.
+ */
+static void helper_end(void)
+{
+	int state = HELPER_ENDING;
+
+	helper_join(xchg(&helper_ended, (unsigned long)pthread_self()));
+	/* A kicker may have started the next helper already. */
+	(void)try_cmpxchg(&helper_state, &state, HELPER_NONE);
+	helper_looked();
 }
 
 /* Start the helper thread.  The caller holds none of our locks. */
@@ -347,12 +403,13 @@ static void helper_start(void)
 	pthread_t t;
 	int err;
 
+	/* The last one to end, if no thread that gave a heap back did. */
+	helper_join(xchg(&helper_ended, 0));
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	err = pthread_attr_init(&attr);
 	if (!err) {
 		pthread_attr_setstacksize(&attr, HELPER_STACK);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		err = pthread_create(&t, &attr, helper_main, NULL);
 		pthread_attr_destroy(&attr);
 	}
@@ -376,9 +433,12 @@ static bool helper_running(void)
  */
 void reclaim_heaps_gone(void)
 {
+	uint64_t start = os_now_ms();
+	int looks, state;
+
 	/*
 	 * Whatever the helper's state says: a helper that counted this heap
-	 * in helper_may_end() after it said HELPER_NONE goes back to
+	 * in helper_may_end() after it said HELPER_ENDING goes back to
 	 * running, and must count again before it sleeps.  It read wake_seq
 	 * before it counted, so this bump makes its next wait return at once
 	 * (a wake sent only to a running helper was lost there, and the
@@ -386,6 +446,30 @@ void reclaim_heaps_gone(void)
 	 */
 	fetch_add_release(&wake_seq, 1);
 	futex(&wake_seq, FUTEX_WAKE, 1, NULL);
+
+	/*
+	 * Outlive it (helper_end()).  Its second look at the live heaps
+	 * from here on began after this heap had gone: then it has ended,
+	 * or found another heap, whose thread waits for it in turn.  A
+	 * thread that gets a heap meanwhile ends the wait too.  At most
+	 * HELPER_END_WAIT_MS: the helper may be in a grace period.
+	 */
+	fetch_add(&helper_end_waiters, 1);
+	looks = load_seq_cst(&helper_looks);
+	for (;;) {
+		int now = load_seq_cst(&helper_looks);
+		long left = HELPER_END_WAIT_MS - (long)(os_now_ms() - start);
+		struct timespec ts;
+
+		state = load_seq_cst(&helper_state);
+		if ((state != HELPER_RUNNING && state != HELPER_ENDING) ||
+		    now - looks >= 2 || heap_live_count() || left <= 0)
+			break;
+		ms_to_timespec(left, &ts);
+		futex(&helper_looks, FUTEX_WAIT, now, &ts);
+	}
+	fetch_sub(&helper_end_waiters, 1);
+	helper_join(xchg(&helper_ended, 0));
 }
 
 /**
@@ -580,6 +664,7 @@ void reclaim_fork_parent(void)
 void reclaim_fork_child(void)
 {
 	struct batch *b;
+	int state;
 
 	for (b = in_flight; b; b = b->next) {
 		struct llist_node *p = b->list, *next;
@@ -590,9 +675,13 @@ void reclaim_fork_child(void)
 		}
 	}
 	in_flight = NULL;
-	if (READ_ONCE(helper_state) == HELPER_RUNNING)
+	state = READ_ONCE(helper_state);
+	if (state == HELPER_RUNNING || state == HELPER_ENDING)
 		in_threaded_fork_child = true;
 	atomic_init(&helper_state, HELPER_NONE);
+	/* The parent's threads are not the child's to join. */
+	atomic_init(&helper_ended, 0);
+	atomic_init(&helper_end_waiters, 0);
 	atomic_init(&wake_seq, 0);
 	atomic_init(&helper_sleep, SLEEP_AWAKE);
 	pthread_mutex_unlock(&reclaim_lock);

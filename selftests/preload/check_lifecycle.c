@@ -204,6 +204,54 @@ static void helper_restarts(void)
 	pthread_exit(NULL);
 }
 
+/*
+ * glibc's exit(0) runs on whichever thread ends last, with that thread's
+ * stack and signal mask: it must be one of the program's, never the
+ * helper (a small stack, every signal blocked).  The main thread ends with
+ * pthread_exit() and a thread that started the helper again ends after
+ * it, so that the helper ends after the last heap is gone; the exit
+ * handler then needs 512 KiB of stack and SIGUSR1 unblocked, as the
+ * program left it.
+ */
+static void __attribute__((noinline)) deep_stack(void)
+{
+	volatile char big[512 << 10];
+
+	big[0] = 1;
+	big[sizeof(big) - 1] = 1;
+	(void)big[0];
+}
+
+static void exit_on_a_program_thread(void)
+{
+	sigset_t mask;
+
+	if (pthread_sigmask(SIG_BLOCK, NULL, &mask) ||
+	    sigismember(&mask, SIGUSR1))
+		_exit(9);
+	deep_stack();
+}
+
+static void *last_allocator(void *arg)
+{
+	struct timespec wait = { 0, 50 * 1000 * 1000 };
+
+	(void)arg;
+	nanosleep(&wait, NULL);		/* after the main thread's end */
+	cross_frees();			/* the helper runs again */
+	return NULL;
+}
+
+static void exit_after_pthread_exit(void)
+{
+	pthread_t t;
+
+	atexit(exit_on_a_program_thread);
+	cross_frees();
+	pthread_create(&t, NULL, last_allocator, NULL);
+	pthread_exit(NULL);
+}
+
 /* "idle owners drained N" in what malloc_stats() writes, through a pipe. */
 static long idle_drained(void)
 {
@@ -334,6 +382,17 @@ START_TEST(test_lifecycle_helper_restarts_for_a_later_thread)
 }
 END_TEST
 
+START_TEST(test_lifecycle_exit_handlers_run_on_a_program_thread)
+{
+	int i;
+
+	/* Which thread ends last is a race: the helper won it 8 times in
+	 * 20 before it was joined. */
+	for (i = 0; i < 12; i++)
+		expect_exit_0(exit_after_pthread_exit);
+}
+END_TEST
+
 START_TEST(test_lifecycle_fork_child_drains_idle_owners)
 {
 	expect_exit_0(fork_while_armed);
@@ -352,6 +411,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_lifecycle_main_thread_pthread_exit_ends_process);
 	tcase_add_test(tc, test_lifecycle_child_of_thread_pthread_exit_ends_process);
 	tcase_add_test(tc, test_lifecycle_helper_restarts_for_a_later_thread);
+	tcase_add_test(tc, test_lifecycle_exit_handlers_run_on_a_program_thread);
 	tcase_add_test(tc, test_lifecycle_fork_child_drains_idle_owners);
 	suite_add_tcase(s, tc);
 	return s;
