@@ -318,6 +318,8 @@ struct heap {
 	size_t lbin_bytes;		/* owner: mappings in lbins, the budget */
 	uint32_t lbin_nonempty;		/* owner: bit i set iff lbins[i] holds
 					 * a block */
+	uint32_t lbin_fresh;		/* owner: bin-class blocks mapped
+					 * anew (core/large.c, batches) */
 	/* owner: blocks and bytes by range of mapping size, for statistics */
 	unsigned int lbin_range_blocks[LBIN_RANGES];
 	size_t lbin_range_bytes[LBIN_RANGES];

@@ -265,6 +265,78 @@ START_TEST(test_large_misuse_still_caught_after_reuse)
 }
 END_TEST
 
+/*
+ * A thread that keeps mapping blocks of a large bin's class anew maps them
+ * in batches: from its third such block on, one mapping serves the next
+ * ones too, each in the region after the last.  Their usable sizes stay
+ * page-granular, and a realloc into a block's slack stays in place with
+ * the usable size it needs.
+ */
+START_TEST(test_large_fresh_blocks_in_batches)
+{
+	const size_t size = 40 << 10;
+	uintptr_t region[8];
+	unsigned char *p[8];
+	size_t mapped = 0, u;
+	unsigned int i;
+
+	large_fresh();
+	for (i = 0; i < 8; i++) {
+		p[i] = bitslab_malloc(size);
+		ck_assert_ptr_nonnull(p[i]);
+		memset(p[i], 0x40 + i, size);
+		region[i] = (uintptr_t)p[i] & ~(uintptr_t)CHUNK_MASK;
+		u = bitslab_usable_size(p[i]);
+		ck_assert_uint_ge(u, size);
+		ck_assert_uint_le(u, ALIGN_UP(size + 64, 4096) + 4096);
+		if (i == 2)
+			mapped = os_mapped_bytes();
+	}
+	ck_assert_uint_eq(os_mapped_bytes(), mapped);
+	for (i = 3; i < 8; i++)
+		ck_assert_uint_eq(region[i], region[i - 1] + CHUNK_SIZE);
+	/* Into the slack: in place, and all of it usable. */
+	ck_assert_ptr_eq(bitslab_realloc(p[5], 60 << 10), p[5]);
+	ck_assert_uint_ge(bitslab_usable_size(p[5]), 60 << 10);
+	memset(p[5] + size, 0x55, (60 << 10) - size);
+	for (i = 0; i < 8; i++) {
+		ck_assert(all_bytes(p[i], size, 0x40 + i));
+		bitslab_free(p[i]);
+	}
+}
+END_TEST
+
+/*
+ * More blocks than the cache has slots, freed together: neighbours make
+ * one piece again (each batch's blocks are neighbours), so the cache
+ * keeps them all rather than unmap all but the last slots' worth.
+ */
+#define MANY_BLOCKS 100
+
+static void *many_blocks_freed(void *arg)
+{
+	void *p[MANY_BLOCKS];
+	unsigned int i;
+
+	(void)arg;
+	for (i = 0; i < MANY_BLOCKS; i++)
+		p[i] = bitslab_malloc(40 << 10);
+	for (i = 0; i < MANY_BLOCKS; i++)
+		bitslab_free(p[i]);
+	return NULL;
+}
+
+START_TEST(test_large_cache_joins_neighbours)
+{
+	pthread_t t;
+
+	large_fresh();
+	ck_assert_int_eq(pthread_create(&t, NULL, many_blocks_freed, NULL), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_uint_ge(large_cache_bytes(), MANY_BLOCKS * CHUNK_SIZE);
+}
+END_TEST
+
 START_TEST(test_large_usable_size_page_granular)
 {
 	size_t sizes[] = { 33 << 10, 40 << 10, 60 << 10, 100 << 10,
@@ -692,6 +764,8 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_large_bin_write_after_free_forges_nothing);
 	tcase_add_test(tc, test_large_give_backs_in_flight_balance);
 	tcase_add_test(tc, test_large_bin_of_a_lost_thread_reused_in_fork_child);
+	tcase_add_test(tc, test_large_fresh_blocks_in_batches);
+	tcase_add_test(tc, test_large_cache_joins_neighbours);
 	suite_add_tcase(s, tc);
 	return s;
 }
