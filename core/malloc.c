@@ -154,8 +154,10 @@ EXPORT struct mallinfo2 mallinfo2(void)
 {
 	struct mallinfo2 mi = { 0 };
 
+	/* What the allocator uses, and apart, what it reserved ahead (the
+	 * chunk arena): glibc's total is arena + hblkhd too. */
 	mi.arena = os_mapped_bytes();
-	mi.hblkhd = 0;
+	mi.hblkhd = os_reserved_bytes();
 	mi.fordblks = chunk_cache_bytes();
 	mi.uordblks = mi.arena - mi.fordblks;
 	mi.usmblks = os_mapped_peak();

@@ -30,10 +30,19 @@
 #endif
 
 static _Atomic size_t mapped, mapped_peak;
+/*
+ * Reservations (the chunk arena, core/chunk_cache.c): mapped, but counted
+ * in mapped only as they are carved (os_reserve_carve()), so that mapped
+ * stays what the allocator uses, which its policies size things by; the
+ * kernel's count, and os_mapped_total(), os_vm_tight() and the peak,
+ * include the rest.
+ */
+static _Atomic size_t reserved;
 
 static void account(long delta)
 {
-	size_t now = fetch_add_relaxed(&mapped, (size_t)delta) + (size_t)delta;
+	size_t now = fetch_add_relaxed(&mapped, (size_t)delta) + (size_t)delta +
+		     READ_ONCE(reserved);
 	size_t peak = READ_ONCE(mapped_peak);
 
 	while (now > peak && !try_cmpxchg_relaxed(&mapped_peak, &peak, now))
@@ -43,6 +52,48 @@ static void account(long delta)
 size_t os_mapped_bytes(void)
 {
 	return READ_ONCE(mapped);
+}
+
+/** os_mapped_total() - what the kernel counts: mapped and reserved. */
+size_t os_mapped_total(void)
+{
+	return READ_ONCE(mapped) + READ_ONCE(reserved);
+}
+
+size_t os_reserved_bytes(void)
+{
+	return READ_ONCE(reserved);
+}
+
+/** os_reserve() - @size bytes at a multiple of @align, not yet counted as
+ * mapped, or NULL. */
+void *os_reserve(size_t size, size_t align)
+{
+	void *p = os_map_aligned(size, align);
+
+	if (p) {
+		fetch_add_relaxed(&reserved, size);
+		fetch_sub_relaxed(&mapped, size);
+	}
+	return p;
+}
+
+/** os_reserve_carve() - @size bytes of a reservation are used from now on:
+ * mapped memory like any other (os_unmap() them). */
+void os_reserve_carve(size_t size)
+{
+	fetch_add_relaxed(&mapped, size);
+	fetch_sub_relaxed(&reserved, size);
+}
+
+/** os_reserve_release() - unmap @size bytes of a reservation never carved. */
+void os_reserve_release(void *addr, size_t size)
+{
+	int saved = errno;
+
+	if (munmap(addr, size) == 0)
+		fetch_sub_relaxed(&reserved, size);
+	errno = saved;
 }
 
 size_t os_mapped_peak(void)
@@ -336,7 +387,8 @@ bool os_vm_tight(void)
 		return false;
 	}
 	return rl.rlim_cur != RLIM_INFINITY &&
-	       rl.rlim_cur < READ_ONCE(mapped) + OS_TIGHT_HEADROOM;
+	       rl.rlim_cur < READ_ONCE(mapped) + READ_ONCE(reserved) +
+			     OS_TIGHT_HEADROOM;
 }
 
 /** os_now_ms() - a coarse monotonic clock in milliseconds (no syscall). */

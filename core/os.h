@@ -32,6 +32,11 @@ bool os_vm_tight(void);
 
 /* Bytes currently mapped by the allocator, and the peak. */
 size_t os_mapped_bytes(void);
+size_t os_mapped_total(void);
+size_t os_reserved_bytes(void);
+void *os_reserve(size_t size, size_t align);
+void os_reserve_carve(size_t size);
+void os_reserve_release(void *addr, size_t size);
 size_t os_mapped_peak(void);
 
 #endif /* CORE_OS_H */

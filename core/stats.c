@@ -77,7 +77,7 @@ struct snapshot {
 	} ss;
 	struct idle_stats idle;
 	long threads, lblocks;
-	size_t lbytes, mapped, peak;
+	size_t lbytes, mapped, peak, reserved;
 	long chunks_live, chunks_fresh;
 	unsigned int nclasses, nlarge;
 	struct class_row cls[NR_SIZE_CLASSES];
@@ -101,8 +101,9 @@ static void snapshot_take(struct snapshot *s)
 	idle_get_stats(&s->idle);
 	/* With the bins' counts of the same sum as the rows below. */
 	large_live_less_binned(&s->hs, &s->lblocks, &s->lbytes);
-	s->mapped = os_mapped_bytes();
+	s->mapped = os_mapped_total();
 	s->peak = os_mapped_peak();
+	s->reserved = os_reserved_bytes();
 	s->chunks_live = chunk_live_count();
 	s->chunks_fresh = chunk_cache_mapped();
 	s->nclasses = 0;
@@ -211,11 +212,11 @@ static void print_text(struct out *o, const struct snapshot *s)
 
 	out_printf(o,
 		"bitslab %s statistics\n"
-		"  mapped now          %10.2f MiB   peak %10.2f MiB\n"
+		"  mapped now          %10.2f MiB   peak %10.2f MiB; reserved ahead, untouched %.2f MiB\n"
 		"  chunks live         %10ld        shared %ld, cached %ld, awaiting grace period %ld\n"
 		"  large blocks live   %10ld        %.2f MiB; reused from caches %llu; in thread bins %llu, %.2f MiB\n"
 		"  threads with heaps  %10ld\n",
-		BITSLAB_VERSION, MiB(s->mapped), MiB(s->peak),
+		BITSLAB_VERSION, MiB(s->mapped), MiB(s->peak), MiB(s->reserved),
 		s->chunks_live, s->ss.shared_chunks, s->ss.cached_chunks,
 		s->ss.retired_pending, s->lblocks, MiB(s->lbytes),
 		(unsigned long long)hs->large_reused,
@@ -275,12 +276,13 @@ static void print_json(struct out *o, const struct snapshot *s)
 
 	out_printf(o,
 		"{\"version\": \"%s\", \"mapped\": %zu, \"mapped_peak\": %zu, "
+		"\"reserved\": %zu, "
 		"\"chunks_live\": %ld, \"chunks_shared\": %ld, "
 		"\"chunks_cached\": %ld, \"chunks_awaiting_grace\": %ld, "
 		"\"large_live\": %ld, \"large_bytes\": %zu, "
 		"\"large_binned\": %llu, \"large_binned_bytes\": %llu, "
 		"\"threads\": %ld,\n",
-		BITSLAB_VERSION, s->mapped, s->peak, s->chunks_live,
+		BITSLAB_VERSION, s->mapped, s->peak, s->reserved, s->chunks_live,
 		s->ss.shared_chunks, s->ss.cached_chunks, s->ss.retired_pending,
 		s->lblocks, s->lbytes,
 		(unsigned long long)s->hs.large_binned,
