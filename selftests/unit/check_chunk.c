@@ -250,6 +250,44 @@ START_TEST(test_chunk_pagemap_levels)
 }
 END_TEST
 
+/*
+ * Once a program has mapped a little, new chunks are carved from the
+ * arena: the untouched reservation shrinks while what the kernel counts
+ * as mapped stays put (a fresh chunk or batch would add its size), and
+ * trim unmaps the rest.
+ */
+START_TEST(test_chunk_arena_carves_without_mapping)
+{
+	static void *p[8192];
+	size_t total, reserved, carved, grown;
+	unsigned int i, n = 0;
+
+	while (!os_reserved_bytes() && n < 4096) {
+		p[n] = bitslab_malloc(1024);
+		ck_assert_ptr_nonnull(p[n]);
+		memset(p[n++], 1, 1024);
+	}
+	ck_assert_uint_ge(os_reserved_bytes(), 1 << 20);
+	total = os_mapped_total();
+	reserved = os_reserved_bytes();
+	for (i = 0; i < 1024; i++) {	/* 512 KiB of another class */
+		p[n] = bitslab_malloc(512);
+		ck_assert_ptr_nonnull(p[n]);
+		memset(p[n++], 2, 512);
+	}
+	carved = reserved - os_reserved_bytes();
+	grown = os_mapped_total() - total;
+	ck_assert_uint_ge(carved, 8 * CHUNK_SIZE);
+	/* A page-map leaf at most. */
+	ck_assert_msg(grown < CHUNK_SIZE, "%zu bytes carved, %zu mapped anew",
+		      carved, grown);
+	for (i = 0; i < n; i++)
+		bitslab_free(p[i]);
+	ck_assert_int_eq(bitslab_trim(), 1);
+	ck_assert_uint_eq(os_reserved_bytes(), 0);
+}
+END_TEST
+
 Suite *check_suite(void)
 {
 	Suite *s = suite_create("chunk");
@@ -261,6 +299,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_chunk_claim_finds_bits_below_its_hint);
 	tcase_add_test(tc, test_chunk_block_start_gives_the_index);
 	tcase_add_test(tc, test_chunk_pagemap_levels);
+	tcase_add_test(tc, test_chunk_arena_carves_without_mapping);
 	suite_add_tcase(s, tc);
 	return s;
 }
