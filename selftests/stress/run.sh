@@ -132,20 +132,28 @@ if [ -n "$PRELOAD_LIB" ]; then
 		"$WORKLOAD_DIR/workload" idle 4 100 1500 4 100
 fi
 
-if [ -n "$PRELOAD_LIB" ]; then
-	# Real programs, larger inputs: python3 builds a million objects,
-	# sort gets 1.5 million lines, perl a hash of 1.5 million keys.
+# script NAME CMD...: one TAP test of a script of selftests/preload, whose
+# exit status 77 is a skip (its SKIP lines say why); its whole output goes
+# to the log.
+script() {
+	local name=$1 start=$SECONDS; shift
 	n=$((n + 1))
-	PRELOAD_LIB=$PRELOAD_LIB SCALE=$((5 * SCALE)) \
-		"$here/../preload/programs.sh" >"$out" 2>&1
+	"$@" >"$out" 2>&1
 	case $? in
-	0) echo "ok $n - real programs under LD_PRELOAD" ;;
-	77) echo "ok $n - real programs under LD_PRELOAD # SKIP some not installed (BITSLAB_TEST_ALLOW_MISSING=1)"
+	0) echo "ok $n - $name ($((SECONDS - start)) s)" ;;
+	77) echo "ok $n - $name # SKIP $(grep -m1 '^SKIP ' "$out" | cut -c6-)"
 	    skipped=$((skipped + 1)) ;;
-	*) echo "not ok $n - real programs under LD_PRELOAD"
+	*) echo "not ok $n - $name"
 	   failed=$((failed + 1)) ;;
 	esac
 	sed 's/^/# /' "$out"
+}
+
+if [ -n "$PRELOAD_LIB" ]; then
+	# Real programs, larger inputs: python3 builds a million objects,
+	# sort gets 1.5 million lines, perl a hash of 1.5 million keys.
+	script "real programs under LD_PRELOAD" env PRELOAD_LIB="$PRELOAD_LIB" \
+		SCALE=$((5 * SCALE)) "$here/../preload/programs.sh"
 else
 	skip "real programs under LD_PRELOAD" "no PRELOAD_LIB (sanitizer build)"
 fi
