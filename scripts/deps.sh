@@ -16,6 +16,9 @@ set -eu
 # build, demo and the Check suites; python3, git, perl and coreutils for
 # the real programs selftests/preload/programs.sh runs under LD_PRELOAD
 packages="build-essential pkg-config liburcu-dev check python3 git perl coreutils"
+# make stress: Python's own test suite for python-suite.sh (Debian 12's
+# python3 is 3.11)
+packages="$packages libpython3.11-testsuite"
 # make bench: the peers, the chart and the instruction counts; clang for
 # builds with CC=clang and for make fuzz (libFuzzer); google-perftools for google-pprof; strace for the
 # memory system call counts

@@ -8,8 +8,10 @@
 # (prodcons, pcsplit, xfree, wset), the fragmentation test; idle memory
 # going back after a burst (idle: RSS from /proc/self/statm, no
 # malloc_trim); then real programs under LD_PRELOAD with their output
-# compared to a run without it.  ITER repeats the whole workload set with
-# a new seed each time.  Last, with FUZZ_BIN set (make stress does when
+# compared to a run without it, and modules of Python's own test suite that
+# must pass with the preload as they do without (run once, not per
+# iteration; SCALE makes them larger).  ITER repeats the whole workload set
+# with a new seed each time.  Last, with FUZZ_BIN set (make stress does when
 # clang is installed), the fuzzer for FUZZ_SECONDS (selftests/fuzz/run.sh);
 # without, that test is reported as skipped.
 #
@@ -154,8 +156,14 @@ if [ -n "$PRELOAD_LIB" ]; then
 	# sort gets 1.5 million lines, perl a hash of 1.5 million keys.
 	script "real programs under LD_PRELOAD" env PRELOAD_LIB="$PRELOAD_LIB" \
 		SCALE=$((5 * SCALE)) "$here/../preload/programs.sh"
+	# Python's own tests, threads, fork and exec among them, with and
+	# without the preload (SCALE 2 or more adds three slow modules).
+	script "Python's test suite under LD_PRELOAD" env \
+		PRELOAD_LIB="$PRELOAD_LIB" SCALE="$SCALE" \
+		"$here/../preload/python-suite.sh"
 else
 	skip "real programs under LD_PRELOAD" "no PRELOAD_LIB (sanitizer build)"
+	skip "Python's test suite under LD_PRELOAD" "no PRELOAD_LIB (sanitizer build)"
 fi
 
 if [ -n "${FUZZ_BIN:-}" ]; then
