@@ -17,8 +17,10 @@ set -eu
 # the real programs selftests/preload/programs.sh runs under LD_PRELOAD
 packages="build-essential pkg-config liburcu-dev check python3 git perl coreutils"
 # make stress: Python's own test suite for python-suite.sh (Debian 12's
-# python3 is 3.11)
-packages="$packages libpython3.11-testsuite"
+# python3 is 3.11), a Redis server and redis-cli for redis.sh (the package
+# also starts a system Redis on port 6379; the test uses a Unix socket of
+# its own and does not touch it)
+packages="$packages libpython3.11-testsuite redis-server redis-tools"
 # make bench: the peers, the chart and the instruction counts; clang for
 # builds with CC=clang and for make fuzz (libFuzzer); google-perftools for google-pprof; strace for the
 # memory system call counts

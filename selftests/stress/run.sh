@@ -8,12 +8,13 @@
 # (prodcons, pcsplit, xfree, wset), the fragmentation test; idle memory
 # going back after a burst (idle: RSS from /proc/self/statm, no
 # malloc_trim); then real programs under LD_PRELOAD with their output
-# compared to a run without it, and modules of Python's own test suite that
-# must pass with the preload as they do without (run once, not per
-# iteration; SCALE makes them larger).  ITER repeats the whole workload set
-# with a new seed each time.  Last, with FUZZ_BIN set (make stress does when
-# clang is installed), the fuzzer for FUZZ_SECONDS (selftests/fuzz/run.sh);
-# without, that test is reported as skipped.
+# compared to a run without it, modules of Python's own test suite that must
+# pass with the preload as they do without, and a Redis server that must
+# give its memory back after FLUSHALL (run once, not per iteration; SCALE
+# makes them larger).  ITER repeats the whole workload set with a new seed
+# each time.  Last, with FUZZ_BIN set (make stress does when clang is
+# installed), the fuzzer for FUZZ_SECONDS (selftests/fuzz/run.sh); without,
+# that test is reported as skipped.
 #
 # Output is TAP; exit status 0 only if every test passed.  Without
 # PRELOAD_LIB (sanitizer builds, whose runtime owns malloc) the LD_PRELOAD
@@ -136,12 +137,13 @@ fi
 
 # script NAME CMD...: one TAP test of a script of selftests/preload, whose
 # exit status 77 is a skip (its SKIP lines say why); its whole output goes
-# to the log.
+# to the log.  Sets $rc.
 script() {
 	local name=$1 start=$SECONDS; shift
 	n=$((n + 1))
 	"$@" >"$out" 2>&1
-	case $? in
+	rc=$?
+	case $rc in
 	0) echo "ok $n - $name ($((SECONDS - start)) s)" ;;
 	77) echo "ok $n - $name # SKIP $(grep -m1 '^SKIP ' "$out" | cut -c6-)"
 	    skipped=$((skipped + 1)) ;;
@@ -161,9 +163,22 @@ if [ -n "$PRELOAD_LIB" ]; then
 	script "Python's test suite under LD_PRELOAD" env \
 		PRELOAD_LIB="$PRELOAD_LIB" SCALE="$SCALE" \
 		"$here/../preload/python-suite.sh"
+	# A Redis server filled with 800000 keys times SCALE, then flushed,
+	# gives the memory back by itself within 3 s ...
+	script "Redis gives memory back after FLUSHALL under LD_PRELOAD" env \
+		PRELOAD_LIB="$PRELOAD_LIB" SCALE="$SCALE" \
+		"$here/../preload/redis.sh"
+	# ... and not with decay off: the test can fail.
+	if [ "$rc" -ne 77 ]; then
+		fails "Redis test fails with decay off (decay_ms=3600000)" \
+			env BITSLAB_OPTIONS=decay_ms=3600000 \
+			PRELOAD_LIB="$PRELOAD_LIB" "$here/../preload/redis.sh"
+	fi
 else
 	skip "real programs under LD_PRELOAD" "no PRELOAD_LIB (sanitizer build)"
 	skip "Python's test suite under LD_PRELOAD" "no PRELOAD_LIB (sanitizer build)"
+	skip "Redis gives memory back after FLUSHALL under LD_PRELOAD" \
+		"no PRELOAD_LIB (sanitizer build)"
 fi
 
 if [ -n "${FUZZ_BIN:-}" ]; then
