@@ -14,7 +14,7 @@
 # references, and C libraries that allocate through malloc (zlib, lzma,
 # bz2, libmpdec, expat, libffi).  About 40 s a run on two cores; SCALE=2 or
 # more adds three slow ones (test_io, test_asyncio, test_multiprocessing_fork:
-# about 50 s more a run); test_concurrent_futures (over 2 minutes) and
+# 135 s a run in all); test_concurrent_futures (over 2 minutes) and
 # test_socket (on some machines it hangs in accept() on AF_VSOCK, without
 # bitslab too) are left out.
 #
