@@ -271,7 +271,8 @@ END_TEST
  * ones too, each in the region after the last.  The block that maps the
  * batch keeps a page-granular usable size, and a realloc into its slack
  * stays in place with the usable size it needs; the next ones take their
- * whole region from the cache, as any block split from a cached piece.
+ * whole region from the cache, as any block split from a cached piece, and
+ * go to the bin of their size's class when freed.
  */
 START_TEST(test_large_fresh_blocks_in_batches)
 {
@@ -301,6 +302,10 @@ START_TEST(test_large_fresh_blocks_in_batches)
 	ck_assert_ptr_eq(bitslab_realloc(p[2], 60 << 10), p[2]);
 	ck_assert_uint_ge(bitslab_usable_size(p[2]), 60 << 10);
 	memset(p[2] + size, 0x55, (60 << 10) - size);
+	/* A block split from the batch goes to the bin of its size's
+	 * class, where the next request of that size finds it. */
+	bitslab_free(p[4]);
+	ck_assert_ptr_eq(bitslab_malloc(size), p[4]);
 	for (i = 0; i < 8; i++) {
 		ck_assert(all_bytes(p[i], size, 0x40 + i));
 		bitslab_free(p[i]);
