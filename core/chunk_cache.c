@@ -240,23 +240,56 @@ static void __cache_add(struct chunk *c, uint64_t now)
  * cache_lock, no system call; a carved chunk counts as mapped from then on
  * and goes back like any other (decay unmaps it: the hole is the
  * kernel's).  A chunk that does not fit the rest gets a new arena; the
- * rest is unmapped.  Not under an address-space limit (os_vm_tight(),
- * which counts the rest as the kernel does); malloc_trim() and a refused
- * mapping unmap the rest (chunk_cache_drain()).  A fork child carves on
- * from its copy (cache_lock is held across fork).
+ * rest is unmapped.  Not under any address-space limit (RLIMIT_AS, read
+ * every ARENA_LIMIT_MS at most): the reservation would take address
+ * space the program's own mappings may need (review of e6cd750: under a
+ * limit 200 MiB above the program's size, 43 MiB of it reserved made the
+ * program's own 94 MiB mmap fail), so a limit set later unmaps the rest
+ * too, at the next chunk.  malloc_trim() and a refused mapping unmap the
+ * rest (chunk_cache_drain()).  A fork child carves on from its copy
+ * (cache_lock is held across fork).
  */
 #define ARENA_START	(512UL << 10)
 #define ARENA_MIN	(4UL << 20)
 #define ARENA_MAX	(64UL << 20)
 
+#define ARENA_LIMIT_MS	10
+
 static uintptr_t arena_next, arena_end;		/* cache lock */
 
-/* Unmap the rest of the arena.  Cache lock held; it unmaps outside. */
+/* The arena has no more to carve: its rest, [*@start, + *@size), is for
+ * the caller to unmap once the lock is dropped.  Cache lock held. */
 static void __arena_retire(uintptr_t *start, size_t *size)
 {
 	*start = arena_next;
 	*size = arena_end - arena_next;
 	arena_next = arena_end = 0;
+}
+
+static void arena_retire(void)
+{
+	uintptr_t rest;
+	size_t rest_size;
+
+	pthread_mutex_lock(&cache_lock);
+	__arena_retire(&rest, &rest_size);
+	pthread_mutex_unlock(&cache_lock);
+	if (rest_size)
+		os_reserve_release((void *)rest, rest_size);
+}
+
+/* No address-space limit?  getrlimit() once per ARENA_LIMIT_MS at most. */
+static bool arena_unlimited(void)
+{
+	static _Atomic uint64_t checked;	/* ms + 1 */
+	static _Atomic bool limited;
+	uint64_t now = os_now_ms() + 1, last = READ_ONCE(checked);
+
+	if (now - last >= ARENA_LIMIT_MS || now < last) {
+		WRITE_ONCE(limited, os_vm_limited());
+		WRITE_ONCE(checked, now);
+	}
+	return !READ_ONCE(limited);
 }
 
 /**
@@ -272,18 +305,21 @@ void *chunk_arena_carve(size_t span)
 
 	if (span < CHUNK_SIZE || os_mapped_bytes() < ARENA_START)
 		return NULL;
+	if (!arena_unlimited()) {
+		arena_retire();
+		return NULL;
+	}
+	/* Counted under the lock, which fork holds: a child never sees
+	 * the bump without the count. */
 	pthread_mutex_lock(&cache_lock);
 	if (arena_end - arena_next >= span) {
 		p = arena_next;
 		arena_next += span;
+		os_reserve_carve(span);
 	}
 	pthread_mutex_unlock(&cache_lock);
-	if (p) {
-		os_reserve_carve(span);
+	if (p)
 		return (void *)p;
-	}
-	if (os_vm_tight())
-		return NULL;
 	want = ALIGN_DOWN(os_mapped_bytes() / 2, CHUNK_SIZE);
 	want = want < ARENA_MIN ? ARENA_MIN : want > ARENA_MAX ? ARENA_MAX : want;
 	if (want < 2 * span)
@@ -307,10 +343,10 @@ void *chunk_arena_carve(size_t span)
 		arena_next = p + span;
 		arena_end = p + want;
 	}
+	os_reserve_carve(span);
 	pthread_mutex_unlock(&cache_lock);
 	if (rest_size)
 		os_reserve_release((void *)rest, rest_size);
-	os_reserve_carve(span);
 	return (void *)p;
 }
 
@@ -496,16 +532,11 @@ size_t chunk_cache_drain(void)
 {
 	CDS_LIST_HEAD(all);
 
-	uintptr_t rest;
-	size_t rest_size;
-
 	pthread_mutex_lock(&cache_lock);
 	__cache_expire(0, &all);
 	__cache_let_go(&all);
-	__arena_retire(&rest, &rest_size);
 	pthread_mutex_unlock(&cache_lock);
-	if (rest_size)
-		os_reserve_release((void *)rest, rest_size);
+	arena_retire();
 	return cache_unmap(&all);
 }
 

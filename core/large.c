@@ -3,7 +3,9 @@
  * large.c - blocks beyond SMALL_MAX get a mapping of their own.
  *
  * The mapping starts at a CHUNK_SIZE boundary and spans whole pages (not
- * whole chunks: a 40 KiB block maps 44 KiB, not 64).  A 64-byte header sits
+ * whole chunks: a 40 KiB block mapped alone maps 44 KiB, not 64; one of a
+ * batch, or split from a cached piece, holds the whole regions it spans,
+ * see large_map_batch()).  A 64-byte header sits
  * just before the user pointer; the region of the user pointer is marked
  * PM_LARGE (pointer at offset >= 64 in its region) or PM_LARGE0 (offset 0,
  * for alignments of CHUNK_SIZE or more; the header then ends the previous
@@ -472,16 +474,23 @@ static void large_quarantine_put(uintptr_t start, size_t size)
 }
 
 /*
- * Piece [*@start, + *@size) of *@parts parts takes in the cached pieces
- * next to it, which leave the cache.  The blocks of one batch
- * (large_map_batch()), flushed from a thread's bins at its exit, took a
- * slot each: the cache overflowed its slots and unmapped them one by one
- * (81 of the 505 memory calls of workload wset 16 16 10000 1024).  At
- * most a batch's size: a piece that spans two kernel mappings cannot be
- * moved whole with mremap() (large_cache_fill()), and one batch is one
- * mapping.  A piece of too many parts is left apart.  large_lock held.
+ * Piece [*@start, + *@size) of *@parts parts, cached at *@stamp, takes in
+ * the cached pieces next to it, which leave the cache.  The blocks of one
+ * batch (large_map_batch()), flushed from a thread's bins at its exit,
+ * took a slot each: the cache overflowed its slots and unmapped them one
+ * by one (81 of the 505 memory calls of workload wset 16 16 10000 1024).
+ * At most a batch's size: a piece that spans two kernel mappings cannot be
+ * moved whole with mremap() (large_cache_fill() then maps it fresh), and
+ * neighbours from one batch are one mapping, those of two may not be.
+ * Parts: the inverse of a split (parts_split() shares out one more than
+ * there were), or a piece split and joined again gained one each time
+ * and, past LARGE_PARTS_MAX, was left apart for good (review of a1d05c3:
+ * after 60 thread generations, one munmap per block again).  The joined
+ * piece keeps the older stamp: decay does not wait for its neighbours.
+ * large_lock held.
  */
-static void __lcache_coalesce(uintptr_t *start, size_t *size, uint32_t *parts)
+static void __lcache_coalesce(uintptr_t *start, size_t *size, uint32_t *parts,
+			      uint64_t *stamp)
 {
 	unsigned int i = 0;
 
@@ -498,7 +507,9 @@ static void __lcache_coalesce(uintptr_t *start, size_t *size, uint32_t *parts)
 		if (c->start < *start)
 			*start = c->start;
 		*size += c->size;
-		*parts += c->parts;
+		*parts += c->parts - 1;
+		if (c->stamp < *stamp)
+			*stamp = c->stamp;
 		__lcache_remove(i, NULL);
 		i = 0;		/* the other side may be cached too */
 	}
@@ -508,7 +519,7 @@ static void __lcache_coalesce(uintptr_t *start, size_t *size, uint32_t *parts)
 static void large_cache_put(uintptr_t start, size_t size, uint32_t parts)
 {
 	struct large_victims out = { 0 };
-	uint64_t now;
+	uint64_t now, stamp;
 	size_t bound;
 	bool kick = false;
 
@@ -527,7 +538,8 @@ static void large_cache_put(uintptr_t start, size_t size, uint32_t parts)
 		LARGE_CACHE_SHARE;
 	if (bound < LARGE_CACHE_MIN)
 		bound = LARGE_CACHE_MIN;
-	__lcache_coalesce(&start, &size, &parts);
+	stamp = now;
+	__lcache_coalesce(&start, &size, &parts, &stamp);
 	if (size > bound) {
 		__lcache_out(&out, (struct large_piece){ start, size, 0, parts });
 		goto unlock;
@@ -536,7 +548,7 @@ static void large_cache_put(uintptr_t start, size_t size, uint32_t parts)
 	while (lcache_n && (READ_ONCE(lcache_bytes) + size > bound ||
 			    lcache_n == LARGE_CACHE_SLOTS))
 		__lcache_remove(__lcache_oldest(), &out);
-	lcache[lcache_n++] = (struct large_piece){ start, size, now, parts };
+	lcache[lcache_n++] = (struct large_piece){ start, size, stamp, parts };
 	WRITE_ONCE(lcache_bytes, READ_ONCE(lcache_bytes) + size);
 	kick = true;
 unlock:

@@ -155,7 +155,8 @@ EXPORT struct mallinfo2 mallinfo2(void)
 	struct mallinfo2 mi = { 0 };
 
 	/* What the allocator uses, and apart, what it reserved ahead (the
-	 * chunk arena): glibc's total is arena + hblkhd too. */
+	 * chunk arena): glibc's total is arena + hblkhd too.  The peak
+	 * (usmblks) is of that total, as the kernel counts. */
 	mi.arena = os_mapped_bytes();
 	mi.hblkhd = os_reserved_bytes();
 	mi.fordblks = chunk_cache_bytes();

@@ -71,9 +71,10 @@ void *os_reserve(size_t size, size_t align)
 {
 	void *p = os_map_aligned(size, align);
 
+	/* Out of mapped first: a peak taken between counts it once. */
 	if (p) {
-		fetch_add_relaxed(&reserved, size);
 		fetch_sub_relaxed(&mapped, size);
+		fetch_add_relaxed(&reserved, size);
 	}
 	return p;
 }
@@ -377,6 +378,17 @@ void *os_remap(void *old, size_t old_size, size_t new_size, void *target)
  * what the allocator has mapped.  A system call: for slow paths that are
  * about to map memory.
  */
+bool os_vm_limited(void)
+{
+	struct rlimit rl;
+	int saved = errno;
+	bool limited = !getrlimit(RLIMIT_AS, &rl) &&
+		       rl.rlim_cur != RLIM_INFINITY;
+
+	errno = saved;
+	return limited;
+}
+
 bool os_vm_tight(void)
 {
 	struct rlimit rl;

@@ -29,6 +29,8 @@ long os_unmaps_in_flight(void);
 
 uint64_t os_now_ms(void);
 bool os_vm_tight(void);
+/* Is there an address-space limit (RLIMIT_AS) at all?  A system call. */
+bool os_vm_limited(void);
 
 /* Bytes currently mapped by the allocator, and the peak. */
 size_t os_mapped_bytes(void);

@@ -115,10 +115,18 @@ struct batch {
 static pthread_mutex_t reclaim_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct batch *in_flight;		/* reclaim lock */
 
-/* NONE: no helper, or one that ended; ENDING: it found no live heap and
- * counts them again (helper_may_end()). */
+/*
+ * NONE: no helper, or one that ended; ENDING: it found no live heap and
+ * counts them again (helper_may_end()).  The state's kind is in its low
+ * bits, and every start of a helper adds HELPER_GEN: a helper changes
+ * only the state of its own generation, so an ending helper cannot
+ * overwrite the ENDING of the next one, started meanwhile (review of
+ * b82adfb: that one then ended with a heap live and no helper).
+ */
 enum helper_state { HELPER_NONE, HELPER_RUNNING, HELPER_FAILED,
 		    HELPER_ENDING };
+#define HELPER_KIND(s)	((s) & 3)
+#define HELPER_GEN	4
 static _Atomic int helper_state;
 static _Atomic uint64_t helper_failed_at;	/* ms */
 static _Atomic int wake_seq;		/* futex word: bumped to wake it */
@@ -239,12 +247,13 @@ static void ms_to_timespec(long ms, struct timespec *ts)
  * consistent): either it sees what was just cached or queued, or the
  * kicker sees it asleep and wakes it.
  */
-static bool helper_may_end(void);
+static bool helper_may_end(int gen);
 static void helper_looked(void);
-static void helper_end(void);
+static void helper_end(int gen);
 
 static void *helper_main(void *arg)
 {
+	int gen = (int)(intptr_t)arg;	/* its state, running */
 	uint64_t due = 0;	/* when the retire stack is reclaimed */
 	uint64_t idle_at = 0;	/* when the inboxes are looked at (idle.c) */
 
@@ -286,7 +295,7 @@ static void *helper_main(void *arg)
 		}
 		/* No thread of the program's has a heap: it may be ending
 		 * with pthread_exit() (see helper_may_end()). */
-		if (helper_may_end())
+		if (helper_may_end(gen))
 			break;
 		helper_looked();
 		if (wait < 0) {
@@ -301,7 +310,7 @@ static void *helper_main(void *arg)
 			futex(&wake_seq, FUTEX_WAIT, seq, &ts);
 		}
 	}
-	helper_end();
+	helper_end(gen);
 	return NULL;
 }
 
@@ -327,9 +336,9 @@ static void *helper_main(void *arg)
  * counts that heap and runs on, or the kicker sees HELPER_ENDING and
  * starts another helper.
  */
-static bool helper_may_end(void)
+static bool helper_may_end(int gen)
 {
-	int state = HELPER_RUNNING;
+	int state = gen;
 
 	if (heap_live_count())
 		return false;
@@ -341,7 +350,8 @@ static bool helper_may_end(void)
 	 */
 	if (READ_ONCE(pending))
 		reclaim_run(true);
-	if (!try_cmpxchg(&helper_state, &state, HELPER_ENDING))
+	if (!try_cmpxchg(&helper_state, &state,
+			 gen - HELPER_RUNNING + HELPER_ENDING))
 		return false;
 	/* Its looks at idle owners end with it: a push must start the next
 	 * helper (idle_kick(); the same handshake, on idle_armed). */
@@ -350,14 +360,25 @@ static bool helper_may_end(void)
 		return true;
 	/* A heap came meanwhile: run on, unless its thread started another
 	 * helper already. */
-	state = HELPER_ENDING;
-	return !try_cmpxchg(&helper_state, &state, HELPER_RUNNING);
+	state = gen - HELPER_RUNNING + HELPER_ENDING;
+	return !try_cmpxchg(&helper_state, &state, gen);
 }
 
+/*
+ * pthread_join() is a cancellation point: a thread with a cancel pending
+ * would unwind out of malloc() or free() here, with the helper's state
+ * saying RUNNING and no helper, and the heap's lock held (review of
+ * b82adfb).  Not here.
+ */
 static void helper_join(unsigned long t)
 {
-	if (t)
-		pthread_join((pthread_t)t, NULL);
+	int old;
+
+	if (!t)
+		return;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+	pthread_join((pthread_t)t, NULL);
+	pthread_setcancelstate(old, NULL);
 }
 
 /* The helper looked at the live heaps and runs on: a thread waiting in
@@ -384,18 +405,21 @@ static void helper_looked(void)
  * the state says NONE (a waiter that sees it finds the id), and waiters
  * are woken.
  */
-static void helper_end(void)
+static void helper_end(int gen)
 {
-	int state = HELPER_ENDING;
+	int state = gen - HELPER_RUNNING + HELPER_ENDING;
 
 	helper_join(xchg(&helper_ended, (unsigned long)pthread_self()));
-	/* A kicker may have started the next helper already. */
-	(void)try_cmpxchg(&helper_state, &state, HELPER_NONE);
-	helper_looked();
+	/* A kicker may have started the next helper already: then its
+	 * looks are what a waiter waits for, not this one's end. */
+	if (try_cmpxchg(&helper_state, &state, gen - HELPER_RUNNING +
+						   HELPER_NONE))
+		helper_looked();
 }
 
-/* Start the helper thread.  The caller holds none of our locks. */
-static void helper_start(void)
+/* Start the helper thread of state @gen (running).  The caller holds
+ * none of our locks. */
+static void helper_start(int gen)
 {
 	struct heap *saved = heap_call_out_begin();
 	sigset_t all, old;
@@ -410,20 +434,22 @@ static void helper_start(void)
 	err = pthread_attr_init(&attr);
 	if (!err) {
 		pthread_attr_setstacksize(&attr, HELPER_STACK);
-		err = pthread_create(&t, &attr, helper_main, NULL);
+		err = pthread_create(&t, &attr, helper_main,
+				     (void *)(intptr_t)gen);
 		pthread_attr_destroy(&attr);
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	heap_call_out_end(saved);
 	if (err) {
 		WRITE_ONCE(helper_failed_at, os_now_ms());
-		store_release(&helper_state, HELPER_FAILED);
+		store_release(&helper_state,
+			      gen - HELPER_RUNNING + HELPER_FAILED);
 	}
 }
 
 static bool helper_running(void)
 {
-	return load_seq_cst(&helper_state) == HELPER_RUNNING;
+	return HELPER_KIND(load_seq_cst(&helper_state)) == HELPER_RUNNING;
 }
 
 /**
@@ -461,7 +487,7 @@ void reclaim_heaps_gone(void)
 		long left = HELPER_END_WAIT_MS - (long)(os_now_ms() - start);
 		struct timespec ts;
 
-		state = load_seq_cst(&helper_state);
+		state = HELPER_KIND(load_seq_cst(&helper_state));
 		if ((state != HELPER_RUNNING && state != HELPER_ENDING) ||
 		    now - looks >= 2 || heap_live_count() || left <= 0)
 			break;
@@ -483,20 +509,22 @@ void reclaim_heaps_gone(void)
 void reclaim_decay_kick(bool urgent)
 {
 	/* Sequentially consistent: see helper_may_end(). */
-	int state = load_seq_cst(&helper_state), sleep;
+	int state = load_seq_cst(&helper_state), sleep, next;
 
-	if (state != HELPER_RUNNING) {
+	if (HELPER_KIND(state) != HELPER_RUNNING) {
 		/* Only a thread of the program's own, outside any call out
 		 * of the allocator, may create a thread. */
 		if (bitslab_tls_heap->kind != HEAP_KIND_THREAD)
 			return;
 		if (!HELPER_IN_FORK_CHILD && in_threaded_fork_child)
 			return;
-		if (state == HELPER_FAILED &&
+		if (HELPER_KIND(state) == HELPER_FAILED &&
 		    os_now_ms() - READ_ONCE(helper_failed_at) < RETRY_MS)
 			return;
-		if (try_cmpxchg(&helper_state, &state, HELPER_RUNNING))
-			helper_start();
+		/* The next generation (wrapping, as unsigned). */
+		next = (int)(((unsigned int)state | 3U) + 1U + HELPER_RUNNING);
+		if (try_cmpxchg(&helper_state, &state, next))
+			helper_start(next);
 		return;
 	}
 	/* Pairs with the fence in helper_main(): what the caller queued or
@@ -675,7 +703,7 @@ void reclaim_fork_child(void)
 		}
 	}
 	in_flight = NULL;
-	state = READ_ONCE(helper_state);
+	state = HELPER_KIND(READ_ONCE(helper_state));
 	if (state == HELPER_RUNNING || state == HELPER_ENDING)
 		in_threaded_fork_child = true;
 	atomic_init(&helper_state, HELPER_NONE);
@@ -699,5 +727,5 @@ void reclaim_get_stats(struct reclaim_stats *st)
 	st->grace_periods = READ_ONCE(grace_periods);
 	st->reclaimed = READ_ONCE(reclaimed);
 	st->unwaited = READ_ONCE(unwaited);
-	st->helper = READ_ONCE(helper_state) == HELPER_RUNNING;
+	st->helper = HELPER_KIND(READ_ONCE(helper_state)) == HELPER_RUNNING;
 }

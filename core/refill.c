@@ -316,10 +316,10 @@ bool heap_trim(void)
 	/* A thread that never allocated gets its heap: it may then wait for
 	 * the grace period of what other threads retired. */
 	struct heap *h = heap_ensure();
-	size_t before = os_mapped_bytes();
+	size_t before = os_mapped_total();	/* the arena's rest too */
 
 	if (h->kind == HEAP_KIND_THREAD)
 		heap_take_inbox(h);
 	heap_recover(h);
-	return os_mapped_bytes() < before;
+	return os_mapped_total() < before;
 }

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include <bitslab.h>
 
@@ -288,6 +290,42 @@ START_TEST(test_chunk_arena_carves_without_mapping)
 }
 END_TEST
 
+/*
+ * No arena under an address-space limit (RLIMIT_AS), even a roomy one: the
+ * reservation would take space the program's own mappings may need.  A
+ * limit set while an arena runs unmaps its rest at the next chunk.
+ */
+START_TEST(test_chunk_no_arena_under_a_limit)
+{
+	static void *p[8192];
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+	struct timespec wait = { 0, 30 * 1000 * 1000 };	/* > its 10 ms */
+	struct kernel_mem m;
+	unsigned int i, n = 0;
+
+	while (!os_reserved_bytes() && n < 4096) {
+		p[n] = bitslab_malloc(1024);
+		ck_assert_ptr_nonnull(p[n]);
+		memset(p[n++], 1, 1024);
+	}
+	ck_assert_uint_gt(os_reserved_bytes(), 0);
+	kernel_mem_read(&m);
+	rl.rlim_cur = m.mapped + (512UL << 20);
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+	nanosleep(&wait, NULL);
+	for (i = 0; i < 2048; i++) {	/* 2 MiB of another class */
+		p[n] = bitslab_malloc(1000);
+		ck_assert_ptr_nonnull(p[n]);
+		memset(p[n++], 2, 1000);
+	}
+	ck_assert_uint_eq(os_reserved_bytes(), 0);
+	rl.rlim_cur = RLIM_INFINITY;
+	ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+	for (i = 0; i < n; i++)
+		bitslab_free(p[i]);
+}
+END_TEST
+
 Suite *check_suite(void)
 {
 	Suite *s = suite_create("chunk");
@@ -300,6 +338,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_chunk_block_start_gives_the_index);
 	tcase_add_test(tc, test_chunk_pagemap_levels);
 	tcase_add_test(tc, test_chunk_arena_carves_without_mapping);
+	tcase_add_test(tc, test_chunk_no_arena_under_a_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
