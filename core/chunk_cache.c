@@ -249,7 +249,7 @@ static void __cache_add(struct chunk *c, uint64_t now)
  * rest (chunk_cache_drain()).  A fork child carves on from its copy
  * (cache_lock is held across fork).
  */
-#define ARENA_START	(512UL << 10)
+#define ARENA_START	(256UL << 10)
 #define ARENA_MIN	(4UL << 20)
 #define ARENA_MAX	(64UL << 20)
 
