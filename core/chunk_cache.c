@@ -300,23 +300,11 @@ static bool arena_unlimited(void)
 	return !READ_ONCE(limited);
 }
 
-/**
- * chunk_arena_carve() - @span bytes (whole chunks) at a chunk boundary from
- * the arena, mapped memory from now on (os_unmap() them), or NULL if the
- * program is still small or the address space tight.  Also for the large
- * blocks' batches (core/large.c).
- */
-void *chunk_arena_carve(size_t span)
+/* @span bytes off the arena, counted as mapped, or 0 if it has less. */
+static uintptr_t arena_bump(size_t span)
 {
-	uintptr_t p = 0, rest;
-	size_t want, rest_size;
+	uintptr_t p = 0;
 
-	if (span < CHUNK_SIZE || os_mapped_bytes() < ARENA_START)
-		return NULL;
-	if (!arena_unlimited()) {
-		arena_retire();
-		return NULL;
-	}
 	/* Counted under the lock, which fork holds: a child never sees
 	 * the bump without the count. */
 	pthread_mutex_lock(&cache_lock);
@@ -326,17 +314,32 @@ void *chunk_arena_carve(size_t span)
 		os_reserve_carve(span);
 	}
 	pthread_mutex_unlock(&cache_lock);
+	return p;
+}
+
+/**
+ * chunk_arena_carve() - @span bytes (whole chunks) at a chunk boundary from
+ * the arena, mapped memory from now on (os_unmap() them), or NULL if the
+ * program is still small or under an address-space limit.  Also for the
+ * large blocks' batches (core/large.c).
+ */
+void *chunk_arena_carve(size_t span)
+{
+	uintptr_t p, rest;
+	size_t want, rest_size;
+
+	if (span < CHUNK_SIZE || os_mapped_bytes() < ARENA_START)
+		return NULL;
+	if (!arena_unlimited()) {
+		arena_retire();
+		return NULL;
+	}
+	p = arena_bump(span);
 	if (p)
 		return (void *)p;
 	pthread_mutex_lock(&arena_lock);
 	/* Another thread may have made a new one while this one waited. */
-	pthread_mutex_lock(&cache_lock);
-	if (arena_end - arena_next >= span) {
-		p = arena_next;
-		arena_next += span;
-		os_reserve_carve(span);
-	}
-	pthread_mutex_unlock(&cache_lock);
+	p = arena_bump(span);
 	if (p)
 		goto unlock;
 	want = ALIGN_DOWN(os_mapped_bytes() / 2, CHUNK_SIZE);

@@ -522,7 +522,8 @@ void reclaim_decay_kick(bool urgent)
 		    os_now_ms() - READ_ONCE(helper_failed_at) < RETRY_MS)
 			return;
 		/* The next generation (wrapping, as unsigned). */
-		next = (int)(((unsigned int)state | 3U) + 1U + HELPER_RUNNING);
+		next = (int)(((unsigned int)state & ~3U) + HELPER_GEN +
+			     HELPER_RUNNING);
 		if (try_cmpxchg(&helper_state, &state, next))
 			helper_start(next);
 		return;
