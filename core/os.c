@@ -83,8 +83,9 @@ void *os_reserve(size_t size, size_t align)
  * mapped memory like any other (os_unmap() them). */
 void os_reserve_carve(size_t size)
 {
-	fetch_add_relaxed(&mapped, size);
+	/* Out of reserved first: a peak taken between counts it once. */
 	fetch_sub_relaxed(&reserved, size);
+	fetch_add_relaxed(&mapped, size);
 }
 
 /** os_reserve_release() - unmap @size bytes of a reservation never carved. */

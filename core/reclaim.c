@@ -65,6 +65,7 @@
 #include "chunk_cache.h"
 #include "heap.h"
 #include "idle.h"
+#include "large.h"
 #include "options.h"
 #include "os.h"
 #include "reclaim.h"
@@ -137,6 +138,9 @@ static _Atomic bool hungry;		/* a heap missed the chunk cache */
 static _Atomic unsigned long helper_ended;	/* its pthread_t, or 0 */
 static _Atomic int helper_looks;		/* futex word */
 static _Atomic int helper_end_waiters;
+/* Helpers started whose id is not in helper_ended yet: alive, or about
+ * to be, and not yet joinable by a waiter (reclaim_heaps_gone()). */
+static _Atomic int helpers_unpublished;
 BUILD_BUG_ON(sizeof(pthread_t) != sizeof(unsigned long));
 static bool in_threaded_fork_child;	/* see HELPER_IN_FORK_CHILD */
 
@@ -301,7 +305,10 @@ static void *helper_main(void *arg)
 		if (wait < 0) {
 			store_seq_cst(&helper_sleep, SLEEP_FOREVER);
 			atomic_thread_fence(memory_order_seq_cst);
-			if (chunk_cache_count() || READ_ONCE(pending))
+			/* A large piece cached meanwhile is kicked as
+			 * lightly: look at it too. */
+			if (chunk_cache_count() || READ_ONCE(pending) ||
+			    large_cache_bytes())
 				continue;
 			futex(&wake_seq, FUTEX_WAIT, seq, NULL);
 		} else {
@@ -408,13 +415,16 @@ static void helper_looked(void)
 static void helper_end(int gen)
 {
 	int state = gen - HELPER_RUNNING + HELPER_ENDING;
+	unsigned long prev;
 
-	helper_join(xchg(&helper_ended, (unsigned long)pthread_self()));
-	/* A kicker may have started the next helper already: then its
-	 * looks are what a waiter waits for, not this one's end. */
-	if (try_cmpxchg(&helper_state, &state, gen - HELPER_RUNNING +
-						   HELPER_NONE))
-		helper_looked();
+	prev = xchg(&helper_ended, (unsigned long)pthread_self());
+	fetch_sub(&helpers_unpublished, 1);
+	/* A kicker may have started the next helper already. */
+	(void)try_cmpxchg(&helper_state, &state,
+			  gen - HELPER_RUNNING + HELPER_NONE);
+	/* Whoever joins this one waits for it to have joined prev. */
+	helper_looked();
+	helper_join(prev);
 }
 
 /* Start the helper thread of state @gen (running).  The caller holds
@@ -429,6 +439,7 @@ static void helper_start(int gen)
 
 	/* The last one to end, if no thread that gave a heap back did. */
 	helper_join(xchg(&helper_ended, 0));
+	fetch_add(&helpers_unpublished, 1);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	err = pthread_attr_init(&attr);
@@ -441,6 +452,7 @@ static void helper_start(int gen)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	heap_call_out_end(saved);
 	if (err) {
+		fetch_sub(&helpers_unpublished, 1);
 		WRITE_ONCE(helper_failed_at, os_now_ms());
 		store_release(&helper_state,
 			      gen - HELPER_RUNNING + HELPER_FAILED);
@@ -477,8 +489,11 @@ void reclaim_heaps_gone(void)
 	 * Outlive it (helper_end()).  Its second look at the live heaps
 	 * from here on began after this heap had gone: then it has ended,
 	 * or found another heap, whose thread waits for it in turn.  A
-	 * thread that gets a heap meanwhile ends the wait too.  At most
-	 * HELPER_END_WAIT_MS: the helper may be in a grace period.
+	 * thread that gets a heap meanwhile ends the wait too.  And every
+	 * helper started must have published its id, to be joined here:
+	 * an older one, superseded but still on its way out, would end last
+	 * otherwise (review of 672889a).  At most HELPER_END_WAIT_MS: the
+	 * helper may be in a grace period.
 	 */
 	fetch_add(&helper_end_waiters, 1);
 	looks = load_seq_cst(&helper_looks);
@@ -488,8 +503,11 @@ void reclaim_heaps_gone(void)
 		struct timespec ts;
 
 		state = HELPER_KIND(load_seq_cst(&helper_state));
-		if ((state != HELPER_RUNNING && state != HELPER_ENDING) ||
-		    now - looks >= 2 || heap_live_count() || left <= 0)
+		if (heap_live_count() || left <= 0)
+			break;
+		if (!load_seq_cst(&helpers_unpublished) &&
+		    ((state != HELPER_RUNNING && state != HELPER_ENDING) ||
+		     now - looks >= 2))
 			break;
 		ms_to_timespec(left, &ts);
 		futex(&helper_looks, FUTEX_WAIT, now, &ts);
@@ -511,7 +529,13 @@ void reclaim_decay_kick(bool urgent)
 	/* Sequentially consistent: see helper_may_end(). */
 	int state = load_seq_cst(&helper_state), sleep, next;
 
-	if (HELPER_KIND(state) != HELPER_RUNNING) {
+	/*
+	 * Until it runs: a failed exchange rereads the state, which an
+	 * ending helper may have moved from ENDING to NONE or back to
+	 * RUNNING meanwhile (review of 672889a: returning then left a live
+	 * heap with no helper, and 8 MiB mapped for good).
+	 */
+	while (HELPER_KIND(state) != HELPER_RUNNING) {
 		/* Only a thread of the program's own, outside any call out
 		 * of the allocator, may create a thread. */
 		if (bitslab_tls_heap->kind != HEAP_KIND_THREAD)
@@ -524,9 +548,10 @@ void reclaim_decay_kick(bool urgent)
 		/* The next generation (wrapping, as unsigned). */
 		next = (int)(((unsigned int)state & ~3U) + HELPER_GEN +
 			     HELPER_RUNNING);
-		if (try_cmpxchg(&helper_state, &state, next))
+		if (try_cmpxchg(&helper_state, &state, next)) {
 			helper_start(next);
-		return;
+			return;
+		}
 	}
 	/* Pairs with the fence in helper_main(): what the caller queued or
 	 * cached before, then helper_sleep. */
@@ -711,6 +736,7 @@ void reclaim_fork_child(void)
 	/* The parent's threads are not the child's to join. */
 	atomic_init(&helper_ended, 0);
 	atomic_init(&helper_end_waiters, 0);
+	atomic_init(&helpers_unpublished, 0);
 	atomic_init(&wake_seq, 0);
 	atomic_init(&helper_sleep, SLEEP_AWAKE);
 	pthread_mutex_unlock(&reclaim_lock);
