@@ -12,6 +12,7 @@
  * waits for the retired ones' grace period if it may, and tries once more.
  */
 #include <errno.h>
+#include <pthread.h>
 
 #include <bitslab/types.h>
 
@@ -35,8 +36,24 @@
  * Give memory back when the system refused some (RLIMIT_AS, overcommit),
  * or for trim: everything the heap holds free, every retired and cached
  * chunk.  After a refusal, the caller retries once.
+ *
+ * With cancellation disabled: the grace period's wait (liburcu-bp's poll)
+ * and the sleeps of reclaim_now() and os_unmap_wait() are cancellation
+ * points, and a pending cancel would unwind out of malloc() with the
+ * heap's lock or bp's grace-period lock held (review of 672889a).
  */
+static void __heap_recover(struct heap *h);
+
 static void heap_recover(struct heap *h)
+{
+	int old;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+	__heap_recover(h);
+	pthread_setcancelstate(old, NULL);
+}
+
+static void __heap_recover(struct heap *h)
 {
 	if (h->kind == HEAP_KIND_THREAD)
 		secure_flush(h);
