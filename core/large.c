@@ -1168,12 +1168,11 @@ mark:
 	l->map_start = start;
 	l->guard = (uint32_t)guard;
 	l->align_shift = align ? (uint32_t)__builtin_ctzl(align) : 0;
+	l->usable = guard ? size : start + map - p;
+	map += slack;		/* released with it (large_map_batch()) */
 	large_set_map(l, map);
 	if (cls >= 0)
 		l->bin = cls;	/* map may be more: see above */
-	l->usable = guard ? size : start + map - p;
-	map += slack;		/* released with it (large_map_batch()) */
-	l->map_size = map;
 	l->asked = size;
 	l->parts = parts;
 	if (guard)

@@ -373,35 +373,36 @@ void *os_remap(void *old, size_t old_size, size_t new_size, void *target)
  */
 #define OS_TIGHT_HEADROOM (64UL << 20)
 
-/**
- * os_vm_tight() - whether the address-space limit (RLIMIT_AS, read now: a
- * program may set it at any time) leaves less than OS_TIGHT_HEADROOM above
- * what the allocator has mapped.  A system call: for slow paths that are
- * about to map memory.
- */
-bool os_vm_limited(void)
+/* RLIMIT_AS's soft limit, read now (a program may set it at any time);
+ * RLIM_INFINITY if there is none.  A system call. */
+static rlim_t vm_limit(void)
 {
 	struct rlimit rl;
 	int saved = errno;
-	bool limited = !getrlimit(RLIMIT_AS, &rl) &&
-		       rl.rlim_cur != RLIM_INFINITY;
+	rlim_t cur = getrlimit(RLIMIT_AS, &rl) ? RLIM_INFINITY : rl.rlim_cur;
 
 	errno = saved;
-	return limited;
+	return cur;
 }
 
+/** os_vm_limited() - is there an address-space limit at all? */
+bool os_vm_limited(void)
+{
+	return vm_limit() != RLIM_INFINITY;
+}
+
+/**
+ * os_vm_tight() - whether the address-space limit leaves less than
+ * OS_TIGHT_HEADROOM above what the allocator has mapped and reserved.  A
+ * system call: for slow paths that are about to map memory.
+ */
 bool os_vm_tight(void)
 {
-	struct rlimit rl;
-	int saved = errno;
+	rlim_t cur = vm_limit();
 
-	if (getrlimit(RLIMIT_AS, &rl)) {
-		errno = saved;
-		return false;
-	}
-	return rl.rlim_cur != RLIM_INFINITY &&
-	       rl.rlim_cur < READ_ONCE(mapped) + READ_ONCE(reserved) +
-			     OS_TIGHT_HEADROOM;
+	return cur != RLIM_INFINITY &&
+	       cur < READ_ONCE(mapped) + READ_ONCE(reserved) +
+		     OS_TIGHT_HEADROOM;
 }
 
 /** os_now_ms() - a coarse monotonic clock in milliseconds (no syscall). */
