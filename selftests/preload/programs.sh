@@ -20,13 +20,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 pass=0 fail=0 skip=0
 
-lib=$(readlink -f "$PRELOAD_LIB" 2>/dev/null)
-if [ ! -f "$lib" ] ||
-   ! LD_PRELOAD=$PRELOAD_LIB cat /proc/self/maps 2>/dev/null | grep -qF "$lib"; then
-	echo "FAIL preload: LD_PRELOAD=$PRELOAD_LIB does not load the library"
-	echo "programs: 0 alike, 1 failed, 0 skipped"
-	exit 1
-fi
+# shellcheck source-path=SCRIPTDIR source=preload-check.sh
+. "$(dirname "$0")/preload-check.sh"
+preload_check preload "programs: 0 alike, 1 failed, 0 skipped"
 
 # compare NAME CMD...: NAME is the program under test; run CMD twice, plain and preloaded; both must exit 0
 # with some output, and the same output.

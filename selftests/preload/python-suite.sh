@@ -57,13 +57,9 @@ if ! "$PYTHON" -c 'import test.libregrtest, test.test_threading' >/dev/null 2>&1
 	exit 1
 fi
 
-lib=$(readlink -f "$PRELOAD_LIB" 2>/dev/null)
-# shellcheck disable=SC2002 # cat must be the preloaded process
-if [ ! -f "$lib" ] ||
-   ! LD_PRELOAD=$PRELOAD_LIB cat /proc/self/maps 2>/dev/null | grep -qF "$lib"; then
-	echo "FAIL python-suite: LD_PRELOAD=$PRELOAD_LIB does not load the library"
-	exit 1
-fi
+# shellcheck source-path=SCRIPTDIR source=preload-check.sh
+. "$(dirname "$0")/preload-check.sh"
+preload_check python-suite	# sets lib
 
 # children PID...: the processes whose parent is one of PID.
 children() {

@@ -23,12 +23,9 @@ status_kib() {
 		awk -v f="$1:" '$1 == f { print $2 }'
 }
 
-lib=$(readlink -f "$PRELOAD_LIB" 2>/dev/null)
-if [ ! -f "$lib" ] ||
-   ! LD_PRELOAD=$PRELOAD_LIB cat /proc/self/maps 2>/dev/null | grep -qF "$lib"; then
-	echo "FAIL startup: LD_PRELOAD=$PRELOAD_LIB does not load the library"
-	exit 1
-fi
+# shellcheck source-path=SCRIPTDIR source=preload-check.sh
+. "$(dirname "$0")/preload-check.sh"
+preload_check startup
 fail=0
 for field in VmSize RssAnon; do
 	plain=$(status_kib $field)

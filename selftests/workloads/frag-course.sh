@@ -19,12 +19,9 @@ if [ ! -x "$dir/workload" ] || [ ! -x "$dir/workload-api" ]; then
 	echo "FAIL frag-course: $dir/workload or $dir/workload-api not built"
 	exit 1
 fi
-lib=$(readlink -f "$PRELOAD_LIB" 2>/dev/null)
-if [ ! -f "$lib" ] ||
-   ! LD_PRELOAD=$PRELOAD_LIB cat /proc/self/maps 2>/dev/null | grep -qF "$lib"; then
-	echo "FAIL frag-course: LD_PRELOAD=$PRELOAD_LIB does not load the library"
-	exit 1
-fi
+# shellcheck source-path=SCRIPTDIR source=../preload/preload-check.sh
+. "$(dirname "$0")/../preload/preload-check.sh"
+preload_check frag-course
 
 # run NAME CMD...: CMD must exit 0 (a NULL from malloc is SIGSEGV, 139).
 run() {
