@@ -71,7 +71,7 @@ static __always_inline void bitslab_free_fast(void *ptr)
 	if (IS_ENABLED(CONFIG_MISUSE_CHECKS)) {
 		unsigned long idx;
 
-		if (unlikely(!chunk_block_start_index(c, a, &idx))) {
+		if (unlikely(!heap_hot_block_index(h, hot, b, a, &idx))) {
 			heap_free_invalid(c, ptr);
 			return;
 		}

@@ -177,7 +177,7 @@ void heap_hot_reset(struct heap *h)
 	unsigned int i;
 
 	for (i = 0; i < HOT_SLOTS; i++)
-		h->hot[i] = (struct hot_slot){ HOT_NONE, NULL, NULL, 0 };
+		h->hot[i] = (struct hot_slot){ HOT_NONE, NULL, NULL, 0, 0 };
 }
 
 /** heap_setup() - make @h an empty heap of @kind. */
@@ -192,7 +192,8 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 		max = max < 2 ? 2 : max;
 		if (unlikely(prof_active))
 			max = 1;	/* every malloc and free takes a slow path */
-		h->bins[c] = (struct bin){ BIN_END, (int32_t)max, (int32_t)max };
+		h->bins[c] = (struct bin){ BIN_END, (int32_t)max, (int32_t)max,
+					 0, 0 };
 		h->sbins[c] = h->bins[c];
 		hc->bin_base = (int32_t)max;
 		hc->cur = NULL;

@@ -202,6 +202,30 @@ static __always_inline struct bin *heap_hot_bin(struct heap *h,
 				offsetof(struct hot_slot, bin));
 }
 
+/*
+ * heap_hot_block_index() - chunk_block_start_index() for @a, whose region
+ * is in the hot slot at @off, with @b the slot's bin: the test's constants
+ * from the slot and the bin, which a free touches anyway, not from the
+ * chunk's header.  Blocks of 4 - 32 KiB are spread over many chunks whose
+ * headers all start at 64 KiB boundaries, so in the same L1 sets: the
+ * header's line missed on 0.75 frees in 1 (cachegrind, workload micro
+ * 4096 32768).
+ */
+static __always_inline bool heap_hot_block_index(struct heap *h,
+						 unsigned long off,
+						 struct bin *b, uintptr_t a,
+						 unsigned long *idx)
+{
+	const char *s = (const char *)h + off;
+	uint32_t o = (uint32_t)a -
+		     *(const uint32_t *)(s + offsetof(struct hot_slot, first_lo));
+	unsigned __int128 prod = (unsigned __int128)o * b->div_magic;
+
+	*idx = (unsigned long)(prod >> 64);
+	return (uint64_t)prod <
+	       *(const uint32_t *)(s + offsetof(struct hot_slot, div_limit));
+}
+
 /** heap_hot_slot() - the hot slot of @h where the region of @a would be. */
 static __always_inline struct hot_slot *heap_hot_slot(struct heap *h,
 						      uintptr_t a)
@@ -253,6 +277,9 @@ static __always_inline void heap_hot_set(struct heap *h, uintptr_t region,
 
 	s->chunk = c;
 	s->bin = b;
+	s->first_lo = c->first_lo;
+	s->div_limit = (uint32_t)c->div_limit;
+	b->div_magic = c->div_magic;	/* the same for every chunk of b */
 	__atomic_store_n(&s->region, region, __ATOMIC_RELAXED);
 }
 

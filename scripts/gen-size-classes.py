@@ -90,6 +90,8 @@ def main():
         bin_max = max(4, min(256, 32768 // d)) & ~1
         assert first >= HDR and first % natural_align(d) == 0
         assert first + n * d <= k * CHUNK
+        # the free fast path keeps a chunk's limit in 32 bits (hot slot)
+        assert n * e < 1 << 32
         # sanity: the test accepts exactly the block starts, and nothing
         # in the header or the gap before block 0 (offsets that wrap)
         for off in list(range(0, min(k * CHUNK, 4 * d + 64), 16)) + \

@@ -146,6 +146,8 @@ struct bin {
 	void **head;		/* first free block, or NULL */
 	int32_t room;		/* frees left before the bin overflows */
 	int32_t max;		/* capacity (room when empty) */
+	uint64_t div_magic;	/* const: the class's (free fast path) */
+	uint64_t pad;		/* 32 bytes */
 };
 
 /** struct heap_class - a heap's chunks of one class.  owner only. */
@@ -257,10 +259,14 @@ struct hot_slot {
 	uintptr_t region;	/* the region's address, or HOT_NONE */
 	struct chunk *chunk;	/* the chunk the region is part of */
 	struct bin *bin;	/* the bin of chunk's class */
-	uintptr_t unused;	/* 32 bytes: one shift finds a slot */
+	/* The chunk's own halves of its divisibility test (its div_magic is
+	 * its class's, in the bin): a free that hits the slot reads no line
+	 * of the chunk's header but its bitmap word. */
+	uint32_t first_lo;	/* chunk->first_lo */
+	uint32_t div_limit;	/* chunk->div_limit */
 };
 
-#define HOT_SLOTS_NONE { [0 ... HOT_SLOTS - 1] = { HOT_NONE, NULL, NULL, 0 } }
+#define HOT_SLOTS_NONE { [0 ... HOT_SLOTS - 1] = { HOT_NONE, NULL, NULL, 0, 0 } }
 
 /**
  * struct heap - per-thread allocation state.  Heaps live in a pool that is

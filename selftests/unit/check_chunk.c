@@ -163,6 +163,49 @@ START_TEST(test_chunk_first_of_a_class_short_while_the_program_is_small)
 }
 END_TEST
 
+/*
+ * The same through free's fast path: once a free has made a short chunk's
+ * region hot, a pointer in the gap is still refused.  The hot slot holds
+ * the chunk's own divisibility limit (its block count), not its class's:
+ * with the class's, the pointer would pass as a block past the last, whose
+ * bit is set (bits past the last block start set), and go onto a bin.
+ */
+START_TEST(test_chunk_short_gap_refused_by_a_hot_free)
+{
+	unsigned int cls;
+	char *gap = NULL;
+
+	/* The first chunks of classes from 48 bytes on, each made hot by a
+	 * free, until one's gap has a page the kernel left free. */
+	for (cls = size_to_class(48); !gap && cls < size_to_class(1024); cls++) {
+		const struct size_class *sc = &size_classes[cls];
+		void *p = bitslab_malloc(sc->size);
+		struct chunk *c;
+		uintptr_t first, at;
+
+		ck_assert_ptr_nonnull(p);
+		c = chunk_lookup((uintptr_t)p);
+		ck_assert_ptr_nonnull(c);
+		ck_assert_uint_lt(c->span, sc->span);
+		bitslab_free(p);	/* the slow path: the region becomes hot */
+		ck_assert_ptr_eq(bitslab_malloc(sc->size), p);
+		bitslab_free(p);	/* the fast path now */
+		gap = map_in_gap(c);
+		if (!gap)
+			continue;
+		/* A block start of the class's geometry inside the gap. */
+		first = (uintptr_t)c + sc->first;
+		at = first + ((uintptr_t)gap - first + sc->size - 1) /
+			     sc->size * sc->size;
+		ck_assert_uint_lt(at, (uintptr_t)gap + OS_PAGE_SIZE);
+		in_gap = (void *)at;
+	}
+	ck_assert_ptr_nonnull(gap);
+	expect_abort(free_in_gap, "invalid pointer");
+	munmap(gap, OS_PAGE_SIZE);
+}
+END_TEST
+
 /* Put dead chunk @c in the chunk cache, as the reclaim helper does. */
 static void cache_dead(struct chunk *c)
 {
@@ -333,6 +376,7 @@ Suite *check_suite(void)
 
 	/* First: the others create chunks, which CK_FORK=no keeps. */
 	tcase_add_test(tc, test_chunk_first_of_a_class_short_while_the_program_is_small);
+	tcase_add_test(tc, test_chunk_short_gap_refused_by_a_hot_free);
 	tcase_add_test(tc, test_chunk_short_grows_into_a_whole_one);
 	tcase_add_test(tc, test_chunk_claim_finds_bits_below_its_hint);
 	tcase_add_test(tc, test_chunk_block_start_gives_the_index);
