@@ -87,9 +87,10 @@ bool heap_block_is_free(struct chunk *c, void **p)
 /**
  * heap_free_chunk() - free a block of @c through the generic path (frees
  * that missed the hot regions).  The block's region of a chunk of this
- * heap becomes hot, in the slot its address picks.
+ * heap becomes hot, in the slot its address picks.  Out of line, so that
+ * heap_free_cold() saves no registers on its way to large_free().
  */
-static void heap_free_chunk(struct chunk *c, void *ptr)
+static noinline void heap_free_chunk(struct chunk *c, void *ptr)
 {
 	struct heap *h = bitslab_tls_heap;
 	struct bin *b;

@@ -905,37 +905,33 @@ static unsigned int large_colour(uintptr_t start, size_t slack)
 }
 
 /*
- * Binned block *@p (header @l) is about to serve @size bytes: if its
- * colour leaves them no room, its header moves to the colour this size
- * gets (a line of its own: the two never overlap) and its page-map byte
- * with it.  Moving it whenever the colour of the size differed cost more
- * instructions than the misses it saved.  Owner of the block only.
- * Return its header.
+ * The binned block with header @l is about to serve @size bytes, more
+ * than its colour leaves room for: its header moves to the colour this
+ * size gets (a line of its own: the two never overlap) and its page-map
+ * byte with it.  Moving it whenever the colour of the size differed cost
+ * more instructions than the misses it saved.  Owner of the block only.
+ * Out of line: the pop's path then saves no registers.  Return the
+ * block's user pointer now.
  */
-static struct large *large_recolour(struct large *l, void **p, size_t size)
+static noinline uintptr_t large_recolour(struct large *l, size_t size)
 {
 	uintptr_t start = l->map_start;
-	unsigned int c;
-	size_t off;
-	struct large *n;
+	unsigned int c = large_colour(start, l->map_size - LARGE_HDR - size);
+	size_t off = LARGE_HDR + (size_t)c * LARGE_HDR;
+	struct large *n = large_hdr(start + off);
 
-	if (likely(size <= l->usable))
-		return l;
-	c = large_colour(start, l->map_size - LARGE_HDR - size);
-	off = LARGE_HDR + (size_t)c * LARGE_HDR;
-	*p = (void *)(start + off);
-	n = large_hdr(start + off);
 	*n = *l;
 	n->off = off;
-	n->usable = start + l->map_size - (uintptr_t)*p;
+	n->usable = l->map_size - off;
 	*(uintptr_t *)start = off;
 	pagemap_mark(start + off, PM_LARGEC | c);	/* its leaf exists */
-	return n;
+	return start + off;
 }
 
-/* Block @size bytes, zero-filled if @zero, from @h's bin @cls or one of
- * the LBIN_REACH above it, or NULL. */
-static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
+/* Block @size bytes from @h's bin @cls or one of the LBIN_REACH above it,
+ * or NULL.  Not zero-filled. */
+static __always_inline void *lbin_pop(struct heap *h, unsigned int cls,
+				      size_t size)
 {
 	/*
 	 * The first bin that holds a block, from the mask of those that do:
@@ -952,7 +948,7 @@ static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
 
 	if (!m)
 		return NULL;
-	i = (unsigned int)cls + (unsigned int)__builtin_ctz(m);
+	i = cls + (unsigned int)__builtin_ctz(m);
 	b = &h->lbins[i];
 	DEBUG_BUG_ON(!b->count);
 	/* Taken off before it is used (a fork child flushes the rest). */
@@ -963,9 +959,10 @@ static void *lbin_pop(struct heap *h, int cls, size_t size, bool zero)
 	l = large_hdr((uintptr_t)p);
 	DEBUG_BUG_ON(READ_ONCE(l->cookie) != large_binned_cookie((uintptr_t)p));
 	lbin_account(h, l->map_size, -1);
-	l = large_recolour(l, &p, size);
-	if (zero)
-		memset(p, 0, size);
+	if (unlikely(size > l->usable)) {
+		p = (void *)large_recolour(l, size);
+		l = large_hdr((uintptr_t)p);
+	}
 	l->asked = size;
 	atomic_store_explicit(&l->cookie, large_cookie((uintptr_t)p),
 			      memory_order_relaxed);
@@ -985,8 +982,8 @@ static void large_set_map(struct large *l, size_t map)
  * block with a bin class is no secure one (those have guard pages). */
 static struct lbin *lbin_for(struct heap *h, const struct large *l)
 {
-	if (l->bin < 0 || h->kind != HEAP_KIND_THREAD || READ_ONCE(tight) ||
-	    h->lbin_bytes + l->map_size > LBIN_BYTES ||
+	if (l->bin < 0 || READ_ONCE(tight) ||
+	    h->lbin_bytes + l->map_size > h->lbin_limit ||
 	    h->lbins[l->bin].count >= LBIN_PER_CLASS)
 		return NULL;
 	return &h->lbins[l->bin];
@@ -999,35 +996,27 @@ static size_t large_map_for(size_t off, size_t size)
 }
 
 /**
- * large_malloc() - malloc() of more than SMALL_MAX bytes: the calling
- * thread's large bins first, with nothing in the way (a thread that has
- * none yet, or a heap that bins nothing, finds them empty); the slow path
- * for the rest.
+ * large_malloc() - malloc() of more than SMALL_MAX bytes: a block from the
+ * calling thread's large bins if they have one of its class or of one up
+ * to LBIN_REACH above, with nothing in the way (a thread that has none
+ * yet, or a heap that bins nothing, finds them empty); the slow path for
+ * the rest.
  */
 void *large_malloc(size_t size)
 {
-	void *p = large_bin_alloc(bitslab_tls_heap, size);
-
-	return p ? p : heap_alloc_slow(size);
-}
-
-/**
- * large_bin_alloc() - malloc's way to a large block of @size bytes (more
- * than SMALL_MAX): one from @h's large bins if they have one of its class
- * or of one up to LBIN_REACH above, else NULL.  Only a thread's heap ever
- * bins a block, so any heap may ask.
- */
-void *large_bin_alloc(struct heap *h, size_t size)
-{
+	struct heap *h = bitslab_tls_heap;
 	void *p;
 
-	/* The size first: near SIZE_MAX, the page count would wrap. */
-	if (size > LBIN_MAP_MAX - LARGE_HDR || !h->lbin_bytes)
-		return NULL;
-	p = lbin_pop(h, lbin_up[large_map_for(LARGE_HDR, size) / OS_PAGE_SIZE],
-		     size, false);
-	if (p)
-		prof_alloc_hook(p, size);
+	/* The size first: near SIZE_MAX, the page count would wrap.  (A
+	 * heap with nothing binned has lbin_nonempty 0: lbin_pop() says.) */
+	if (size > LBIN_MAP_MAX - LARGE_HDR)
+		return heap_alloc_slow(size);
+	/* large_map_for() of a size that is not 0 */
+	p = lbin_pop(h, lbin_up[(LARGE_HDR + size + OS_PAGE_SIZE - 1) /
+				OS_PAGE_SIZE], size);
+	if (unlikely(!p))
+		return heap_alloc_slow(size);
+	prof_alloc_hook(p, size);
 	return p;
 }
 
@@ -1116,9 +1105,11 @@ void *large_alloc(struct heap *h, size_t size, size_t align, bool zero)
 		if (off == LARGE_HDR)
 			map = lbin_round(h, map, &cls);
 		if (cls >= 0) {
-			void *b = lbin_pop(h, cls, size, zero);
+			void *b = lbin_pop(h, (unsigned int)cls, size);
 
 			if (b) {
+				if (zero)
+					memset(b, 0, size);
 				prof_alloc_hook(b, size);
 				return b;
 			}
@@ -1311,6 +1302,21 @@ static void large_release(struct large *l, uintptr_t p)
 		large_cache_put(start, map, parts);
 }
 
+/* large_free() of @l at @p, whose live cookie is @live, with no bin to
+ * keep it: its mapping goes to the cache.  Out of line: the bin's path
+ * then saves no registers. */
+static noinline void large_free_unbinned(struct large *l, uintptr_t p,
+					 uintptr_t live)
+{
+	/* Whoever swaps the live cookie out first frees the block. */
+	if (xchg(&l->cookie, 0) != live)
+		report_misuse("double free", (void *)p, REPORT_LARGE);
+	if (l->guard)
+		large_secure_check(l, p);
+	prof_free_hook((void *)p);
+	large_release(l, p);
+}
+
 /**
  * large_free() - free large block @ptr, whose region the caller found of
  * @kind (pm_large()) in the page map; anything else it is is reported.
@@ -1318,29 +1324,32 @@ static void large_release(struct large *l, uintptr_t p)
 void large_free(void *ptr, unsigned int kind)
 {
 	uintptr_t p = (uintptr_t)ptr, live = large_cookie(p);
-	struct large *l = large_lookup_kind(ptr, "free", kind);
-	struct heap *h = bitslab_tls_heap;
-	struct lbin *b = lbin_for(h, l);
+	struct large *l = large_hdr(p);
+	struct heap *h;
+	struct lbin *b;
 
-	/* Whoever swaps the live cookie out first frees the block. */
-	if (xchg(&l->cookie, b ? live ^ BINNED_MIX : 0) != live)
-		report_misuse("double free", ptr, REPORT_LARGE);
-	if (l->guard)
-		large_secure_check(l, p);
-	prof_free_hook(ptr);
-	if (b) {
-		/* The slot, then the count: a fork child flushes only
-		 * what the count covers. */
-		b->blocks[b->count] = ptr;
-		atomic_signal_fence(memory_order_seq_cst);
-		b->count++;
-		h->lbin_nonempty |= 1U << l->bin;
-		lbin_account(h, l->map_size, 1);
+	/* large_lookup_kind(), with the cookie computed once */
+	if (unlikely(!large_at_header(p, kind)) ||
+	    unlikely(READ_ONCE(l->cookie) != live))
+		large_lookup_failed(ptr, "free", kind);
+	h = bitslab_tls_heap;
+	b = lbin_for(h, l);
+	if (!b) {
+		large_free_unbinned(l, p, live);
 		return;
 	}
-	large_release(l, p);
+	if (xchg(&l->cookie, live ^ BINNED_MIX) != live)
+		report_misuse("double free", ptr, REPORT_LARGE);
+	DEBUG_BUG_ON(l->guard);		/* a block with a bin has none */
+	/* The slot, then the count: a fork child flushes only what the
+	 * count covers. */
+	b->blocks[b->count] = ptr;
+	atomic_signal_fence(memory_order_seq_cst);
+	b->count++;
+	h->lbin_nonempty |= 1U << l->bin;
+	lbin_account(h, l->map_size, 1);
+	prof_free_hook(ptr);
 }
-
 
 /**
  * large_bin_flush() - every block in @h's large bins goes to the
@@ -1387,6 +1396,8 @@ void large_bin_init(struct heap *h)
 {
 	memset(h->lbins, 0, sizeof(h->lbins));
 	h->lbin_bytes = 0;
+	/* Only a thread's heap bins: the others' limit is 0. */
+	h->lbin_limit = h->kind == HEAP_KIND_THREAD ? LBIN_BYTES : 0;
 	h->lbin_nonempty = 0;
 	memset(h->lbin_range_blocks, 0, sizeof(h->lbin_range_blocks));
 	memset(h->lbin_range_bytes, 0, sizeof(h->lbin_range_bytes));

@@ -22,7 +22,6 @@ void large_cache_fork_prepare(void);
 void large_cache_fork_parent(void);
 void large_cache_fork_child(void);
 void large_free(void *ptr, unsigned int kind);
-void *large_bin_alloc(struct heap *h, size_t size);
 void *large_malloc(size_t size);
 void large_bin_flush(struct heap *h);
 void large_bin_init(struct heap *h);

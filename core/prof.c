@@ -101,9 +101,9 @@ static uintptr_t self_lo, self_hi;
  */
 static const void *const self_funcs[] = {
 	prof_alloc, heap_alloc_slow, heap_alloc_class, heap_alloc_sized,
-	heap_alloc_large, large_alloc, large_malloc, large_bin_alloc,
-	large_realloc, bitslab_alloc_aligned, bitslab_malloc, bitslab_calloc,
-	bitslab_realloc, bitslab_aligned_alloc,
+	heap_alloc_large, large_alloc, large_malloc, large_realloc,
+	bitslab_alloc_aligned, bitslab_malloc, bitslab_calloc, bitslab_realloc,
+	bitslab_aligned_alloc,
 };
 
 static char prefix[200] = "bitslab";

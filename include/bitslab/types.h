@@ -322,6 +322,7 @@ struct heap {
 	size_t bin_grown;		/* owner: bytes the bins grew by */
 	struct lbin lbins[LBIN_CLASSES];	/* owner */
 	size_t lbin_bytes;		/* owner: mappings in lbins, the budget */
+	size_t lbin_limit;		/* owner: the most lbin_bytes may be */
 	uint32_t lbin_nonempty;		/* owner: bit i set iff lbins[i] holds
 					 * a block */
 	uint32_t lbin_fresh;		/* owner: bin-class blocks mapped
