@@ -188,11 +188,9 @@ static void release_run(struct release *r)
 	r->n = 0;
 }
 
-/**
- * release_add() - queue block @p of @c, a chunk r->h owns, for release.
- * The chunk's count is lowered last, when its run ends.
- */
-void release_add(struct release *r, struct chunk *c, void **p)
+/* release_add(), inlined into the release of a bin's list. */
+static __always_inline void __release_add(struct release *r, struct chunk *c,
+					  void **p)
 {
 	unsigned long idx = chunk_block_index(c, (uintptr_t)p);
 	unsigned long w = BIT_WORD(idx), bit = BIT_MASK(idx);
@@ -213,6 +211,15 @@ void release_add(struct release *r, struct chunk *c, void **p)
 	r->n++;
 }
 
+/**
+ * release_add() - queue block @p of @c, a chunk r->h owns, for release.
+ * The chunk's count is lowered last, when its run ends.
+ */
+void release_add(struct release *r, struct chunk *c, void **p)
+{
+	__release_add(r, c, p);
+}
+
 /** release_end() - release what is still queued in @r. */
 void release_end(struct release *r)
 {
@@ -220,15 +227,18 @@ void release_end(struct release *r)
 }
 
 /* Release a chain of free blocks of @h's chunks (word 0 links, ending
- * at BIN_END): a bin's blocks, or some of them. */
-static void heap_release_list(struct heap *h, void **list)
+ * at BIN_END): a bin's blocks, or some of them.  @c: the first block's
+ * chunk if the caller knows it (the free that filled the bin), else NULL;
+ * the others' come from the page map. */
+static void heap_release_list(struct heap *h, void **list, struct chunk *c)
 {
 	struct release r = { .h = h };
 
 	while (list != BIN_END) {
 		void **next = list[0];
 
-		release_add(&r, chunk_lookup((uintptr_t)list), list);
+		__release_add(&r, c ? c : chunk_lookup((uintptr_t)list), list);
+		c = NULL;
 		list = next;
 	}
 	release_end(&r);
@@ -290,13 +300,35 @@ static void heap_class_publish(struct heap *h, unsigned int cls)
 	heap_give_up_list(h, &hc->full);
 }
 
-/**
- * heap_flush_bin() - the bin of @cls overflowed: release its newest half
- * to the bitmaps, which is how chunks become empty again; in a free storm,
- * all of it (see STORM_FLUSHES).
- */
-static void __heap_flush_bin(struct heap *h, unsigned int cls)
+/* Release the newest half of bin @b of @h, whose head block is of chunk
+ * @c (NULL: not known). */
+static void flush_half(struct heap *h, struct bin *b, struct chunk *c)
 {
+	int n = b->max / 2, i;
+	void **first = b->head, **last = first;
+
+	if (n < 1)
+		n = 1;
+	for (i = 1; i < n && last[0] != BIN_END; i++)
+		last = last[0];
+	b->head = last[0];
+	last[0] = BIN_END;
+	b->room += i;
+	DEBUG_BUG_ON(b->room < 1);
+	heap_lock(h);
+	heap_release_list(h, first, c);
+	heap_unlock(h);
+}
+
+/**
+ * heap_flush_bin() - a free of a block of @c filled its class's bin in @h
+ * (the block is the bin's head): release the bin's newest half to the
+ * bitmaps, which is how chunks become empty again; in a free storm, all
+ * of it (see STORM_FLUSHES).
+ */
+static void __heap_flush_bin(struct heap *h, struct chunk *c)
+{
+	unsigned int cls = c->cls;
 	struct bin *b = &h->bins[cls];
 	struct heap_class *hc = &h->cls[cls];
 	void **first = b->head;
@@ -307,7 +339,7 @@ static void __heap_flush_bin(struct heap *h, unsigned int cls)
 	if (heap_class_storm(hc)) {
 		b->head = BIN_END;
 		b->room = 1;
-		heap_release_list(h, first);
+		heap_release_list(h, first, c);
 		heap_flush_outbox(h);
 		/* Not under the profiler: its bins hold one block, so every
 		 * free goes straight back already, and a block waiting in an
@@ -329,13 +361,13 @@ static void __heap_flush_bin(struct heap *h, unsigned int cls)
 			heap_take_inbox(h);
 		return;
 	}
-	heap_flush_bin_of(h, b);
+	flush_half(h, b, c);
 }
 
-void heap_flush_bin(struct heap *h, unsigned int cls)
+void heap_flush_bin(struct heap *h, struct chunk *c)
 {
 	heap_lock(h);
-	__heap_flush_bin(h, cls);
+	__heap_flush_bin(h, c);
 	heap_unlock(h);
 }
 
@@ -343,20 +375,7 @@ void heap_flush_bin(struct heap *h, unsigned int cls)
  * plain bin outside a free storm, or a secure bin). */
 void heap_flush_bin_of(struct heap *h, struct bin *b)
 {
-	int n = b->max / 2, i;
-	void **first = b->head, **last = first;
-
-	if (n < 1)
-		n = 1;
-	for (i = 1; i < n && last[0] != BIN_END; i++)
-		last = last[0];
-	b->head = last[0];
-	last[0] = BIN_END;
-	b->room += i;
-	DEBUG_BUG_ON(b->room < 1);
-	heap_lock(h);
-	heap_release_list(h, first);
-	heap_unlock(h);
+	flush_half(h, b, NULL);
 }
 
 /** heap_release_bins() - release every block of every bin of @h (and of
@@ -375,7 +394,7 @@ void heap_release_bins(struct heap *h)
 		if (c < NR_SIZE_CLASSES)	/* what heap_bin_grow() added */
 			b->max = h->cls[c].bin_base;
 		b->room = b->max;
-		heap_release_list(h, list);
+		heap_release_list(h, list, NULL);
 	}
 	h->bin_grown = 0;
 	heap_unlock(h);
