@@ -333,6 +333,8 @@ static void __heap_flush_bin(struct heap *h, struct chunk *c)
 	struct heap_class *hc = &h->cls[cls];
 	void **first = b->head;
 
+	DEBUG_BUG_ON(chunk_lookup((uintptr_t)first) != c);
+
 	h->stats.flushes++;
 	if (h->kind == HEAP_KIND_THREAD && hc->flushes < STORM_FLUSHES)
 		hc->flushes++;
