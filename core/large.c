@@ -1404,9 +1404,14 @@ void large_bin_init(struct heap *h)
 }
 
 #define SHRINK_KEEP (1UL << 20)
+/* A block growing to at most this much mapping is copied (see below). */
+#define REALLOC_COPY_MAX (1UL << 20)
 
-/* realloc's last resort: a new block and a copy.  NULL if none. */
-static void *large_realloc_copy(struct large *l, void *ptr, size_t size)
+/* A new block and a copy.  NULL if none.  Inlined: the profiler drops
+ * the frames of large_realloc() as the allocator's own, and of no other
+ * function of this file (core/prof.c, self_funcs[]). */
+static __always_inline void *large_realloc_copy(struct large *l, void *ptr,
+						size_t size)
 {
 	/* The alignment asked for (the offset says nothing of it: a
 	 * block's colour, a secure block's place against its guard). */
@@ -1475,6 +1480,19 @@ void *large_realloc(void *ptr, size_t size)
 		l->asked = size;
 		return ptr;
 	}
+	/*
+	 * Growing to at most REALLOC_COPY_MAX: a new block from the bins, a
+	 * batch or the cache, and a copy of less than that.  Grown in place
+	 * or moved by mremap(), a vector doubling through these sizes made
+	 * four system calls a step (a failed mremap() in place, a mapping,
+	 * its trim, the move): workload vectors 4 200000 1024 made 6,700
+	 * memory calls, 168 since (mimalloc 68, tcmalloc 58), and its peak
+	 * RSS went from 51 to 47 MiB (mimalloc 46) at the same time.  With
+	 * 4 MiB, 144 calls and 45 MiB; bigger blocks still move by mremap(),
+	 * a copy of them costs more than the calls.
+	 */
+	if (map > old && map <= REALLOC_COPY_MAX && !l->align_shift)
+		return large_realloc_copy(l, ptr, size);
 	/* The profiler forgets the block before its address can be reused
 	 * (if the realloc fails, the sample is lost: only an underestimate). */
 	prof_free_hook(ptr);

@@ -30,6 +30,7 @@
 #endif
 
 static _Atomic size_t mapped, mapped_peak;
+static _Atomic long map_calls;	/* mmap() calls made, for tests */
 /*
  * Reservations (the chunk arena, core/chunk_cache.c): mapped, but counted
  * in mapped only as they are carved (os_reserve_carve()), so that mapped
@@ -52,6 +53,12 @@ static void account(long delta)
 size_t os_mapped_bytes(void)
 {
 	return READ_ONCE(mapped);
+}
+
+/** os_map_calls() - how many mmap() calls the allocator has made. */
+long os_map_calls(void)
+{
+	return READ_ONCE(map_calls);
 }
 
 /** os_mapped_total() - what the kernel counts: mapped and reserved. */
@@ -109,6 +116,7 @@ void *os_map(size_t size)
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
+	fetch_add_relaxed(&map_calls, 1);
 	if (p == MAP_FAILED)
 		return NULL;
 	account((long)size);
@@ -122,6 +130,7 @@ static uintptr_t os_map_at(uintptr_t addr, size_t size)
 	void *p = mmap((void *)addr, size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 
+	fetch_add_relaxed(&map_calls, 1);
 	errno = saved;
 	if (p == MAP_FAILED)
 		return 0;

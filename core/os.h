@@ -34,6 +34,7 @@ bool os_vm_limited(void);
 
 /* Bytes currently mapped by the allocator, and the peak. */
 size_t os_mapped_bytes(void);
+long os_map_calls(void);
 size_t os_mapped_total(void);
 size_t os_reserved_bytes(void);
 void *os_reserve(size_t size, size_t align);

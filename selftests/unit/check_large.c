@@ -140,6 +140,43 @@ START_TEST(test_large_realloc_growth_keeps_bytes)
 }
 END_TEST
 
+/*
+ * A block that realloc grows to at most 1 MiB of mapping is copied into a
+ * block of the thread's large bins or of the cache: a vector doubling from
+ * 48 KiB to 768 KiB a second time maps nothing new, and keeps its bytes.
+ * (Moved by mremap(), each step mapped a target first: a failed mremap()
+ * in place, a mapping, its trim and the move.)
+ */
+START_TEST(test_large_realloc_growth_reuses_blocks)
+{
+	const size_t first = 48 << 10;
+	unsigned char *p;
+	long calls = 0;
+	size_t sz, i;
+	int round;
+
+	large_fresh();
+	for (round = 0; round < 2; round++) {
+		if (round)
+			calls = os_map_calls();
+		p = bitslab_malloc(first);
+		ck_assert_ptr_nonnull(p);
+		for (i = 0; i < first; i++)
+			p[i] = (unsigned char)(i * 7 + round);
+		for (sz = 2 * first; sz <= 16 * first; sz *= 2) {
+			p = bitslab_realloc(p, sz);
+			ck_assert_ptr_nonnull(p);
+			for (i = 0; i < first &&
+				    p[i] == (unsigned char)(i * 7 + round); i++)
+				;
+			ck_assert_uint_eq(i, first);
+		}
+		bitslab_free(p);
+	}
+	ck_assert_int_eq(os_map_calls(), calls);
+}
+END_TEST
+
 START_TEST(test_large_cache_is_bounded)
 {
 	void *p[64];
@@ -762,6 +799,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_large_freed_mapping_reused_for_similar_size);
 	tcase_add_test(tc, test_large_calloc_after_reuse_is_zeroed);
 	tcase_add_test(tc, test_large_realloc_growth_keeps_bytes);
+	tcase_add_test(tc, test_large_realloc_growth_reuses_blocks);
 	tcase_add_test(tc, test_large_cache_is_bounded);
 	tcase_add_test(tc, test_large_cache_decays_after_the_delay);
 	tcase_add_test(tc, test_large_cache_drained_by_trim);
