@@ -216,14 +216,15 @@ static __always_inline bool heap_hot_block_index(struct heap *h,
 						 struct bin *b, uintptr_t a,
 						 unsigned long *idx)
 {
-	const char *s = (const char *)h + off;
 	uint32_t o = (uint32_t)a -
-		     *(const uint32_t *)(s + offsetof(struct hot_slot, first_lo));
+		     *(const uint32_t *)((const char *)h + off +
+					 offsetof(struct hot_slot, first_lo));
 	unsigned __int128 prod = (unsigned __int128)o * b->div_magic;
 
 	*idx = (unsigned long)(prod >> 64);
 	return (uint64_t)prod <
-	       *(const uint32_t *)(s + offsetof(struct hot_slot, div_limit));
+	       *(const uint32_t *)((const char *)h + off +
+				   offsetof(struct hot_slot, div_limit));
 }
 
 /** heap_hot_slot() - the hot slot of @h where the region of @a would be. */
