@@ -1241,22 +1241,25 @@ static __cold __noreturn void large_lookup_failed(void *ptr, const char *op,
 }
 
 /* The header of large block @ptr, whose region is of @kind in the page
- * map, or a report naming @op if it is not one. */
+ * map and whose live cookie is @live (large_cookie()), or a report naming
+ * @op if it is not one. */
 static __always_inline struct large *large_lookup_kind(void *ptr,
 						       const char *op,
-						       unsigned int kind)
+						       unsigned int kind,
+						       uintptr_t live)
 {
 	uintptr_t p = (uintptr_t)ptr;
 
 	if (likely(large_at_header(p, kind)) &&
-	    likely(READ_ONCE(large_hdr(p)->cookie) == large_cookie(p)))
+	    likely(READ_ONCE(large_hdr(p)->cookie) == live))
 		return large_hdr(p);
 	large_lookup_failed(ptr, op, kind);
 }
 
 static struct large *large_lookup(void *ptr, const char *op)
 {
-	return large_lookup_kind(ptr, op, pagemap_kind((uintptr_t)ptr));
+	return large_lookup_kind(ptr, op, pagemap_kind((uintptr_t)ptr),
+				 large_cookie((uintptr_t)ptr));
 }
 
 size_t large_usable(void *ptr, const char *op)
@@ -1324,16 +1327,10 @@ static noinline void large_free_unbinned(struct large *l, uintptr_t p,
 void large_free(void *ptr, unsigned int kind)
 {
 	uintptr_t p = (uintptr_t)ptr, live = large_cookie(p);
-	struct large *l = large_hdr(p);
-	struct heap *h;
-	struct lbin *b;
+	struct large *l = large_lookup_kind(ptr, "free", kind, live);
+	struct heap *h = bitslab_tls_heap;
+	struct lbin *b = lbin_for(h, l);
 
-	/* large_lookup_kind(), with the cookie computed once */
-	if (unlikely(!large_at_header(p, kind)) ||
-	    unlikely(READ_ONCE(l->cookie) != live))
-		large_lookup_failed(ptr, "free", kind);
-	h = bitslab_tls_heap;
-	b = lbin_for(h, l);
 	if (!b) {
 		large_free_unbinned(l, p, live);
 		return;
