@@ -143,6 +143,33 @@ static void heap_bin_grow(struct heap *h, unsigned int cls, struct bin *b)
 	b->max += add;
 }
 
+/*
+ * A plain bin's refill claims at most REFILL_BYTES of blocks (REFILL_MIN
+ * blocks at least), however big the bin.  Claiming chains the blocks, so
+ * writes to each, and what a refill claimed but the program did not ask
+ * for before its footprint peaked is resident memory it never used: with
+ * half a bin (16 KiB of blocks of 128 bytes or more) claimed at a time,
+ * workload xfree 16 40 4000 512 peaked at 16.8 MiB, 12.5 with 2 KiB
+ * (mimalloc 12.7), and pcsplit 16 500000 512 at 5.7 MiB, 4.2 with 2 KiB
+ * (mimalloc 4.1); 4 KiB kept 0.3 - 0.6 MiB of that.  The extra refills cost
+ * workload wset 1 4 40000 1024 3 % more instructions, and the others none
+ * (Documentation/benchmarks.rst).  Secure bins claim half the bin still:
+ * their blocks are shuffled, and a shuffle of four is not random reuse.
+ */
+#define REFILL_BYTES	2048
+#define REFILL_MIN	4
+
+static unsigned int refill_want(const struct bin *b, unsigned int cls,
+				bool secure)
+{
+	unsigned int want = (unsigned int)(b->max > 1 ? b->max / 2 : 1);
+	unsigned int cap = REFILL_BYTES / size_classes[cls].size;
+
+	if (cap < REFILL_MIN)
+		cap = REFILL_MIN;
+	return secure || want <= cap ? want : cap;
+}
+
 /**
  * heap_refill() - put blocks into @b, the empty bin of @cls (or its secure
  * bin, which takes only secure chunks' blocks, in random order).
@@ -182,12 +209,12 @@ static int __heap_refill(struct heap *h, unsigned int cls, struct bin *b)
 				return 0;
 		}
 		/*
-		 * Half the bin, as it is now: a recovery in
+		 * From the bin as it is now: a recovery in
 		 * heap_next_chunk() (heap_release_bins()) may have shrunk a
 		 * bin that grew, and claiming for the bigger one left it
 		 * with no room, so that its frees never overflowed.
 		 */
-		want = (unsigned int)(b->max > 1 ? b->max / 2 : 1);
+		want = refill_want(b, cls, secure);
 		/* A chunk made before secure mode was decided serves only
 		 * the plain bin (it gets back to the partial list when a
 		 * block of it is released). */
