@@ -57,23 +57,6 @@ void heap_free_untaken(struct chunk *c, void *ptr)
 }
 
 /**
- * heap_free_overflow() - a free of a block of @c filled the bin of its
- * class in @h: release half of it, and take back what other threads sent
- * to @h.  A thread that frees but no longer allocates (a producer between
- * bursts, say) so still takes its remote frees back every few dozen of its
- * own frees, instead of holding the blocks, and with them their chunks,
- * until it allocates.
- */
-void heap_free_overflow(struct heap *h, struct chunk *c)
-{
-	heap_lock(h);
-	heap_flush_bin(h, c);
-	if (!llist_empty(&h->inbox))
-		heap_take_inbox(h);
-	heap_unlock(h);
-}
-
-/**
  * heap_block_is_free() - is block start @p of @c free: back in its bitmap
  * (bit clear), or in a bin or on its way to one (free cookie)?
  */

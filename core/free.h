@@ -16,7 +16,7 @@
 __cold void heap_free_double(struct chunk *c, void *ptr);
 __cold void heap_free_invalid(struct chunk *c, void *ptr);
 __cold void heap_free_untaken(struct chunk *c, void *ptr);
-void heap_free_overflow(struct heap *h, struct chunk *c);
+void heap_free_overflow(struct heap *h, struct chunk *c);	/* release.c */
 
 /**
  * heap_free_local() - push block @ptr of @c, a hot chunk of @h whose class

@@ -16,6 +16,7 @@
 #include <bitslab/types.h>
 
 #include "chunk.h"
+#include "free.h"
 #include "heap.h"
 #include "idle.h"
 #include "prof.h"
@@ -124,9 +125,10 @@ static void heap_chunk_empty(struct heap *h, struct chunk *c, bool idle)
 }
 
 /* @k blocks of @c (owned by @h) went back to its bitmap (@idle: by the
- * idle drainer). */
-static void heap_chunk_released(struct heap *h, struct chunk *c,
-				unsigned int k, bool idle)
+ * idle drainer).  Inline in release_one(), out of line for the runs. */
+static __always_inline void __heap_chunk_released(struct heap *h,
+						  struct chunk *c,
+						  unsigned int k, bool idle)
 {
 	struct heap_class *hc = &h->cls[c->cls];
 	long n = READ_ONCE(c->nused) - (long)k;
@@ -155,6 +157,12 @@ static void heap_chunk_released(struct heap *h, struct chunk *c,
 	}
 	if (n == 0)
 		heap_chunk_empty(h, c, idle);
+}
+
+static noinline void heap_chunk_released(struct heap *h, struct chunk *c,
+					 unsigned int k, bool idle)
+{
+	__heap_chunk_released(h, c, k, idle);
 }
 
 static void release_word(struct release *r)
@@ -244,6 +252,29 @@ static void heap_release_list(struct heap *h, void **list, struct chunk *c)
 	release_end(&r);
 }
 
+/*
+ * Block @p of @c, a chunk @h owns, back into its bitmap: a free in a
+ * free storm, which releases every block as it comes (the bin holds the
+ * one being freed).  heap_release_list() for one block, without the run's
+ * bookkeeping: half the cost of a storm free was that (Documentation/
+ * benchmarks.rst).
+ */
+static void release_one(struct heap *h, struct chunk *c, void **p)
+{
+	unsigned long idx = chunk_block_index(c, (uintptr_t)p);
+	unsigned long w = BIT_WORD(idx), bit = BIT_MASK(idx);
+
+	DEBUG_BUG_ON(READ_ONCE(c->owner) != h);
+	DEBUG_BUG_ON(READ_ONCE(h->slow) == SLOW_FREE);
+	prof_free_hook(p);
+	if (!(bitmap_release_mask(c->used, w, bit) & bit))
+		report_misuse("double free", p, c->cls);
+	if (w < c->hint)
+		c->hint = (uint32_t)w;
+	h->stats.cls_released[c->cls]++;
+	__heap_chunk_released(h, c, 1, false);
+}
+
 /**
  * heap_give_up_list() - owned -> dead or shared: give up every chunk on
  * @list, one of @h's: retire the empty ones, publish the rest on their
@@ -320,13 +351,13 @@ static void flush_half(struct heap *h, struct bin *b, struct chunk *c)
 	heap_unlock(h);
 }
 
-/**
- * heap_flush_bin() - a free of a block of @c filled its class's bin in @h
- * (the block is the bin's head): release the bin's newest half to the
- * bitmaps, which is how chunks become empty again; in a free storm, all
- * of it (see STORM_FLUSHES).
+/*
+ * A free of a block of @c filled its class's bin in @h (the block is the
+ * bin's head): release the bin's newest half to the bitmaps, which is how
+ * chunks become empty again; in a free storm, all of it (see
+ * STORM_FLUSHES).  Under @h's heap lock.
  */
-static void __heap_flush_bin(struct heap *h, struct chunk *c)
+static void heap_flush_bin(struct heap *h, struct chunk *c)
 {
 	unsigned int cls = c->cls;
 	struct bin *b = &h->bins[cls];
@@ -336,13 +367,17 @@ static void __heap_flush_bin(struct heap *h, struct chunk *c)
 	DEBUG_BUG_ON(chunk_lookup((uintptr_t)first) != c);
 
 	h->stats.flushes++;
-	if (h->kind == HEAP_KIND_THREAD && hc->flushes < STORM_FLUSHES)
+	if (hc->flushes < STORM_FLUSHES && h->kind == HEAP_KIND_THREAD)
 		hc->flushes++;
 	if (heap_class_storm(hc)) {
 		b->head = BIN_END;
 		b->room = 1;
-		heap_release_list(h, first, c);
-		heap_flush_outbox(h);
+		if (first[0] == BIN_END)
+			release_one(h, c, first);
+		else
+			heap_release_list(h, first, c);
+		if (h->out_count)
+			heap_flush_outbox(h);
 		/* Not under the profiler: its bins hold one block, so every
 		 * free goes straight back already, and a block waiting in an
 		 * outbox towards a shared chunk would still count as live. */
@@ -359,17 +394,25 @@ static void __heap_flush_bin(struct heap *h, struct chunk *c)
 		    (hc->cur || !cds_list_empty(&hc->partial) ||
 		     !cds_list_empty(&hc->full)))
 			heap_class_publish(h, cls);
-		else if (!llist_empty(&h->inbox))
-			heap_take_inbox(h);
 		return;
 	}
 	flush_half(h, b, c);
 }
 
-void heap_flush_bin(struct heap *h, struct chunk *c)
+/**
+ * heap_free_overflow() - a free of a block of @c filled the bin of its
+ * class in @h: flush the bin, and take back what other threads sent to
+ * @h.  A thread that frees but no longer allocates (a producer between
+ * bursts, say) so still takes its remote frees back every few dozen of its
+ * own frees, instead of holding the blocks, and with them their chunks,
+ * until it allocates.
+ */
+void heap_free_overflow(struct heap *h, struct chunk *c)
 {
 	heap_lock(h);
-	__heap_flush_bin(h, c);
+	heap_flush_bin(h, c);
+	if (!llist_empty(&h->inbox))
+		heap_take_inbox(h);
 	heap_unlock(h);
 }
 

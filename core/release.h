@@ -29,7 +29,6 @@ struct release {
 void release_add(struct release *r, struct chunk *c, void **p);
 void release_end(struct release *r);
 
-void heap_flush_bin(struct heap *h, struct chunk *c);
 void heap_flush_bin_of(struct heap *h, struct bin *b);
 void heap_release_bins(struct heap *h);
 void heap_retire_empty(struct heap *h);
