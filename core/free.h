@@ -16,7 +16,8 @@
 __cold void heap_free_double(struct chunk *c, void *ptr);
 __cold void heap_free_invalid(struct chunk *c, void *ptr);
 __cold void heap_free_untaken(struct chunk *c, void *ptr);
-void heap_free_overflow(struct heap *h, struct chunk *c);	/* release.c */
+void heap_free_overflow(struct heap *h, struct chunk *c,	/* release.c */
+			struct bin *b);
 
 /**
  * heap_free_local() - push block @ptr of @c, a hot chunk of @h whose class
@@ -39,7 +40,7 @@ static __always_inline void heap_free_local(struct heap *h, struct chunk *c,
 	b->head = p;
 	/* room is at least 1 here: every path that fills a bin leaves one. */
 	if (unlikely(--b->room == 0))
-		heap_free_overflow(h, c);
+		heap_free_overflow(h, c, b);
 }
 
 void heap_free_cold(struct heap *h, void *ptr);

@@ -259,7 +259,8 @@ static void heap_release_list(struct heap *h, void **list, struct chunk *c)
  * bookkeeping: half the cost of a storm free was that (Documentation/
  * benchmarks.rst).
  */
-static void release_one(struct heap *h, struct chunk *c, void **p)
+static __always_inline void release_one(struct heap *h, struct chunk *c,
+					void **p)
 {
 	unsigned long idx = chunk_block_index(c, (uintptr_t)p);
 	unsigned long w = BIT_WORD(idx), bit = BIT_MASK(idx);
@@ -399,21 +400,46 @@ static void heap_flush_bin(struct heap *h, struct chunk *c)
 	flush_half(h, b, c);
 }
 
-/**
- * heap_free_overflow() - a free of a block of @c filled the bin of its
- * class in @h: flush the bin, and take back what other threads sent to
- * @h.  A thread that frees but no longer allocates (a producer between
- * bursts, say) so still takes its remote frees back every few dozen of its
- * own frees, instead of holding the blocks, and with them their chunks,
- * until it allocates.
- */
-void heap_free_overflow(struct heap *h, struct chunk *c)
+/* heap_free_overflow(), when it does more than release_one(). */
+static noinline void heap_free_overflow_slow(struct heap *h, struct chunk *c)
 {
 	heap_lock(h);
 	heap_flush_bin(h, c);
 	if (!llist_empty(&h->inbox))
 		heap_take_inbox(h);
 	heap_unlock(h);
+}
+
+/**
+ * heap_free_overflow() - a free of a block of @c filled @b, the bin of its
+ * class in @h: flush the bin, and take back what other threads sent to
+ * @h.  A thread that frees but no longer allocates (a producer between
+ * bursts, say) so still takes its remote frees back every few dozen of its
+ * own frees, instead of holding the blocks, and with them their chunks,
+ * until it allocates.
+ *
+ * In a free storm, when the bin holds only the block being freed and
+ * neither the outbox nor the inbox holds any, that block goes back to
+ * its bitmap on a path of its own, which saves no registers: that is most
+ * frees of a storm.  (With idle_ms=0 the storm's first flush publishes the
+ * class's chunks, so those take the whole path.)
+ */
+void heap_free_overflow(struct heap *h, struct chunk *c, struct bin *b)
+{
+	void **p = b->head;
+
+	if (heap_class_storm(&h->cls[c->cls]) && p[0] == BIN_END &&
+	    opt_idle_ms && !h->out_count && llist_empty(&h->inbox)) {
+		DEBUG_BUG_ON(chunk_lookup((uintptr_t)p) != c);
+		heap_lock(h);
+		h->stats.flushes++;
+		b->head = BIN_END;
+		b->room = 1;
+		release_one(h, c, p);
+		heap_unlock(h);
+		return;
+	}
+	heap_free_overflow_slow(h, c);
 }
 
 /** heap_flush_bin_of() - release the newest half of bin @b of @h (a
