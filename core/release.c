@@ -418,18 +418,25 @@ static noinline void heap_free_overflow_slow(struct heap *h, struct chunk *c)
  * own frees, instead of holding the blocks, and with them their chunks,
  * until it allocates.
  *
- * In a free storm, when the bin holds only the block being freed and
- * neither the outbox nor the inbox holds any, that block goes back to
- * its bitmap on a path of its own, which saves no registers: that is most
- * frees of a storm.  (With idle_ms=0 the storm's first flush publishes the
- * class's chunks, so those take the whole path.)
+ * In a free storm, when the bin holds only the block being freed, the
+ * inbox is empty and the outbox holds fewer than STORM_OUTBOX blocks, that
+ * block goes back to its bitmap on a path of its own, which saves no
+ * registers: that is most frees of a storm.  (With idle_ms=0 the storm's
+ * first flush publishes the class's chunks, so those take the whole path.)
+ * The outbox waits for STORM_OUTBOX blocks rather than going out at every
+ * storm free: a thread freeing its own blocks and others' in turn (workload
+ * wset) pushed the others' one at a time, and the 15 it may hold when it
+ * goes idle pin 15 pages at most.
  */
+#define STORM_OUTBOX	16
+
 void heap_free_overflow(struct heap *h, struct chunk *c, struct bin *b)
 {
 	void **p = b->head;
 
 	if (heap_class_storm(&h->cls[c->cls]) && p[0] == BIN_END &&
-	    opt_idle_ms && !h->out_count && llist_empty(&h->inbox)) {
+	    opt_idle_ms && h->out_count < STORM_OUTBOX &&
+	    llist_empty(&h->inbox)) {
 		DEBUG_BUG_ON(chunk_lookup((uintptr_t)p) != c);
 		heap_lock(h);
 		h->stats.flushes++;
