@@ -213,20 +213,19 @@ void chunk_forget(struct chunk *c)
 	count_chunk_sub(c);
 }
 
-/* The lowest @n set bits of @w. */
-static unsigned long lowest_bits(unsigned long w, unsigned int n)
-{
-	unsigned long rest = w;
-
-	while (n-- && rest)
-		rest &= rest - 1;
-	return w & ~rest;
-}
-
 /**
  * chunk_claim() - claim up to @want clear blocks of @c, lowest first, and
  * chain them through word 0 (each with the owner's local cookie) from
  * *@first to *@last.  Owner only.  Return: how many were claimed (0: none left).
+ *
+ * The owner, under its heap lock, is the only thread that changes the
+ * bits of a chunk it owns (core/chunk.h), so the clear bits it reads in a
+ * word are still clear when it sets them: it chains the blocks of each
+ * run of clear bits as consecutive addresses, then sets the word's bits
+ * with one fetch_or, and the debug build checks that it got them all.
+ * (Counting the bits first, picking the lowest ones in a loop of their
+ * own and then each block's address from its index cost 24 - 33
+ * instructions a block under callgrind.)
  */
 unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
 			 void ***last)
@@ -235,6 +234,7 @@ unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
 	unsigned int w, got = 0;
 	void **head = NULL, **tail = NULL;
 	uintptr_t cookie = free_cookie_local(READ_ONCE(c->owner));
+	size_t size = c->size;
 
 	/*
 	 * Words below the hint were full when last looked at, but a release
@@ -248,27 +248,38 @@ unsigned int chunk_claim(struct chunk *c, unsigned int want, void ***first,
 	w = c->hint;
 again:
 	for (; w < words && got < want; w++) {
-		unsigned long clear = ~READ_ONCE(c->used[w]), mine;
+		unsigned long clear = ~READ_ONCE(c->used[w]), mine = 0;
+		unsigned long __maybe_unused set;
 
 		if (!clear)
 			continue;
-		if (hweight_long(clear) > want - got)
-			clear = lowest_bits(clear, want - got);
-		mine = bitmap_claim_mask(c->used, w, clear);
-		got += hweight_long(mine);
-		while (mine) {
-			unsigned long b = __ffs(mine);
-			void **p = chunk_block(c, w * BITS_PER_LONG + b);
+		do {	/* a run of clear bits at a time: consecutive blocks */
+			unsigned long b = __ffs(clear), ones = ~(clear >> b);
+			unsigned int n = ones ? (unsigned int)__ffs(ones)
+					      : BITS_PER_LONG;
+			unsigned long run;
+			char *p = (char *)chunk_block(c, w * BITS_PER_LONG + b);
 
-			mine &= mine - 1;
-			p[1] = (void *)cookie;
+			if (n > want - got)
+				n = want - got;
+			run = (n == BITS_PER_LONG ? ~0UL : (1UL << n) - 1) << b;
+			clear &= ~run;
+			mine |= run;
+			got += n;
 			if (tail)
 				tail[0] = p;
 			else
-				head = p;
-			tail = p;
-		}
-		if (~READ_ONCE(c->used[w]))
+				head = (void **)p;
+			for (; --n; p += size) {
+				((void **)p)[1] = (void *)cookie;
+				((void **)p)[0] = p + size;
+			}
+			((void **)p)[1] = (void *)cookie;
+			tail = (void **)p;
+		} while (got < want && clear);
+		set = bitmap_claim_mask(c->used, w, mine);
+		DEBUG_BUG_ON(set != mine);
+		if (clear)
 			break;	/* this word still has clear bits */
 	}
 	if (!got && c->hint) {
