@@ -340,7 +340,10 @@ else
 fi
 
 # ---- instructions per malloc+free pair (callgrind) ----
-sizes="16 64 256 1024 4096 16384"
+# SIZE, or SIZE/BURST: pairs in rounds of BURST blocks allocated then
+# freed in random order (tools/bench/pair.c), as a program frees a data
+# structure: the refills and the free storm.
+sizes="16 64 256 1024 4096 16384 64/10000"
 instr=$OUT/instructions.csv
 echo "allocator,size,instructions_per_pair" >"$instr"
 declare -A I
@@ -348,12 +351,14 @@ if command -v valgrind >/dev/null 2>&1; then
 	cg=$(mktemp -d)
 	for n in "${names[@]}"; do
 		for s in $sizes; do
+			burst=
+			[[ $s == */* ]] && burst=${s#*/}
 			for count in 20000 120000; do
-				log=$logs/callgrind-$n-$s-$count.log
+				log=$logs/callgrind-$n-${s/\//-}-$count.log
 				rm -f "$cg/$count"
 				if ! env ${lib[$n]:+LD_PRELOAD=${lib[$n]}} valgrind --tool=callgrind \
-					--callgrind-out-file="$cg/$count" "$BENCH_BIN/pair" "$s" \
-					"$count" >"$log" 2>&1 ||
+					--callgrind-out-file="$cg/$count" "$BENCH_BIN/pair" "${s%/*}" \
+					"$count" $burst >"$log" 2>&1 ||
 				   ! grep -q '^summary: ' "$cg/$count" 2>/dev/null; then
 					echo "callgrind: $n $s bytes FAILED; output in $log" >&3
 					failed=$((failed + 1))
@@ -449,7 +454,7 @@ table_counts() {
 	fi
 	if [ ${#I[@]} -gt 0 ]; then
 		echo
-		echo "Instructions per malloc+free pair (callgrind, exact), by size in bytes"
+		echo "Instructions per malloc+free pair (callgrind, exact), by size in bytes (/N: in bursts of N freed in random order)"
 		printf '%-22s' size; printf '%16s' "${names[@]}"; echo
 		for s in $sizes; do
 			printf '%-22s' "$s"
