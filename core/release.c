@@ -425,8 +425,12 @@ static noinline void heap_free_overflow_slow(struct heap *h, struct chunk *c)
  * first flush publishes the class's chunks, so those take the whole path.)
  * The outbox waits for STORM_OUTBOX blocks rather than going out at every
  * storm free: a thread freeing its own blocks and others' in turn (workload
- * wset) pushed the others' one at a time, and the 15 it may hold when it
- * goes idle pin 15 pages at most.
+ * wset) pushed the others' one at a time.  What it may hold when it goes
+ * idle is 15 blocks: towards a live owner, up to 15 chunks that owner
+ * cannot retire, towards the orphanage one shared chunk; outside storms
+ * the outbox holds up to OUTBOX_MAX - 1 already.  Not under the profiler:
+ * a block of a shared chunk leaves the profile when its outbox goes out,
+ * and one left waiting counted as live, and as leaked at exit.
  */
 #define STORM_OUTBOX	16
 
@@ -435,7 +439,7 @@ void heap_free_overflow(struct heap *h, struct chunk *c, struct bin *b)
 	void **p = b->head;
 
 	if (heap_class_storm(&h->cls[c->cls]) && p[0] == BIN_END &&
-	    opt_idle_ms && h->out_count < STORM_OUTBOX &&
+	    opt_idle_ms && h->out_count < STORM_OUTBOX && !prof_active &&
 	    llist_empty(&h->inbox)) {
 		DEBUG_BUG_ON(chunk_lookup((uintptr_t)p) != c);
 		heap_lock(h);
