@@ -26,7 +26,10 @@
  *
  * Ordering: a claim is an acquire and a release is a release, so whatever a
  * thread wrote into a block before releasing its bit is visible to the
- * thread that claims the bit next.
+ * thread that claims the bit next.  (The allocator's chunk_claim() writes
+ * the blocks' first words before its fetch_or: what orders those writes
+ * after the releaser's is the lock both hold, the owner's heap lock or the
+ * class lock, core/chunk.h.)
  */
 #ifndef BITSLAB_BITOPS_H
 #define BITSLAB_BITOPS_H

@@ -114,6 +114,7 @@ START_TEST(test_stats_refill_claims_about_2kib)
 	static const size_t sizes[] = { 100, 700 };
 	unsigned int i;
 
+	unsetenv("BITSLAB_OPTIONS");	/* secure bins claim half the bin */
 	for (i = 0; i < 2; i++) {
 		long cls = class_of(sizes[i]);	/* its first block */
 		long claimed = json_field(out, "\"classes\"", "class", cls,

@@ -70,8 +70,13 @@ int main(int argc, char **argv)
 	}
 	size = strtoul(argv[1], NULL, 0);
 	n = strtol(argv[2], NULL, 0);
-	if (argc == 4)
+	if (argc == 4) {
 		burst = strtol(argv[3], NULL, 0);
+		if (burst <= 0 || n < burst || n % burst) {
+			fputs("pair: N must be a multiple of BURST\n", stderr);
+			return 2;
+		}
+	}
 	keep[0] = malloc(size);
 	keep[1] = malloc(size);
 	if (burst > 0) {
