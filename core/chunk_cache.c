@@ -235,14 +235,13 @@ static void __cache_add(struct chunk *c, uint64_t now)
  * churn 4 10 125000 1024, 61 of wset 4 16 40000 1024's 170; mimalloc
  * made 89 and 53 in all.  So once the program has mapped ARENA_START,
  * whole chunks (and the large blocks' batches, core/large.c) are carved
- * from a reservation instead: one mapping, never
- * touched until carved (address space, not memory), of what the program
- * has mapped, ARENA_MIN to ARENA_MAX: the reservations double as the
- * program grows (half of it: one more reservation, and the rest of the
- * last unmapped, every 1.5 times; wset 4 16 40000 1024, 103 memory calls
- * against 90, VmPeak 127 against 173 MiB, mimalloc 53 and 199).
- * Carving is a bump under
- * cache_lock, no system call; a carved chunk counts as mapped from then on
+ * from a reservation instead: one mapping, never touched until carved
+ * (address space, not memory), of what the program has mapped, ARENA_MIN
+ * to ARENA_MAX, so the reservations double as the program grows (with
+ * half of it, one more reservation, and the rest of the last unmapped,
+ * every 1.5 times: wset 4 16 40000 1024 made 103 memory calls against
+ * 90, VmPeak 127 against 173 MiB; mimalloc 53 and 199).  Carving is a
+ * bump under cache_lock, no system call; a carved chunk counts as mapped from then on
  * and goes back like any other (decay unmaps it: the hole is the
  * kernel's).  A chunk that does not fit the rest gets a new arena; the
  * rest is unmapped.  Not under any address-space limit (RLIMIT_AS, read

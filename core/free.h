@@ -16,8 +16,8 @@
 __cold void heap_free_double(struct chunk *c, void *ptr);
 __cold void heap_free_invalid(struct chunk *c, void *ptr);
 __cold void heap_free_untaken(struct chunk *c, void *ptr);
-void heap_free_overflow(struct heap *h, struct chunk *c,	/* release.c */
-			struct bin *b);
+/* release.c */
+void heap_free_overflow(struct heap *h, struct chunk *c, struct bin *b);
 
 /**
  * heap_free_local() - push block @ptr of @c, a hot chunk of @h whose class
