@@ -238,7 +238,7 @@ $(objtree)/libbitslab.a: $(lib-objs)
 
 quiet_cmd_ld_so = LD      $(rel)
       cmd_ld_so = $(CC) -shared -Wl,-soname,libbitslab.so -Wl,-z,now \
-		  -Wl,-z,relro -Wl,--no-undefined -o $@ $^ \
+		  -Wl,-z,relro -Wl,--no-undefined -static-libgcc -o $@ $^ \
 		  $(KBUILD_LDFLAGS) $(URCU_LIBS)
 
 $(objtree)/libbitslab.so: $(lib-objs) $(preload-objs)
