@@ -142,13 +142,33 @@ static uintptr_t os_map_at(uintptr_t addr, size_t size)
 	return addr;
 }
 
+/* @size bytes at a multiple of @align: @align more mapped, both ends
+ * trimmed (three calls at most); 0 if the system refuses. */
+static uintptr_t os_map_over(size_t size, size_t align)
+{
+	size_t over = size + align - OS_PAGE_SIZE;
+	uintptr_t p = (uintptr_t)os_map(over), a;
+
+	if (!p)
+		return 0;
+	a = ALIGN_UP(p, align);
+	if (a > p)
+		os_unmap((void *)p, a - p);
+	if (p + over > a + size)
+		os_unmap((void *)(a + size), p + over - (a + size));
+	return a;
+}
+
 /*
  * A mapping shorter than its alignment leaves a gap up to the next
  * boundary, and the kernel puts the next mapping in that gap: unaligned,
  * so each short chunk took six system calls to place.  Instead the next
  * short one goes straight to the boundary below the last (one call, while
  * that is free).  The hint is only a guess: any thread may move it, and a
- * taken address fails the call, not the mapping.
+ * taken address fails the call, not the mapping.  When it fails, the
+ * chunk is mapped a region longer and trimmed (os_map_over(), three calls
+ * at most): a plain mapping of it is as unaligned as the first, and the
+ * boundaries on either side of it are the neighbours' (seven calls).
  */
 static _Atomic uintptr_t short_hint;
 
@@ -172,48 +192,51 @@ static void *os_map_short_done(uintptr_t a, size_t size, size_t align)
 }
 
 /**
+ * os_map_below() - grow the mapping that starts at @p down to the @align
+ * boundary below it, if nothing is mapped there: that boundary, or 0.
+ * The kernel hands out addresses downwards, so the gap below its latest
+ * mapping is usually free.
+ */
+uintptr_t os_map_below(uintptr_t p, size_t align)
+{
+	uintptr_t a = ALIGN_DOWN(p, align);
+
+	return a == p ? p : os_map_at(a, p - a);
+}
+
+/**
  * os_map_aligned() - @size bytes starting at a multiple of @align (a power
  * of two, at least a page), or NULL with errno set.  The kernel places new
  * mappings just below the previous ones, so a plain mapping is usually
- * aligned already when the previous one was; otherwise map @align more and
- * trim both ends.
+ * aligned already when the previous one was; otherwise it is grown down
+ * to the boundary below and its tail trimmed (three calls), or, when
+ * something is mapped there, @align more is mapped and both ends trimmed
+ * (five).  Under an address-space limit that may not fit when the block
+ * itself would: then the boundary above.
  */
 void *os_map_aligned(size_t size, size_t align)
 {
 	uintptr_t p, a;
-	size_t over;
 
 	if (size < align) {
 		a = os_map_short(size, align);
+		if (!a)
+			a = os_map_over(size, align);
 		if (a)
-			return (void *)a;
+			return os_map_short_done(a, size, align);
 	}
 	p = (uintptr_t)os_map(size);
 	if (!p || IS_ALIGNED(p, align))
 		return os_map_short_done(p, size, align);
+	a = os_map_below(p, align);
+	if (a) {
+		os_unmap((void *)(a + size), p - a);
+		return os_map_short_done(a, size, align);
+	}
 	os_unmap((void *)p, size);
-
-	/*
-	 * Before reserving @align more: the aligned address just below (the
-	 * kernel hands out addresses downwards, so the gap there is usually
-	 * free) or just above.  Under an address-space limit the extra
-	 * reservation may not fit when the block itself would.
-	 */
-	a = os_map_at(ALIGN_DOWN(p, align), size);
+	a = os_map_over(size, align);
 	if (!a)
 		a = os_map_at(ALIGN_UP(p, align), size);
-	if (a)
-		return os_map_short_done(a, size, align);
-
-	over = size + align - OS_PAGE_SIZE;
-	p = (uintptr_t)os_map(over);
-	if (!p)
-		return NULL;
-	a = ALIGN_UP(p, align);
-	if (a > p)
-		os_unmap((void *)p, a - p);
-	if (p + over > a + size)
-		os_unmap((void *)(a + size), p + over - (a + size));
 	return os_map_short_done(a, size, align);
 }
 

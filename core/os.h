@@ -13,6 +13,7 @@
 
 void *os_map(size_t size);
 void *os_map_aligned(size_t size, size_t align);
+uintptr_t os_map_below(uintptr_t p, size_t align);
 void os_unmap(void *addr, size_t size);
 void *os_remap(void *old, size_t old_size, size_t new_size, void *target);
 bool os_grow_in_place(void *addr, size_t old_size, size_t new_size);

@@ -164,6 +164,42 @@ START_TEST(test_chunk_first_of_a_class_short_while_the_program_is_small)
 END_TEST
 
 /*
+ * A short chunk goes to the boundary below the last one (one call); when
+ * that address is taken, it is placed by mapping a region more and
+ * trimming (one more mmap), not by probing for an aligned address first:
+ * that took four mmap calls and three munmap calls when the kernel had put the
+ * probe in a hole between other mappings, as it does once a program has
+ * made a few.
+ */
+START_TEST(test_chunk_short_placed_in_two_calls)
+{
+	unsigned int cls = size_to_class(16), k;
+	struct chunk *c = chunk_create(cls, NULL, false);
+	void *block;
+	long calls;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_lt(c->span, CHUNK_SIZE);
+	for (k = cls + 1; k < cls + 8; k++) {
+		/* Whatever lies below the last short chunk takes its place. */
+		block = mmap((char *)c - CHUNK_SIZE, OS_PAGE_SIZE,
+			     PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			     -1, 0);
+		calls = os_map_calls();
+		c = chunk_create(k, NULL, false);
+		ck_assert_ptr_nonnull(c);
+		ck_assert_uint_lt(c->span, CHUNK_SIZE);
+		ck_assert(IS_ALIGNED((uintptr_t)c, CHUNK_SIZE));
+		/* A page-map leaf may be mapped on the way. */
+		ck_assert_int_le(os_map_calls() - calls, 3);
+		if (block != MAP_FAILED)
+			munmap(block, OS_PAGE_SIZE);
+	}
+}
+END_TEST
+
+/*
  * The same through free's fast path: once a free has made a short chunk's
  * region hot, a pointer in the gap is still refused.  The hot slot holds
  * the chunk's own divisibility limit (its block count), not its class's:
@@ -377,6 +413,7 @@ Suite *check_suite(void)
 	/* First: the others create chunks, which CK_FORK=no keeps. */
 	tcase_add_test(tc, test_chunk_first_of_a_class_short_while_the_program_is_small);
 	tcase_add_test(tc, test_chunk_short_gap_refused_by_a_hot_free);
+	tcase_add_test(tc, test_chunk_short_placed_in_two_calls);
 	tcase_add_test(tc, test_chunk_short_grows_into_a_whole_one);
 	tcase_add_test(tc, test_chunk_claim_finds_bits_below_its_hint);
 	tcase_add_test(tc, test_chunk_block_start_gives_the_index);
