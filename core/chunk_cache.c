@@ -233,24 +233,29 @@ static void __cache_add(struct chunk *c, uint64_t now)
  * waited in the cache until decay unmapped them, never touched, to be
  * mapped again at the next rise: 127 of the 283 memory calls of workload
  * churn 4 10 125000 1024, 61 of wset 4 16 40000 1024's 170; mimalloc
- * made 89 and 53 in all.  So once the program has mapped ARENA_START,
- * whole chunks (and the large blocks' batches, core/large.c) are carved
- * from a reservation instead: one mapping, never touched until carved
- * (address space, not memory), of what the program has mapped, ARENA_MIN
- * to ARENA_MAX, so the reservations double as the program grows (with
- * half of it, one more reservation, and the rest of the last unmapped,
- * every 1.5 times: wset 4 16 40000 1024 made 103 memory calls against
- * 90, VmPeak 127 against 173 MiB; mimalloc 53 and 199).  Carving is a
- * bump under cache_lock, no system call; a carved chunk counts as mapped from then on
- * and goes back like any other (decay unmaps it: the hole is the
- * kernel's).  A chunk that does not fit the rest gets a new arena; the
- * rest is unmapped.  Not under any address-space limit (RLIMIT_AS, read
- * every ARENA_LIMIT_MS at most): the reservation would take address
- * space the program's own mappings may need (review of e6cd750: under a
- * limit 200 MiB above the program's size, 43 MiB of it reserved made the
- * program's own 94 MiB mmap fail), so a limit set later unmaps the rest
- * too, at the next chunk.  malloc_trim() and a refused mapping unmap the
- * rest (chunk_cache_drain()).  A fork child carves on from its copy
+ * made 89 and 53 in all.  So whole chunks (and the large blocks' batches,
+ * core/large.c) are carved from a reservation instead: one mapping, never
+ * touched until carved (address space, not memory), of what the program
+ * has mapped, ARENA_MIN to ARENA_MAX, so the reservations double as the
+ * program grows (with half of it, one more reservation, and the rest of
+ * the last unmapped, every 1.5 times: wset 4 16 40000 1024 made 103
+ * memory calls against 90, VmPeak 127 against 173 MiB; mimalloc 53 and
+ * 199).  Until the program has mapped ARENA_START, the reservation is
+ * ARENA_START and serves chunks of up to half that: mapped alone, each of
+ * a program's first whole chunks took up to seven calls to place when the
+ * kernel put it off a 64 KiB boundary, as it does once a few small
+ * mappings have left gaps.  A small program that maps no whole chunk
+ * reserves nothing.  Carving is a bump under cache_lock, no system call;
+ * a carved chunk counts as mapped from then on and goes back like any
+ * other (decay unmaps it: the hole is the kernel's).  A chunk that does
+ * not fit the rest gets a new arena; the rest is unmapped.  Not under any
+ * address-space limit (RLIMIT_AS, read every ARENA_LIMIT_MS at most): the
+ * reservation would take address space the program's own mappings may
+ * need (review of e6cd750: under a limit 200 MiB above the program's
+ * size, 43 MiB of it reserved made the program's own 94 MiB mmap fail),
+ * so a limit set later unmaps the rest too, at the next chunk.
+ * malloc_trim() and a refused mapping unmap the rest
+ * (chunk_cache_drain()).  A fork child carves on from its copy
  * (cache_lock is held across fork).
  */
 #define ARENA_START	(256UL << 10)
@@ -328,10 +333,11 @@ static uintptr_t arena_bump(size_t span)
  */
 void *chunk_arena_carve(size_t span)
 {
+	bool early = os_mapped_bytes() < ARENA_START;
 	uintptr_t p, rest;
 	size_t want, rest_size;
 
-	if (span < CHUNK_SIZE || os_mapped_bytes() < ARENA_START)
+	if (span < CHUNK_SIZE || (early && span > ARENA_START / 2))
 		return NULL;
 	if (!arena_unlimited()) {
 		arena_retire();
@@ -346,7 +352,8 @@ void *chunk_arena_carve(size_t span)
 	if (p)
 		goto unlock;
 	want = ALIGN_DOWN(os_mapped_bytes(), CHUNK_SIZE);
-	want = want < ARENA_MIN ? ARENA_MIN : want > ARENA_MAX ? ARENA_MAX : want;
+	want = early ? ARENA_START : want < ARENA_MIN ? ARENA_MIN :
+	       want > ARENA_MAX ? ARENA_MAX : want;
 	if (want < 2 * span)
 		want = ALIGN_UP(2 * span, CHUNK_SIZE);
 	p = (uintptr_t)os_reserve(want, CHUNK_SIZE);

@@ -332,10 +332,12 @@ START_TEST(test_chunk_pagemap_levels)
 END_TEST
 
 /*
- * Once a program has mapped a little, new chunks are carved from the
- * arena: the untouched reservation shrinks while what the kernel counts
- * as mapped stays put (a fresh chunk or batch would add its size), and
- * trim unmaps the rest.
+ * New whole chunks are carved from the arena: the untouched reservation
+ * shrinks while what the kernel counts as mapped stays put (a fresh chunk
+ * or batch would add its size), and trim unmaps the rest.  While the
+ * program is small the arena is small too (its first reservation is at
+ * most 256 KiB: address space a small program does not need), then it
+ * grows with the program.
  */
 START_TEST(test_chunk_arena_carves_without_mapping)
 {
@@ -344,6 +346,13 @@ START_TEST(test_chunk_arena_carves_without_mapping)
 	unsigned int i, n = 0;
 
 	while (!os_reserved_bytes() && n < 4096) {
+		p[n] = bitslab_malloc(1024);
+		ck_assert_ptr_nonnull(p[n]);
+		memset(p[n++], 1, 1024);
+	}
+	ck_assert_uint_gt(os_reserved_bytes(), 0);
+	ck_assert_uint_le(os_reserved_bytes(), 256 << 10);
+	while (os_reserved_bytes() < 1 << 20 && n < 4096) {
 		p[n] = bitslab_malloc(1024);
 		ck_assert_ptr_nonnull(p[n]);
 		memset(p[n++], 1, 1024);
