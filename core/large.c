@@ -796,7 +796,8 @@ reused:
  *
  * Bounded: LBIN_PER_CLASS blocks a class, LBIN_BYTES of mapping a thread.
  * Not used for aligned blocks, in secure mode (freed mappings must not be
- * reused at once there), nor while the address space is tight.  A bin is
+ * reused at once there), while the address space is tight, nor under the
+ * profiler (whose hooks then need no place on the bins' paths).  A bin is
  * its thread's alone (owner only, no atomics); the blocks go to the
  * process-wide cache when the thread exits, on trim and when the system
  * refuses memory (large_bin_flush()); a fork child flushes the bins of the
@@ -916,10 +917,12 @@ static unsigned int large_colour(uintptr_t start, size_t slack)
  * size gets (a line of its own: the two never overlap) and its page-map
  * byte with it.  Moving it whenever the colour of the size differed cost
  * more instructions than the misses it saved.  Owner of the block only.
- * Out of line: the pop's path then saves no registers.  Return the
- * block's user pointer now.
+ * The rest of the pop of @h's block for @size bytes is done here too, so
+ * that the pop calls nothing but in tail position and saves no registers.
+ * Return the block's user pointer now.
  */
-static noinline uintptr_t large_recolour(struct large *l, size_t size)
+static noinline void *large_recolour(struct heap *h, struct large *l,
+				     size_t size)
 {
 	uintptr_t start = l->map_start;
 	unsigned int c = large_colour(start, l->map_size - LARGE_HDR - size);
@@ -931,7 +934,11 @@ static noinline uintptr_t large_recolour(struct large *l, size_t size)
 	n->usable = l->map_size - off;
 	*(uintptr_t *)start = off;
 	pagemap_mark(start + off, PM_LARGEC | c);	/* its leaf exists */
-	return start + off;
+	n->asked = size;
+	atomic_store_explicit(&n->cookie, large_cookie(start + off),
+			      memory_order_relaxed);
+	h->stats.large_reused++;
+	return (void *)(start + off);
 }
 
 /* Block @size bytes from @h's bin @cls or one of the LBIN_REACH above it,
@@ -960,15 +967,15 @@ static __always_inline void *lbin_pop(struct heap *h, unsigned int cls,
 	/* Taken off before it is used (a fork child flushes the rest). */
 	p = b->blocks[b->count - 1];
 	b->count--;
-	h->lbin_nonempty &= ~((uint32_t)!b->count << i);
+	/* Bit i is set: cleared if the bin is empty now. */
+	h->lbin_nonempty ^= (uint32_t)!b->count << i;
 	atomic_signal_fence(memory_order_seq_cst);
 	l = large_hdr((uintptr_t)p);
 	DEBUG_BUG_ON(READ_ONCE(l->cookie) != large_binned_cookie((uintptr_t)p));
+	DEBUG_BUG_ON(prof_active);	/* no thread bins then */
 	lbin_account(h, l->map_size, -1);
-	if (unlikely(size > l->usable)) {
-		p = (void *)large_recolour(l, size);
-		l = large_hdr((uintptr_t)p);
-	}
+	if (unlikely(size > l->usable))
+		return large_recolour(h, l, size);
 	l->asked = size;
 	atomic_store_explicit(&l->cookie, large_cookie((uintptr_t)p),
 			      memory_order_relaxed);
@@ -1022,8 +1029,7 @@ void *large_malloc(size_t size)
 				OS_PAGE_SIZE], size);
 	if (unlikely(!p))
 		return heap_alloc_slow(size);
-	prof_alloc_hook(p, size);
-	return p;
+	return p;	/* (the profiler's heaps bin nothing: no hook here) */
 }
 
 /*
@@ -1116,7 +1122,6 @@ void *large_alloc(struct heap *h, size_t size, size_t align, bool zero)
 			if (b) {
 				if (zero)
 					memset(b, 0, size);
-				prof_alloc_hook(b, size);
 				return b;
 			}
 		}
@@ -1351,7 +1356,6 @@ void large_free(void *ptr, unsigned int kind)
 	b->count++;
 	h->lbin_nonempty |= 1U << l->bin;
 	lbin_account(h, l->map_size, 1);
-	prof_free_hook(ptr);
 }
 
 /**
@@ -1399,8 +1403,10 @@ void large_bin_init(struct heap *h)
 {
 	memset(h->lbins, 0, sizeof(h->lbins));
 	h->lbin_bytes = 0;
-	/* Only a thread's heap bins: the others' limit is 0. */
-	h->lbin_limit = h->kind == HEAP_KIND_THREAD ? LBIN_BYTES : 0;
+	/* Only a thread's heap bins, and not under the profiler: the
+	 * others' limit is 0. */
+	h->lbin_limit = h->kind == HEAP_KIND_THREAD && !prof_active ?
+			LBIN_BYTES : 0;
 	h->lbin_nonempty = 0;
 	memset(h->lbin_range_blocks, 0, sizeof(h->lbin_range_blocks));
 	memset(h->lbin_range_bytes, 0, sizeof(h->lbin_range_bytes));
