@@ -686,13 +686,16 @@ static uint32_t large_cache_fill(uintptr_t dst, size_t len, bool zero)
 static uintptr_t large_map_fresh(size_t map, size_t align)
 {
 	size_t whole = ALIGN_UP(map, CHUNK_SIZE);
+	int saved = errno;
 	uintptr_t p, a;
 
 	if (align != CHUNK_SIZE || whole == map || large_vm_tight())
 		return (uintptr_t)os_map_aligned(map, align);
 	p = (uintptr_t)os_map(whole);
-	if (!p)
+	if (!p) {
+		errno = saved;	/* the block may still fit */
 		return (uintptr_t)os_map_aligned(map, align);
+	}
 	a = os_map_below(p, CHUNK_SIZE);
 	if (!a) {
 		os_unmap((void *)p, whole);

@@ -206,16 +206,19 @@ uintptr_t os_map_below(uintptr_t p, size_t align)
 
 /**
  * os_map_aligned() - @size bytes starting at a multiple of @align (a power
- * of two, at least a page), or NULL with errno set.  The kernel places new
- * mappings just below the previous ones, so a plain mapping is usually
- * aligned already when the previous one was; otherwise it is grown down
- * to the boundary below and its tail trimmed (three calls), or, when
- * something is mapped there, @align more is mapped and both ends trimmed
- * (five).  Under an address-space limit that may not fit when the block
- * itself would: then the boundary above.
+ * of two, at least a page), or NULL with errno set (and errno as it was on
+ * success).  The kernel places new mappings just below the previous ones,
+ * so a plain mapping is usually aligned already when the previous one
+ * was; otherwise it is grown down to the boundary below and its tail
+ * trimmed (three calls), or, when something is mapped there, @align more
+ * is mapped and both ends trimmed (five).  Under an address-space limit
+ * neither may fit when the block itself would (growing down takes the
+ * misalignment on top of the block, for a moment): then the block alone,
+ * unmapped first, at the boundary below, else above.
  */
 void *os_map_aligned(size_t size, size_t align)
 {
+	int saved = errno;
 	uintptr_t p, a;
 
 	if (size < align) {
@@ -223,20 +226,32 @@ void *os_map_aligned(size_t size, size_t align)
 		if (!a)
 			a = os_map_over(size, align);
 		if (a)
-			return os_map_short_done(a, size, align);
+			goto done;
 	}
 	p = (uintptr_t)os_map(size);
-	if (!p || IS_ALIGNED(p, align))
-		return os_map_short_done(p, size, align);
+	if (!p)
+		return NULL;
+	if (IS_ALIGNED(p, align)) {
+		a = p;
+		goto done;
+	}
 	a = os_map_below(p, align);
 	if (a) {
 		os_unmap((void *)(a + size), p - a);
-		return os_map_short_done(a, size, align);
+		goto done;
 	}
 	os_unmap((void *)p, size);
 	a = os_map_over(size, align);
 	if (!a)
+		a = os_map_at(ALIGN_DOWN(p, align), size);
+	if (!a)
 		a = os_map_at(ALIGN_UP(p, align), size);
+	if (!a) {
+		errno = ENOMEM;
+		return NULL;
+	}
+done:
+	errno = saved;
 	return os_map_short_done(a, size, align);
 }
 

@@ -379,6 +379,60 @@ START_TEST(test_chunk_arena_carves_without_mapping)
 END_TEST
 
 /*
+ * Under an address-space limit with room for a block but not for its
+ * misalignment on top of it, os_map_aligned() still places it: growing
+ * the misaligned mapping down to the boundary, or mapping the alignment
+ * more, would pass the limit, the block alone at the boundary below fits.
+ * And errno is as it was.  (Review of e679e2f: a 1 MiB block came back
+ * NULL there, and a short one came back with the ENOMEM of the longer
+ * mapping that had failed.)
+ */
+START_TEST(test_chunk_aligned_mapping_under_a_tight_limit)
+{
+	static const struct {
+		size_t size;
+		uintptr_t ceiling;	/* offset in its region of a page
+					 * the kernel maps below */
+	} cases[] = {
+		{ 1UL << 20, 40UL << 10 },
+		{ 16UL << 10, 20UL << 10 },
+	};
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+	unsigned int k;
+
+	for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		void *pages[64], *r;
+		unsigned int n = 0, i;
+		struct kernel_mem m;
+		uintptr_t q;
+
+		/* Pages go down one by one until one is at that offset. */
+		do {
+			pages[n] = mmap(NULL, OS_PAGE_SIZE, PROT_READ,
+					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			ck_assert_ptr_ne(pages[n], MAP_FAILED);
+			q = (uintptr_t)pages[n++];
+		} while ((q & CHUNK_MASK) != cases[k].ceiling && n < 64);
+		ck_assert_uint_eq(q & CHUNK_MASK, cases[k].ceiling);
+		kernel_mem_read(&m);
+		rl.rlim_cur = m.mapped + cases[k].size + 2 * OS_PAGE_SIZE;
+		ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+		errno = 0;
+		r = os_map_aligned(cases[k].size, CHUNK_SIZE);
+		ck_assert_int_eq(errno, 0);
+		rl.rlim_cur = RLIM_INFINITY;
+		ck_assert_int_eq(setrlimit(RLIMIT_AS, &rl), 0);
+		ck_assert_msg(r, "%zu bytes under a limit %zu bytes above: NULL",
+			      cases[k].size, cases[k].size + 2 * OS_PAGE_SIZE);
+		ck_assert(IS_ALIGNED((uintptr_t)r, CHUNK_SIZE));
+		os_unmap(r, cases[k].size);
+		for (i = 0; i < n; i++)
+			munmap(pages[i], OS_PAGE_SIZE);
+	}
+}
+END_TEST
+
+/*
  * No arena under an address-space limit (RLIMIT_AS), even a roomy one: the
  * reservation would take space the program's own mappings may need.  A
  * limit set while an arena runs unmaps its rest at the next chunk.
@@ -429,6 +483,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_chunk_pagemap_levels);
 	tcase_add_test(tc, test_chunk_arena_carves_without_mapping);
 	tcase_add_test(tc, test_chunk_no_arena_under_a_limit);
+	tcase_add_test(tc, test_chunk_aligned_mapping_under_a_tight_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
