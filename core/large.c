@@ -797,7 +797,16 @@ reused:
  * touched are never resident), so that a freed block serves any request
  * of its class.
  *
- * Bounded: LBIN_PER_CLASS blocks a class, LBIN_BYTES of mapping a thread.
+ * Bounded: LBIN_PER_CLASS blocks a class, and LBIN_TOTAL of mapping
+ * shared among the live threads, LBIN_BYTES_MIN to LBIN_BYTES_MAX a
+ * thread (lbin_limit_now(); a thread takes its share anew at each large
+ * slow path, and keeps what it holds).  At 4 MiB a thread whatever the
+ * number of threads, workload micro 32768 262144 sent 3 % of its
+ * operations to the shared cache, 12 instructions an operation of 215
+ * (callgrind); at 8 MiB, medians of 11: 0.019 -> 0.017 s at one thread,
+ * 0.013 -> 0.009 at two (tcmalloc 0.012 and 0.010), and larson 4 20000 10
+ * 200 200000 peaked 1.2 MiB higher (147 MiB).  tcmalloc shares 32 MiB of
+ * thread caches the same way.
  * Not used for aligned blocks, in secure mode (freed mappings must not be
  * reused at once there), while the address space is tight, nor under the
  * profiler (whose hooks then need no place on the bins' paths).  A bin is
@@ -814,7 +823,9 @@ reused:
  * it find the binned cookie and report a double free (or a freed block),
  * as they do for a block that went back to the cache.
  */
-#define LBIN_BYTES	(4UL << 20)
+#define LBIN_TOTAL	(32UL << 20)
+#define LBIN_BYTES_MIN	(2UL << 20)
+#define LBIN_BYTES_MAX	(8UL << 20)
 #define LBIN_REACH	3	/* a request may take a block this many
 				 * classes bigger (at most about 40 %) */
 #define LBIN_PAGES_MIN	9
@@ -876,6 +887,16 @@ static bool lbin_allowed(const struct heap *h)
 	       !READ_ONCE(tight);
 }
 
+/* A thread's share of LBIN_TOTAL now. */
+static size_t lbin_limit_now(void)
+{
+	long n = heap_live_count();
+	size_t share = LBIN_TOTAL / (size_t)(n > 1 ? n : 1);
+
+	return share < LBIN_BYTES_MIN ? LBIN_BYTES_MIN :
+	       share > LBIN_BYTES_MAX ? LBIN_BYTES_MAX : share;
+}
+
 /*
  * A mapping of @map bytes for a block at offset LARGE_HDR, rounded up to
  * its large bin class if it has one; *@cls is that class, or -1.
@@ -887,6 +908,8 @@ static size_t lbin_round(struct heap *h, size_t map, int *cls)
 	    map < LBIN_PAGES_MIN * OS_PAGE_SIZE)
 		return map;
 	*cls = lbin_up[map / OS_PAGE_SIZE];
+	if (h->lbin_limit)	/* 0: binning nothing (the profiler's) */
+		h->lbin_limit = lbin_limit_now();
 	return lbin_pages[*cls] * OS_PAGE_SIZE;
 }
 
@@ -1409,7 +1432,7 @@ void large_bin_init(struct heap *h)
 	/* Only a thread's heap bins, and not under the profiler: the
 	 * others' limit is 0. */
 	h->lbin_limit = h->kind == HEAP_KIND_THREAD && !prof_active ?
-			LBIN_BYTES : 0;
+			lbin_limit_now() : 0;
 	h->lbin_nonempty = 0;
 	memset(h->lbin_range_blocks, 0, sizeof(h->lbin_range_blocks));
 	memset(h->lbin_range_bytes, 0, sizeof(h->lbin_range_bytes));
