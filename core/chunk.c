@@ -96,9 +96,10 @@ size_t chunk_live_recent_peak(uint64_t now, uint64_t window_ms)
  */
 static struct chunk *chunk_get_span(size_t span, bool *fresh)
 {
-	struct chunk *c = chunk_cache_get(span);
+	bool zero;
+	struct chunk *c = chunk_cache_get(span, &zero);
 
-	*fresh = !c;
+	*fresh = !c || zero;
 	return c ? c : chunk_cache_map(span, (size_t)reclaim_hungry());
 }
 

@@ -12,7 +12,9 @@
  *
  * Bounded twice: nothing stays longer than opt_decay_ms unused, and at
  * most what the program's chunks took at their recent peak stays at all
- * (at least opt_chunk_cache times 64 KiB; __cache_budget()).  The reclaim
+ * (at least opt_chunk_cache times 64 KiB; __cache_budget()).  And what no
+ * new chunk needed for opt_purge_ms gives its pages back before that,
+ * staying mapped (__purge_pick()).  The reclaim
  * helper thread enforces both (chunk_cache_decay()): woken when the cache
  * goes over its budget, and at the time its oldest chunk expires, it
  * unmaps in sorted runs, off the user's calls; it sleeps for good while
@@ -46,8 +48,36 @@ static struct cds_list_head cache[SPAN_KINDS] = {
 	{ &cache[4], &cache[4] }, { &cache[5], &cache[5] },
 	{ &cache[6], &cache[6] }, { &cache[7], &cache[7] },
 };
-static size_t cache_bytes;		/* cache lock */
-static _Atomic long cache_count;	/* written under cache lock */
+static size_t cache_bytes;		/* cache lock: on the lists */
+static _Atomic long cache_count;	/* written under cache lock: on the
+					 * lists and in purged runs */
+static long dirty_count;		/* cache lock: on the lists */
+static long dirty_low;			/* cache lock: the least dirty_count
+					 * since the last purge pass */
+static uint64_t purge_last;		/* cache lock: that pass, ms */
+
+/*
+ * Purged runs: neighbouring chunks of one span whose pages went back to
+ * the kernel (MADV_DONTNEED), headers and all, and which stay mapped and
+ * marked in the page map.  Their headers read as zero, so they are kept
+ * here, not on the lists through their headers.  Cache lock.
+ */
+struct prun {
+	uintptr_t start;
+	uint32_t n;		/* chunks */
+	uint32_t span;
+	uint64_t stamp;		/* the newest of its chunks' cache stamps */
+};
+
+#define PRUN_MAX	256
+
+static struct prun pruns[PRUN_MAX];
+static unsigned int npruns;
+static size_t purged_bytes;
+static unsigned long drain_gen;		/* cache lock: drains so far */
+static unsigned int purge_tokens;	/* cache lock: purge calls allowed */
+static uint64_t purge_token_ms;		/* cache lock: when last refilled */
+static _Atomic size_t purge_total;	/* bytes purged, for statistics */
 static _Atomic size_t decay_unmapped;	/* bytes given back by decay */
 static _Atomic long chunks_mapped;	/* mapped by chunk_cache_map() */
 
@@ -61,6 +91,8 @@ static void cache_unlink(struct chunk *c)
 	cds_list_del(&c->node);
 	cache_bytes -= c->span;
 	WRITE_ONCE(cache_count, READ_ONCE(cache_count) - 1);
+	if (--dirty_count < dirty_low)
+		dirty_low = dirty_count;
 }
 
 /* Move chunks older than @cutoff (all for 0) to @out.  Cache lock held. */
@@ -213,6 +245,256 @@ static size_t cache_unmap(struct cds_list_head *list)
 	return bytes;
 }
 
+/* Take the last chunk of purged run @i.  Cache lock held. */
+static struct chunk *__prun_take(unsigned int i)
+{
+	struct prun *r = &pruns[i];
+	uintptr_t c = r->start + (uintptr_t)--r->n * r->span;
+
+	purged_bytes -= r->span;
+	WRITE_ONCE(cache_count, READ_ONCE(cache_count) - 1);
+	if (!r->n)
+		pruns[i] = pruns[--npruns];
+	return (struct chunk *)c;
+}
+
+/* A purged chunk of @span bytes, or NULL.  Cache lock held. */
+static struct chunk *__prun_get(size_t span)
+{
+	unsigned int i;
+
+	for (i = npruns; i-- > 0;)
+		if (pruns[i].span == span)
+			return __prun_take(i);
+	return NULL;
+}
+
+/* Move the purged runs cached before @cutoff (all for 0) to @out, at most
+ * PRUN_BATCH of them.  Cache lock held.  Return: how many. */
+#define PRUN_BATCH	16
+
+static unsigned int __prun_expire(uint64_t cutoff, struct prun *out)
+{
+	unsigned int i = 0, n = 0;
+
+	while (i < npruns && n < PRUN_BATCH) {
+		if (cutoff && pruns[i].stamp >= cutoff) {
+			i++;
+			continue;
+		}
+		out[n++] = pruns[i];
+		purged_bytes -= (size_t)pruns[i].n * pruns[i].span;
+		WRITE_ONCE(cache_count, READ_ONCE(cache_count) - pruns[i].n);
+		pruns[i] = pruns[--npruns];
+	}
+	return n;
+}
+
+/* Unmap the @n runs at @v.  Return: bytes unmapped. */
+static size_t prun_unmap(const struct prun *v, unsigned int n)
+{
+	size_t bytes = 0;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		size_t len = (size_t)v[i].n * v[i].span;
+
+		pagemap_clear(v[i].start, len);
+		os_unmap((void *)v[i].start, len);
+		bytes += len;
+	}
+	return bytes;
+}
+
+/* The oldest purged run's stamp, or 0 if none.  Cache lock held. */
+static uint64_t __prun_oldest(void)
+{
+	uint64_t old = 0;
+	unsigned int i;
+
+	for (i = 0; i < npruns; i++)
+		if (!old || pruns[i].stamp < old)
+			old = pruns[i].stamp;
+	return old;
+}
+
+#define PURGE_BATCH 256
+
+/*
+ * Purging.  A program whose threads come and go (workload larson) leaves
+ * dozens of chunks in the cache that no new chunk needs for a while: the
+ * cache's lowest level between two passes.  Their pages are resident for
+ * nothing until decay_ms unmaps them (and a run is over long before).  So
+ * every opt_purge_ms the helper takes as many of the oldest chunks as the
+ * cache never went below since its last pass, and gives back their pages
+ * (MADV_DONTNEED), one call per run of neighbours; they stay mapped and
+ * marked, and serve the next new chunks when no unpurged one is cached,
+ * with no system call (their pages fault in zeroed).  A program that
+ * reuses what it cached (a working set that rises and falls again) takes
+ * the cache down to nothing between passes and has nothing purged.
+ * Cache lock held: picks them into @v (PURGE_BATCH at most; none when no
+ * @calls are allowed, or fewer than CACHE_PURGE_MIN stayed unused).
+ */
+static size_t __purge_pick(uint64_t now, struct chunk **v, unsigned int calls)
+{
+	size_t n = 0, want = dirty_low > 0 ? (size_t)dirty_low : 0;
+
+	if (!opt_purge_ms || now - purge_last < (uint64_t)opt_purge_ms)
+		return 0;
+	if (want < CACHE_PURGE_MIN || !calls)
+		want = 0;
+	if (want > PURGE_BATCH)
+		want = PURGE_BATCH;
+	while (n < want) {
+		struct chunk *c = __cache_oldest();
+
+		if (!c)
+			break;
+		cache_unlink(c);
+		v[n++] = c;
+	}
+	purge_last = now;
+	dirty_low = dirty_count;
+	if (n)
+		os_unmap_begin();	/* a trim meanwhile waits for them */
+	return n;
+}
+
+/*
+ * Calls to purge are bounded too: CACHE_PURGE_CALLS_PER_S a second,
+ * CACHE_PURGE_CALLS_BURST at once, the longest runs first (the rest wait,
+ * unpurged, for a later pass).  A program whose threads come and go in
+ * rounds (workload churn) empties and refills the cache at every round;
+ * purged at every lull, its chunks came back through the page-fault
+ * handler, and the madvise calls outnumbered all its other memory calls.
+ * Cache lock held.  Return: the calls allowed now.
+ */
+static unsigned int __purge_allowance(uint64_t now)
+{
+	uint64_t add = (now - purge_token_ms) * CACHE_PURGE_CALLS_PER_S / 1000;
+
+	if (now < purge_token_ms) {
+		purge_token_ms = now;
+	} else if (add) {
+		purge_tokens = (unsigned int)min((uint64_t)CACHE_PURGE_CALLS_BURST,
+						 purge_tokens + add);
+		purge_token_ms = now;
+	}
+	return purge_tokens;
+}
+
+/* A cached chunk back at the old end of its list, its stamp kept (a
+ * chunk picked for purging that had to wait).  Cache lock held. */
+static void __cache_add_old(struct chunk *c)
+{
+	cds_list_add_tail(&c->node, &cache[span_kind(c->span)]);
+	cache_bytes += c->span;
+	WRITE_ONCE(cache_count, READ_ONCE(cache_count) + 1);
+	dirty_count++;
+}
+
+/* Keep run @r as a purged run, merged with a neighbour of the same span
+ * if there is one.  Cache lock held.  Return: false if there is no room. */
+static bool __prun_keep(const struct prun *r)
+{
+	size_t len = (size_t)r->n * r->span;
+	unsigned int i;
+
+	for (i = 0; i < npruns; i++) {
+		struct prun *p = &pruns[i];
+
+		if (p->span != r->span)
+			continue;
+		if (p->start + (size_t)p->n * p->span == r->start) {
+			p->n += r->n;
+		} else if (r->start + len == p->start) {
+			p->start = r->start;
+			p->n += r->n;
+		} else {
+			continue;
+		}
+		p->stamp = max(p->stamp, r->stamp);
+		goto kept;
+	}
+	if (npruns == PRUN_MAX)
+		return false;
+	pruns[npruns++] = *r;
+kept:
+	purged_bytes += len;
+	WRITE_ONCE(cache_count, READ_ONCE(cache_count) + r->n);
+	return true;
+}
+
+/*
+ * Purge the @n chunks at @v, which __purge_pick() took, in at most @calls
+ * runs, and keep them as purged runs; the rest go back to the cache.  If
+ * a drain came in between (@gen), or a purged run finds no room, they are
+ * unmapped instead.
+ */
+static void purge_runs(struct chunk **v, size_t n, unsigned long gen,
+		       unsigned int calls)
+{
+	struct prun r[PURGE_BATCH], out[PURGE_BATCH];
+	unsigned int nr = 0, nout = 0, k, used = 0;
+	size_t i = 0, bytes = 0;
+
+	sort_chunks(v, n);
+	while (i < n) {
+		uintptr_t start = (uintptr_t)v[i];
+		uint32_t span = v[i]->span;
+		uint64_t stamp = v[i]->stamp;
+		uint32_t cnt = 1;
+
+		for (i++; i < n && (uintptr_t)v[i] == start + cnt * span &&
+			  v[i]->span == span; i++, cnt++)
+			stamp = max(stamp, v[i]->stamp);
+		r[nr++] = (struct prun){ start, cnt, span, stamp };
+	}
+	/* The longest runs first, as many as there are calls allowed. */
+	for (k = 0; k < nr && used < calls; k++) {
+		unsigned int best = k, j;
+		struct prun t;
+
+		for (j = k + 1; j < nr; j++)
+			if (r[j].n > r[best].n)
+				best = j;
+		t = r[k];
+		r[k] = r[best];
+		r[best] = t;
+		used++;
+		if (os_purge((void *)r[k].start, (size_t)r[k].n * r[k].span)) {
+			out[nout++] = r[k];
+			r[k].n = 0;
+		} else {
+			bytes += (size_t)r[k].n * r[k].span;
+		}
+	}
+	pthread_mutex_lock(&cache_lock);
+	purge_tokens -= min(purge_tokens, used);
+	for (k = 0; k < nr; k++) {
+		if (!r[k].n)
+			continue;
+		if (gen != drain_gen) {
+			out[nout++] = r[k];
+			continue;
+		}
+		if (k >= used) {	/* not purged: back, unpurged */
+			uint32_t m;
+
+			for (m = 0; m < r[k].n; m++)
+				__cache_add_old((struct chunk *)(r[k].start +
+						(uintptr_t)m * r[k].span));
+			continue;
+		}
+		if (!__prun_keep(&r[k]))
+			out[nout++] = r[k];
+	}
+	pthread_mutex_unlock(&cache_lock);
+	prun_unmap(out, nout);
+	os_unmap_end();
+	fetch_add_relaxed(&purge_total, bytes);
+}
+
 /* Make @c a cached chunk.  Cache lock held. */
 static void __cache_add(struct chunk *c, uint64_t now)
 {
@@ -222,6 +504,7 @@ static void __cache_add(struct chunk *c, uint64_t now)
 	cds_list_add(&c->node, &cache[span_kind(c->span)]);
 	cache_bytes += c->span;
 	WRITE_ONCE(cache_count, READ_ONCE(cache_count) + 1);
+	dirty_count++;
 }
 
 #define MAP_BATCH_MAX 64
@@ -465,20 +748,27 @@ static struct chunk *chunk_grow_short(struct chunk *c)
 	return grown;
 }
 
-/** chunk_cache_get() - a reclaimed chunk of @span bytes, or NULL. */
-struct chunk *chunk_cache_get(size_t span)
+/**
+ * chunk_cache_get() - a reclaimed chunk of @span bytes, or NULL.  *@zero
+ * says whether its memory reads as zero (a purged one), header and all.
+ */
+struct chunk *chunk_cache_get(size_t span, bool *zero)
 {
 	unsigned int k = span_kind(span);
 	struct chunk *c = NULL, *s = NULL;
 
+	*zero = false;
 	if (!READ_ONCE(cache_count))
 		return NULL;
 	pthread_mutex_lock(&cache_lock);
 	if (!cds_list_empty(&cache[k])) {
 		c = cds_list_entry(cache[k].next, struct chunk, node);
 		cache_unlink(c);
-	} else if (span == CHUNK_SIZE) {
-		s = __cache_take_short();
+	} else if (span == CHUNK_SIZE && (s = __cache_take_short())) {
+		/* grown below */
+	} else if (npruns) {
+		c = __prun_get(span);
+		*zero = c != NULL;
 	}
 	pthread_mutex_unlock(&cache_lock);
 	return s ? chunk_grow_short(s) : c;
@@ -528,8 +818,14 @@ bool chunk_cache_release(struct llist_node *list, bool purge)
  */
 long chunk_cache_decay(uint64_t now)
 {
-	struct chunk *old;
+	struct chunk *old, *v[PURGE_BATCH];
+	struct prun gone[PRUN_BATCH];
+	unsigned int ngone;
+	unsigned long gen;
+	uint64_t oldest = 0;
 	long next = -1;
+	size_t npurge;
+	unsigned int calls;
 	CDS_LIST_HEAD(out);
 
 	if (!READ_ONCE(cache_count))
@@ -537,29 +833,70 @@ long chunk_cache_decay(uint64_t now)
 	pthread_mutex_lock(&cache_lock);
 	__cache_expire(decay_cutoff(now), &out);
 	__cache_trim(__cache_budget(now), &out);
+	ngone = __prun_expire(decay_cutoff(now), gone);
+	calls = __purge_allowance(now);
+	npurge = __purge_pick(now, v, calls);
+	gen = drain_gen;
 	old = __cache_oldest();
-	if (old) {
-		uint64_t due = old->stamp + (uint64_t)opt_decay_ms;
+	if (old)
+		oldest = old->stamp;
+	if (npruns && (!oldest || __prun_oldest() < oldest))
+		oldest = __prun_oldest();
+	if (ngone == PRUN_BATCH) {
+		next = 0;	/* more runs to unmap */
+	} else if (oldest) {
+		uint64_t due = oldest + (uint64_t)opt_decay_ms;
 
 		next = due > now ? (long)(due - now) : 0;
 	}
+	if (dirty_count && opt_purge_ms) {
+		uint64_t due = purge_last + (uint64_t)opt_purge_ms;
+		long p = due > now ? (long)(due - now) : 0;
+
+		if (next < 0 || p < next)
+			next = p;
+	}
 	__cache_let_go(&out);
+	if (ngone)
+		os_unmap_begin();
 	pthread_mutex_unlock(&cache_lock);
 	fetch_add_relaxed(&decay_unmapped, cache_unmap(&out));
+	if (ngone) {
+		fetch_add_relaxed(&decay_unmapped, prun_unmap(gone, ngone));
+		os_unmap_end();
+	}
+	if (npurge)
+		purge_runs(v, npurge, gen, calls);
 	return next;
 }
 
 /** chunk_cache_drain() - unmap every cached chunk.  Return: bytes freed. */
 size_t chunk_cache_drain(void)
 {
+	struct prun gone[PRUN_BATCH];
+	unsigned int ngone;
+	size_t bytes;
 	CDS_LIST_HEAD(all);
 
 	pthread_mutex_lock(&cache_lock);
 	__cache_expire(0, &all);
+	drain_gen++;	/* a purge in flight unmaps what it took */
 	__cache_let_go(&all);
 	pthread_mutex_unlock(&cache_lock);
 	arena_retire();
-	return cache_unmap(&all);
+	bytes = cache_unmap(&all);
+	do {
+		pthread_mutex_lock(&cache_lock);
+		ngone = __prun_expire(0, gone);
+		if (ngone)
+			os_unmap_begin();
+		pthread_mutex_unlock(&cache_lock);
+		if (ngone) {
+			bytes += prun_unmap(gone, ngone);
+			os_unmap_end();
+		}
+	} while (ngone == PRUN_BATCH);
+	return bytes;
 }
 
 /** chunk_cache_decayed() - bytes the helper has unmapped by decay. */
@@ -582,13 +919,20 @@ long chunk_cache_count(void)
 	return READ_ONCE(cache_count);
 }
 
-/** chunk_cache_bytes() - bytes of chunks waiting in the cache now. */
+/** chunk_cache_purged() - bytes the helper has purged so far. */
+size_t chunk_cache_purged(void)
+{
+	return READ_ONCE(purge_total);
+}
+
+/** chunk_cache_bytes() - bytes of chunks waiting in the cache now, purged
+ * ones included. */
 size_t chunk_cache_bytes(void)
 {
 	size_t bytes;
 
 	pthread_mutex_lock(&cache_lock);
-	bytes = cache_bytes;
+	bytes = cache_bytes + purged_bytes;
 	pthread_mutex_unlock(&cache_lock);
 	return bytes;
 }

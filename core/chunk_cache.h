@@ -12,7 +12,17 @@
 
 #include <bitslab/types.h>
 
-struct chunk *chunk_cache_get(size_t span);
+/*
+ * Purging (chunk_cache.c): a pass purges nothing when fewer than
+ * CACHE_PURGE_MIN chunks stayed unused since the last one, and makes
+ * CACHE_PURGE_CALLS_BURST calls at most, CACHE_PURGE_CALLS_PER_S a second
+ * on average.
+ */
+#define CACHE_PURGE_MIN			16
+#define CACHE_PURGE_CALLS_PER_S		100
+#define CACHE_PURGE_CALLS_BURST		12
+
+struct chunk *chunk_cache_get(size_t span, bool *zero);
 struct chunk *chunk_cache_map(size_t span, size_t coming);
 void *chunk_arena_carve(size_t size);
 bool chunk_cache_release(struct llist_node *list, bool purge);
@@ -22,6 +32,7 @@ size_t chunk_cache_drain(void);
 long chunk_cache_count(void);
 long chunk_cache_mapped(void);
 size_t chunk_cache_bytes(void);
+size_t chunk_cache_purged(void);
 
 void chunk_cache_fork_prepare(void);
 void chunk_cache_fork_parent(void);

@@ -20,6 +20,7 @@ long opt_retire_batch = 32;
 long opt_chunk_cache = 256;
 long opt_empty_keep = 1;
 long opt_decay_ms = 500;
+long opt_purge_ms = 25;
 long opt_idle_ms = 200;
 long opt_prof;
 long opt_prof_sample = 512 * 1024;
@@ -43,6 +44,8 @@ static const struct option {
 	  "reclaimed memory kept for reuse at least, in 64 KiB chunks" },
 	{ "empty_keep", &opt_empty_keep, 0, 64,
 	  "empty chunks a heap keeps per class" },
+	{ "purge_ms", &opt_purge_ms, 0, 3600000,
+	  "cached chunks no reuse needed for this long give their pages back (0: never)" },
 	{ "decay_ms", &opt_decay_ms, 0, 3600000,
 	  "unused memory goes back to the system after this long; 0: at once" },
 	{ "idle_ms", &opt_idle_ms, 0, 60000,

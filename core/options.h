@@ -14,6 +14,7 @@ extern long opt_bin_grow;	/* KiB a heap's bins may grow by */
 extern long opt_retire_batch;	/* retired chunks per grace period */
 extern long opt_chunk_cache;	/* reclaimed memory kept, 64 KiB units */
 extern long opt_empty_keep;	/* empty chunks a heap keeps per class */
+extern long opt_purge_ms;	/* cached chunks unused this long are purged */
 extern long opt_decay_ms;	/* unused memory kept at most this long */
 extern long opt_idle_ms;	/* idle owners are looked at this often */
 extern long opt_prof;		/* heap profile at exit (core/prof.c) */

@@ -72,6 +72,7 @@ struct snapshot {
 	struct heap_stats hs;
 	struct {
 		long shared_chunks, cached_chunks, retired_pending;
+		size_t cache_purged;
 		long grace_periods, chunks_reclaimed, unwaited;
 		bool helper;
 	} ss;
@@ -93,6 +94,7 @@ static void snapshot_take(struct snapshot *s)
 	reclaim_get_stats(&rs);
 	s->ss.shared_chunks = shared_chunk_count();
 	s->ss.cached_chunks = chunk_cache_count();
+	s->ss.cache_purged = chunk_cache_purged();
 	s->ss.retired_pending = rs.pending;
 	s->ss.grace_periods = rs.grace_periods;
 	s->ss.chunks_reclaimed = rs.reclaimed;
@@ -213,11 +215,12 @@ static void print_text(struct out *o, const struct snapshot *s)
 	out_printf(o,
 		"bitslab %s statistics\n"
 		"  mapped now          %10.2f MiB   peak %10.2f MiB; reserved ahead, untouched %.2f MiB\n"
-		"  chunks live         %10ld        shared %ld, cached %ld, awaiting grace period %ld\n"
+		"  chunks live         %10ld        shared %ld, cached %ld (%.2f MiB of pages purged so far), awaiting grace period %ld\n"
 		"  large blocks live   %10ld        %.2f MiB; reused from caches %llu; in thread bins %llu, %.2f MiB\n"
 		"  threads with heaps  %10ld\n",
 		BITSLAB_VERSION, MiB(s->mapped), MiB(s->peak), MiB(s->reserved),
 		s->chunks_live, s->ss.shared_chunks, s->ss.cached_chunks,
+		MiB(s->ss.cache_purged),
 		s->ss.retired_pending, s->lblocks, MiB(s->lbytes),
 		(unsigned long long)hs->large_reused,
 		(unsigned long long)hs->large_binned,
@@ -278,13 +281,14 @@ static void print_json(struct out *o, const struct snapshot *s)
 		"{\"version\": \"%s\", \"mapped\": %zu, \"mapped_peak\": %zu, "
 		"\"reserved\": %zu, "
 		"\"chunks_live\": %ld, \"chunks_shared\": %ld, "
-		"\"chunks_cached\": %ld, \"chunks_awaiting_grace\": %ld, "
+		"\"chunks_cached\": %ld, \"cache_purged\": %zu, "
+		"\"chunks_awaiting_grace\": %ld, "
 		"\"large_live\": %ld, \"large_bytes\": %zu, "
 		"\"large_binned\": %llu, \"large_binned_bytes\": %llu, "
 		"\"threads\": %ld,\n",
 		BITSLAB_VERSION, s->mapped, s->peak, s->reserved, s->chunks_live,
-		s->ss.shared_chunks, s->ss.cached_chunks, s->ss.retired_pending,
-		s->lblocks, s->lbytes,
+		s->ss.shared_chunks, s->ss.cached_chunks, s->ss.cache_purged,
+		s->ss.retired_pending, s->lblocks, s->lbytes,
 		(unsigned long long)s->hs.large_binned,
 		(unsigned long long)s->hs.large_binned_bytes, s->threads);
 	out_printf(o,

@@ -18,6 +18,7 @@
 #include "chunk.h"
 #include "chunk_cache.h"
 #include "misuse.h"
+#include "options.h"
 #include "os.h"
 #include "unit.h"
 
@@ -261,6 +262,7 @@ START_TEST(test_chunk_short_grows_into_a_whole_one)
 	struct chunk *a = NULL, *b = NULL, *c;
 	char *gap = NULL;
 	void *hold = NULL;
+	bool zero;
 
 	/* First chunks of classes, short: one whose gap gets a mapping of
 	 * someone else's, one whose gap is free (probed whole). */
@@ -288,7 +290,7 @@ START_TEST(test_chunk_short_grows_into_a_whole_one)
 	ck_assert_ptr_nonnull(b);
 
 	cache_dead(a);
-	while (chunk_cache_get(CHUNK_SIZE))
+	while (chunk_cache_get(CHUNK_SIZE, &zero))
 		;	/* whole chunks cached before, and a, unmapped */
 	ck_assert_uint_eq(pagemap_kind((uintptr_t)a), PM_NONE);
 	munmap(gap, OS_PAGE_SIZE);
@@ -297,11 +299,166 @@ START_TEST(test_chunk_short_grows_into_a_whole_one)
 	 * lock, or a sanitizer's own mappings, may map something. */
 	cache_dead(b);
 	munmap(hold, CHUNK_SIZE - b->span);
-	c = chunk_cache_get(CHUNK_SIZE);
+	c = chunk_cache_get(CHUNK_SIZE, &zero);
 	ck_assert_ptr_eq(c, b);
+	ck_assert(!zero);
 	ck_assert_uint_eq(c->span, CHUNK_SIZE);
 	memset((char *)c + CHUNK_SIZE - 4096, 0x5a, 4096);	/* mapped */
 	ck_assert_uint_eq(pagemap_kind((uintptr_t)c + CHUNK_SIZE - 1), PM_CHUNK);
+}
+END_TEST
+
+/*
+ * Chunks that stay in the cache while no new chunk needs them give their
+ * pages back at the helper's next pass after opt_purge_ms (the passes are
+ * called here with the times they would run at), headers and all, in one
+ * call per run of neighbours: the memory goes, the mapping and the page
+ * map's marks stay.  The next new chunks take them with no mapping, zeroed.
+ * What the cache gave out between two passes is not purged; trim unmaps
+ * purged chunks like the others.
+ */
+START_TEST(test_chunk_cache_purges_what_no_chunk_needs)
+{
+	enum { N = 24 };
+	unsigned int cls = size_to_class(4096);
+	struct chunk *c[N], *got;
+	struct kernel_mem before, after;
+	size_t mapped, cached;
+	long calls, count;
+	uint64_t now = os_now_ms();
+	bool zero;
+	int i;
+
+	opt_purge_ms = 50;
+	opt_decay_ms = 1000;
+	/* The class's first chunk is short while the program is small. */
+	ck_assert_ptr_nonnull(chunk_create(cls, NULL, false));
+	for (i = 0; i < N; i++) {
+		c[i] = chunk_create(cls, NULL, false);
+		ck_assert_ptr_nonnull(c[i]);
+		ck_assert_uint_eq(c[i]->span, CHUNK_SIZE);
+		memset((char *)c[i] + OS_PAGE_SIZE, 0x5a,
+		       CHUNK_SIZE - OS_PAGE_SIZE);
+	}
+	for (i = 0; i < N; i++) {
+		chunk_forget(c[i]);
+		cache_dead(c[i]);
+	}
+	/* One pass starts the window; the cache then never goes below
+	 * what it holds but for one chunk taken and given back. */
+	chunk_cache_decay(now);
+	got = chunk_cache_get(CHUNK_SIZE, &zero);
+	ck_assert_ptr_eq(got, c[N - 1]);	/* the newest */
+	ck_assert(!zero);
+	cache_dead(got);
+	count = chunk_cache_count();
+	cached = chunk_cache_bytes();
+	mapped = os_mapped_bytes();
+	calls = os_map_calls();
+	kernel_mem_read(&before);
+	chunk_cache_decay(now + 10);	/* not due yet */
+	ck_assert_uint_eq(chunk_cache_purged(), 0);
+	chunk_cache_decay(now + 50);
+	kernel_mem_read(&after);
+	/* Every chunk but the one taken between the passes: 60 KiB each
+	 * written.  The margin is for what the test process does besides;
+	 * a sanitizer's shadow is resident in the same process. */
+	ck_assert_uint_eq(chunk_cache_purged(), (N - 1) * CHUNK_SIZE);
+	ck_assert_msg(SANITIZER_SHADOW ||
+		      after.rss + (N - 1) * (CHUNK_SIZE - OS_PAGE_SIZE) <=
+		      before.rss + KERNEL_MEM_MARGIN,
+		      "resident %zu before the pass, %zu after", before.rss,
+		      after.rss);
+	ck_assert_uint_eq(os_mapped_bytes(), mapped);
+	ck_assert_uint_eq(chunk_cache_bytes(), cached);
+	ck_assert_int_eq(chunk_cache_count(), count);
+	ck_assert_uint_eq(pagemap_kind((uintptr_t)c[0]), PM_CHUNK);
+
+	/* New chunks take the unpurged one first, then purged ones,
+	 * zeroed, with no mapping made. */
+	got = chunk_create(cls, NULL, false);
+	ck_assert_ptr_eq(got, c[N - 1]);
+	for (i = 0; i < N - 1; i++) {
+		c[i] = chunk_create(cls, NULL, false);
+		ck_assert_ptr_nonnull(c[i]);
+		ck_assert_uint_eq(c[i]->span, CHUNK_SIZE);
+		ck_assert_uint_eq(((unsigned char *)c[i])[CHUNK_SIZE - 1], 0);
+	}
+	ck_assert_int_eq(os_map_calls(), calls);
+	ck_assert_uint_eq(chunk_cache_bytes(), 0);
+	for (i = 0; i < N - 1; i++) {
+		chunk_forget(c[i]);
+		cache_dead(c[i]);	/* dirty again, with its header */
+	}
+
+	/* Purged again, then trimmed: unmapped as any cached chunk. */
+	chunk_cache_decay(now + 100);
+	chunk_cache_decay(now + 150);
+	ck_assert_uint_eq(chunk_cache_purged(), 2 * (N - 1) * CHUNK_SIZE);
+	chunk_cache_drain();
+	ck_assert_uint_eq(chunk_cache_bytes(), 0);
+	ck_assert_int_eq(chunk_cache_count(), 0);
+	for (i = 0; i < N - 1; i++)
+		ck_assert_uint_eq(pagemap_kind((uintptr_t)c[i]), PM_NONE);
+}
+END_TEST
+
+/*
+ * What a pass may purge is bounded: nothing for a surplus of fewer than
+ * CACHE_PURGE_MIN chunks (not worth the calls), and at most
+ * CACHE_PURGE_CALLS_BURST runs of neighbours, the longest first; the rest
+ * stay cached, unpurged, for a later pass.
+ */
+START_TEST(test_chunk_cache_purge_is_bounded)
+{
+	enum { N = 2 * (CACHE_PURGE_CALLS_BURST + 4) };
+	unsigned int cls = size_to_class(4096);
+	struct chunk *c[N];
+	uint64_t now = os_now_ms();
+	bool zero;
+	int i;
+
+	opt_purge_ms = 50;
+	opt_decay_ms = 1000;
+	ck_assert_ptr_nonnull(chunk_create(cls, NULL, false));	/* short */
+	for (i = 0; i < N; i++) {
+		c[i] = chunk_create(cls, NULL, false);
+		ck_assert_ptr_nonnull(c[i]);
+		memset((char *)c[i] + OS_PAGE_SIZE, 0x5a, OS_PAGE_SIZE);
+	}
+	/* Too few to purge. */
+	for (i = 0; i < CACHE_PURGE_MIN - 1; i++)
+		cache_dead(c[i]);
+	chunk_cache_decay(now);
+	chunk_cache_decay(now + 50);
+	chunk_cache_decay(now + 100);
+	ck_assert_uint_eq(chunk_cache_purged(), 0);
+	for (i = 0; i < CACHE_PURGE_MIN - 1; i++)
+		ck_assert_ptr_nonnull(chunk_cache_get(CHUNK_SIZE, &zero));
+	ck_assert_int_eq(chunk_cache_count(), 0);
+
+	/* Every other chunk: runs of one, more of them than a pass may
+	 * purge.  The longest go first: the last two are neighbours. */
+	for (i = 0; i < N - 2; i += 2)
+		cache_dead(c[i]);
+	cache_dead(c[N - 2]);
+	cache_dead(c[N - 1]);
+	ck_assert_int_ge(chunk_cache_count(), CACHE_PURGE_MIN);
+	chunk_cache_decay(now + 150);
+	chunk_cache_decay(now + 200);
+	ck_assert_uint_eq(chunk_cache_purged(),
+			  (CACHE_PURGE_CALLS_BURST + 1) * CHUNK_SIZE);
+	/* The rest stays cached, unpurged, and is taken first. */
+	ck_assert_int_eq(chunk_cache_count(), N / 2 + 1);
+	for (i = 0; i < N / 2 + 1 - (CACHE_PURGE_CALLS_BURST + 1); i++) {
+		struct chunk *got = chunk_cache_get(CHUNK_SIZE, &zero);
+
+		ck_assert_ptr_nonnull(got);
+		ck_assert(!zero);
+		ck_assert_uint_eq(((unsigned char *)got)[OS_PAGE_SIZE], 0x5a);
+	}
+	ck_assert_ptr_nonnull(chunk_cache_get(CHUNK_SIZE, &zero));
+	ck_assert(zero);
 }
 END_TEST
 
@@ -513,6 +670,8 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_chunk_short_grows_into_a_whole_one);
 	tcase_add_test(tc, test_chunk_claim_finds_bits_below_its_hint);
 	tcase_add_test(tc, test_chunk_block_start_gives_the_index);
+	tcase_add_test(tc, test_chunk_cache_purges_what_no_chunk_needs);
+	tcase_add_test(tc, test_chunk_cache_purge_is_bounded);
 	tcase_add_test(tc, test_chunk_pagemap_levels);
 	tcase_add_test(tc, test_chunk_arena_carves_without_mapping);
 	tcase_add_test(tc, test_chunk_no_arena_under_a_limit);
