@@ -66,7 +66,7 @@ struct prun {
 	uintptr_t start;
 	uint32_t n;		/* chunks */
 	uint32_t span;
-	uint64_t stamp;		/* the newest of its chunks' cache stamps */
+	uint64_t stamp;		/* the oldest of its chunks' cache stamps */
 };
 
 #define PRUN_MAX	256
@@ -75,6 +75,7 @@ static struct prun pruns[PRUN_MAX];
 static unsigned int npruns;
 static size_t purged_bytes;
 static unsigned long drain_gen;		/* cache lock: drains so far */
+static bool purge_off;			/* cache lock: madvise refused */
 static unsigned int purge_tokens;	/* cache lock: purge calls allowed */
 static uint64_t purge_token_ms;		/* cache lock: when last refilled */
 static _Atomic size_t purge_total;	/* bytes purged, for statistics */
@@ -105,7 +106,7 @@ static void __cache_expire(uint64_t cutoff, struct cds_list_head *out)
 			struct chunk *c = cds_list_entry(cache[k].prev,
 							 struct chunk, node);
 
-			if (cutoff && c->stamp >= cutoff)
+			if (cutoff && c->stamp > cutoff)
 				break;	/* the rest are younger */
 			cache_unlink(c);
 			cds_list_add(&c->node, out);
@@ -186,6 +187,22 @@ static void sort_chunks(struct chunk **v, size_t n)
 			struct chunk *t = v[i];
 
 			for (j = i; j >= gap && v[j - gap] > t; j -= gap)
+				v[j] = v[j - gap];
+			v[j] = t;
+		}
+}
+
+/* Shell sort of @n cached chunks, newest (highest stamp) first. */
+static void sort_chunks_newest(struct chunk **v, size_t n)
+{
+	size_t gap, i, j;
+
+	for (gap = n / 2; gap; gap /= 2)
+		for (i = gap; i < n; i++) {
+			struct chunk *t = v[i];
+
+			for (j = i; j >= gap && v[j - gap]->stamp < t->stamp;
+			     j -= gap)
 				v[j] = v[j - gap];
 			v[j] = t;
 		}
@@ -278,7 +295,7 @@ static unsigned int __prun_expire(uint64_t cutoff, struct prun *out)
 	unsigned int i = 0, n = 0;
 
 	while (i < npruns && n < PRUN_BATCH) {
-		if (cutoff && pruns[i].stamp >= cutoff) {
+		if (cutoff && pruns[i].stamp > cutoff) {
 			i++;
 			continue;
 		}
@@ -321,6 +338,18 @@ static uint64_t __prun_oldest(void)
 #define PURGE_BATCH 256
 
 /*
+ * The chunks a pass took, until it keeps them again (cache lock): counted
+ * in chunk_cache_bytes() meanwhile, and unmapped by a fork child, whose
+ * copy of the pass never ends.
+ */
+static struct {
+	uintptr_t start;
+	uint32_t span;
+} inflight[PURGE_BATCH];
+static unsigned int ninflight;
+static size_t inflight_bytes;
+
+/*
  * Purging.  A program whose threads come and go (workload larson) leaves
  * dozens of chunks in the cache that no new chunk needs for a while: the
  * cache's lowest level between two passes.  Their pages are resident for
@@ -339,7 +368,8 @@ static size_t __purge_pick(uint64_t now, struct chunk **v, unsigned int calls)
 {
 	size_t n = 0, want = dirty_low > 0 ? (size_t)dirty_low : 0;
 
-	if (!opt_purge_ms || now - purge_last < (uint64_t)opt_purge_ms)
+	if (!opt_purge_ms || purge_off ||
+	    now - purge_last < (uint64_t)opt_purge_ms)
 		return 0;
 	if (want < CACHE_PURGE_MIN || !calls)
 		want = 0;
@@ -351,8 +381,12 @@ static size_t __purge_pick(uint64_t now, struct chunk **v, unsigned int calls)
 		if (!c)
 			break;
 		cache_unlink(c);
+		inflight[n].start = (uintptr_t)c;
+		inflight[n].span = c->span;
+		inflight_bytes += c->span;
 		v[n++] = c;
 	}
+	ninflight = (unsigned int)n;
 	purge_last = now;
 	dirty_low = dirty_count;
 	if (n)
@@ -413,7 +447,7 @@ static bool __prun_keep(const struct prun *r)
 		} else {
 			continue;
 		}
-		p->stamp = max(p->stamp, r->stamp);
+		p->stamp = min(p->stamp, r->stamp);	/* decays whole */
 		goto kept;
 	}
 	if (npruns == PRUN_MAX)
@@ -435,8 +469,11 @@ static void purge_runs(struct chunk **v, size_t n, unsigned long gen,
 		       unsigned int calls)
 {
 	struct prun r[PURGE_BATCH], out[PURGE_BATCH];
+	struct chunk *back[PURGE_BATCH];
 	unsigned int nr = 0, nout = 0, k, used = 0;
-	size_t i = 0, bytes = 0;
+	size_t i = 0, bytes = 0, nback;
+	bool refused = false;
+	uint32_t m;
 
 	sort_chunks(v, n);
 	while (i < n) {
@@ -447,10 +484,14 @@ static void purge_runs(struct chunk **v, size_t n, unsigned long gen,
 
 		for (i++; i < n && (uintptr_t)v[i] == start + cnt * span &&
 			  v[i]->span == span; i++, cnt++)
-			stamp = max(stamp, v[i]->stamp);
+			stamp = min(stamp, v[i]->stamp);
 		r[nr++] = (struct prun){ start, cnt, span, stamp };
 	}
-	/* The longest runs first, as many as there are calls allowed. */
+	/*
+	 * The longest runs first, as many as there are calls allowed.  A
+	 * refused madvise (locked pages: mlockall) stops purging for good;
+	 * that run, its header intact, goes back with the rest.
+	 */
 	for (k = 0; k < nr && used < calls; k++) {
 		unsigned int best = k, j;
 		struct prun t;
@@ -461,33 +502,36 @@ static void purge_runs(struct chunk **v, size_t n, unsigned long gen,
 		t = r[k];
 		r[k] = r[best];
 		r[best] = t;
-		used++;
 		if (os_purge((void *)r[k].start, (size_t)r[k].n * r[k].span)) {
-			out[nout++] = r[k];
-			r[k].n = 0;
-		} else {
-			bytes += (size_t)r[k].n * r[k].span;
+			refused = true;
+			break;
 		}
+		bytes += (size_t)r[k].n * r[k].span;
+		used++;
 	}
+	/* What goes back unpurged, newest first at the old end of the
+	 * lists: picked as the oldest, they stay in the lists' order. */
+	for (k = used, nback = 0; k < nr; k++)
+		for (m = 0; m < r[k].n; m++)
+			back[nback++] = (struct chunk *)(r[k].start +
+							 (uintptr_t)m * r[k].span);
+	sort_chunks_newest(back, nback);
 	pthread_mutex_lock(&cache_lock);
 	purge_tokens -= min(purge_tokens, used);
-	for (k = 0; k < nr; k++) {
-		if (!r[k].n)
-			continue;
+	if (refused)
+		purge_off = true;
+	ninflight = 0;
+	inflight_bytes = 0;
+	for (k = 0; k < used; k++)
+		if (gen != drain_gen || !__prun_keep(&r[k]))
+			out[nout++] = r[k];
+	for (i = 0; i < nback; i++) {
 		if (gen != drain_gen) {
-			out[nout++] = r[k];
+			out[nout++] = (struct prun){ (uintptr_t)back[i], 1,
+						     back[i]->span, 0 };
 			continue;
 		}
-		if (k >= used) {	/* not purged: back, unpurged */
-			uint32_t m;
-
-			for (m = 0; m < r[k].n; m++)
-				__cache_add_old((struct chunk *)(r[k].start +
-						(uintptr_t)m * r[k].span));
-			continue;
-		}
-		if (!__prun_keep(&r[k]))
-			out[nout++] = r[k];
+		__cache_add_old(back[i]);
 	}
 	pthread_mutex_unlock(&cache_lock);
 	prun_unmap(out, nout);
@@ -849,7 +893,7 @@ long chunk_cache_decay(uint64_t now)
 
 		next = due > now ? (long)(due - now) : 0;
 	}
-	if (dirty_count && opt_purge_ms) {
+	if (dirty_count >= CACHE_PURGE_MIN && opt_purge_ms && !purge_off) {
 		uint64_t due = purge_last + (uint64_t)opt_purge_ms;
 		long p = due > now ? (long)(due - now) : 0;
 
@@ -932,7 +976,7 @@ size_t chunk_cache_bytes(void)
 	size_t bytes;
 
 	pthread_mutex_lock(&cache_lock);
-	bytes = cache_bytes + purged_bytes;
+	bytes = cache_bytes + purged_bytes + inflight_bytes;
 	pthread_mutex_unlock(&cache_lock);
 	return bytes;
 }
@@ -953,6 +997,15 @@ void chunk_cache_fork_parent(void)
 
 void chunk_cache_fork_child(void)
 {
+	unsigned int i;
+
+	/* A purge pass the parent's helper was in never ends here. */
+	for (i = 0; i < ninflight; i++) {
+		pagemap_clear(inflight[i].start, inflight[i].span);
+		os_unmap((void *)inflight[i].start, inflight[i].span);
+	}
+	ninflight = 0;
+	inflight_bytes = 0;
 	/* What the parent's other threads were unmapping stays mapped. */
 	os_unmap_fork_child();
 	pthread_mutex_unlock(&cache_lock);

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -375,9 +376,16 @@ START_TEST(test_chunk_cache_purges_what_no_chunk_needs)
 	ck_assert_uint_eq(pagemap_kind((uintptr_t)c[0]), PM_CHUNK);
 
 	/* New chunks take the unpurged one first, then purged ones,
-	 * zeroed, with no mapping made. */
+	 * zeroed from the header on, with no mapping made. */
 	got = chunk_create(cls, NULL, false);
 	ck_assert_ptr_eq(got, c[N - 1]);
+	got = chunk_cache_get(CHUNK_SIZE, &zero);
+	ck_assert_ptr_nonnull(got);
+	ck_assert(zero);
+	ck_assert_uint_eq(got->magic, 0);
+	ck_assert_uint_eq(((unsigned char *)got)[0], 0);
+	got->span = CHUNK_SIZE;		/* as chunk_create() sets it */
+	cache_dead(got);		/* back, dirty, with a header */
 	for (i = 0; i < N - 1; i++) {
 		c[i] = chunk_create(cls, NULL, false);
 		ck_assert_ptr_nonnull(c[i]);
@@ -409,26 +417,42 @@ END_TEST
  * CACHE_PURGE_CALLS_BURST runs of neighbours, the longest first; the rest
  * stay cached, unpurged, for a later pass.
  */
+static int cmp_addr(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 START_TEST(test_chunk_cache_purge_is_bounded)
 {
-	enum { N = 2 * (CACHE_PURGE_CALLS_BURST + 4) };
+	enum {
+		N = 4 * (CACHE_PURGE_CALLS_BURST + 4),
+		S = CACHE_PURGE_CALLS_BURST + 3 > CACHE_PURGE_MIN ?
+		    CACHE_PURGE_CALLS_BURST + 3 : CACHE_PURGE_MIN,
+	};
 	unsigned int cls = size_to_class(4096);
-	struct chunk *c[N];
+	uintptr_t a[N], pair = 0, last = 0;
 	uint64_t now = os_now_ms();
+	int i, singles = 0;
 	bool zero;
-	int i;
 
 	opt_purge_ms = 50;
 	opt_decay_ms = 1000;
 	ck_assert_ptr_nonnull(chunk_create(cls, NULL, false));	/* short */
 	for (i = 0; i < N; i++) {
-		c[i] = chunk_create(cls, NULL, false);
-		ck_assert_ptr_nonnull(c[i]);
-		memset((char *)c[i] + OS_PAGE_SIZE, 0x5a, OS_PAGE_SIZE);
+		struct chunk *c = chunk_create(cls, NULL, false);
+
+		ck_assert_ptr_nonnull(c);
+		ck_assert_uint_eq(c->span, CHUNK_SIZE);
+		memset((char *)c + OS_PAGE_SIZE, 0x5a, OS_PAGE_SIZE);
+		a[i] = (uintptr_t)c;
 	}
+	qsort(a, N, sizeof(a[0]), cmp_addr);
+
 	/* Too few to purge. */
 	for (i = 0; i < CACHE_PURGE_MIN - 1; i++)
-		cache_dead(c[i]);
+		cache_dead((struct chunk *)a[i]);
 	chunk_cache_decay(now);
 	chunk_cache_decay(now + 50);
 	chunk_cache_decay(now + 100);
@@ -437,20 +461,35 @@ START_TEST(test_chunk_cache_purge_is_bounded)
 		ck_assert_ptr_nonnull(chunk_cache_get(CHUNK_SIZE, &zero));
 	ck_assert_int_eq(chunk_cache_count(), 0);
 
-	/* Every other chunk: runs of one, more of them than a pass may
-	 * purge.  The longest go first: the last two are neighbours. */
-	for (i = 0; i < N - 2; i += 2)
-		cache_dead(c[i]);
-	cache_dead(c[N - 2]);
-	cache_dead(c[N - 1]);
-	ck_assert_int_ge(chunk_cache_count(), CACHE_PURGE_MIN);
+	/*
+	 * The highest two neighbours, and below them chunks with no cached
+	 * neighbour: more runs than a pass may purge.  The longest go
+	 * first: purged in address order, the pair would wait.
+	 */
+	for (i = N - 1; i > 0 && !pair; i--)
+		if (a[i] == a[i - 1] + CHUNK_SIZE)
+			pair = a[i - 1];
+	ck_assert_msg(pair, "no two neighbouring chunks among %d", N);
+	for (i = 0; i < N && singles < S; i++) {
+		if (a[i] + CHUNK_SIZE >= pair)
+			break;
+		if (last && a[i] == last + CHUNK_SIZE)
+			continue;
+		cache_dead((struct chunk *)a[i]);
+		last = a[i];
+		singles++;
+	}
+	ck_assert_int_eq(singles, S);
+	cache_dead((struct chunk *)pair);
+	cache_dead((struct chunk *)(pair + CHUNK_SIZE));
 	chunk_cache_decay(now + 150);
 	chunk_cache_decay(now + 200);
 	ck_assert_uint_eq(chunk_cache_purged(),
 			  (CACHE_PURGE_CALLS_BURST + 1) * CHUNK_SIZE);
+
 	/* The rest stays cached, unpurged, and is taken first. */
-	ck_assert_int_eq(chunk_cache_count(), N / 2 + 1);
-	for (i = 0; i < N / 2 + 1 - (CACHE_PURGE_CALLS_BURST + 1); i++) {
+	ck_assert_int_eq(chunk_cache_count(), S + 2);
+	for (i = 0; i < S + 2 - (CACHE_PURGE_CALLS_BURST + 1); i++) {
 		struct chunk *got = chunk_cache_get(CHUNK_SIZE, &zero);
 
 		ck_assert_ptr_nonnull(got);
