@@ -823,13 +823,15 @@ struct chunk *chunk_cache_get(size_t span, bool *zero)
  * past their grace period, join the cache.  With @purge (no helper thread
  * to do it), whatever expired or does not fit the budget is unmapped now,
  * in runs; so it is with a decay of 0, which gives memory back at once.
- * Return: true if the cache is over its budget, for the helper to trim.
+ * Return: true if the cache is over its budget, for the helper to trim,
+ * or has just come to hold enough for a purge pass, whose timer the
+ * helper then starts (it does not wake for fewer).
  */
 bool chunk_cache_release(struct llist_node *list, bool purge)
 {
 	uint64_t now = os_now_ms();
 	size_t budget;
-	bool over;
+	bool over, few;
 	CDS_LIST_HEAD(out);
 
 	if (!list)
@@ -837,6 +839,7 @@ bool chunk_cache_release(struct llist_node *list, bool purge)
 	if (!opt_decay_ms)
 		purge = true;
 	pthread_mutex_lock(&cache_lock);
+	few = dirty_count < CACHE_PURGE_MIN;
 	while (list) {
 		struct chunk *c = container_of(list, struct chunk, retire);
 
@@ -848,7 +851,9 @@ bool chunk_cache_release(struct llist_node *list, bool purge)
 		__cache_expire(decay_cutoff(now), &out);
 		__cache_trim(budget, &out);
 	}
-	over = cache_bytes > budget;
+	over = cache_bytes > budget ||
+	       (few && dirty_count >= CACHE_PURGE_MIN && opt_purge_ms &&
+		!purge_off);
 	__cache_let_go(&out);
 	pthread_mutex_unlock(&cache_lock);
 	cache_unmap(&out);
