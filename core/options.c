@@ -45,7 +45,7 @@ static const struct option {
 	{ "empty_keep", &opt_empty_keep, 0, 64,
 	  "empty chunks a heap keeps per class" },
 	{ "purge_ms", &opt_purge_ms, 0, 3600000,
-	  "cached chunks no reuse needed for this long give their pages back (0: never)" },
+	  "cached chunks unused this long give their pages back; 0: never" },
 	{ "decay_ms", &opt_decay_ms, 0, 3600000,
 	  "unused memory goes back to the system after this long; 0: at once" },
 	{ "idle_ms", &opt_idle_ms, 0, 60000,
