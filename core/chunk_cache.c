@@ -177,31 +177,25 @@ static uint64_t decay_cutoff(uint64_t now)
 
 #define UNMAP_BATCH 256
 
-/* Shell sort of @n chunk addresses (no allocation, no recursion). */
-static void sort_chunks(struct chunk **v, size_t n)
+/* @c's place in sort_chunks(): by address, or newest (highest stamp)
+ * first with @by_age. */
+static __always_inline uintptr_t sort_key(const struct chunk *c, bool by_age)
 {
-	size_t gap, i, j;
-
-	for (gap = n / 2; gap; gap /= 2)
-		for (i = gap; i < n; i++) {
-			struct chunk *t = v[i];
-
-			for (j = i; j >= gap && v[j - gap] > t; j -= gap)
-				v[j] = v[j - gap];
-			v[j] = t;
-		}
+	return by_age ? ~(uintptr_t)c->stamp : (uintptr_t)c;
 }
 
-/* Shell sort of @n cached chunks, newest (highest stamp) first. */
-static void sort_chunks_newest(struct chunk **v, size_t n)
+/* Shell sort of @n chunks, by address or newest first (no allocation, no
+ * recursion). */
+static void sort_chunks(struct chunk **v, size_t n, bool by_age)
 {
 	size_t gap, i, j;
 
 	for (gap = n / 2; gap; gap /= 2)
 		for (i = gap; i < n; i++) {
 			struct chunk *t = v[i];
+			uintptr_t k = sort_key(t, by_age);
 
-			for (j = i; j >= gap && v[j - gap]->stamp < t->stamp;
+			for (j = i; j >= gap && sort_key(v[j - gap], by_age) > k;
 			     j -= gap)
 				v[j] = v[j - gap];
 			v[j] = t;
@@ -213,7 +207,7 @@ static size_t unmap_sorted(struct chunk **v, size_t n)
 {
 	size_t i = 0, bytes = 0;
 
-	sort_chunks(v, n);
+	sort_chunks(v, n, false);
 	while (i < n) {
 		uintptr_t start = (uintptr_t)v[i], end = start + v[i]->span;
 
@@ -475,7 +469,7 @@ static void purge_runs(struct chunk **v, size_t n, unsigned long gen,
 	bool refused = false;
 	uint32_t m;
 
-	sort_chunks(v, n);
+	sort_chunks(v, n, false);
 	while (i < n) {
 		uintptr_t start = (uintptr_t)v[i];
 		uint32_t span = v[i]->span;
@@ -515,7 +509,7 @@ static void purge_runs(struct chunk **v, size_t n, unsigned long gen,
 		for (m = 0; m < r[k].n; m++)
 			back[nback++] = (struct chunk *)(r[k].start +
 							 (uintptr_t)m * r[k].span);
-	sort_chunks_newest(back, nback);
+	sort_chunks(back, nback, true);
 	pthread_mutex_lock(&cache_lock);
 	purge_tokens -= min(purge_tokens, used);
 	if (refused)
