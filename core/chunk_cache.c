@@ -411,11 +411,16 @@ static unsigned int __purge_allowance(uint64_t now)
 	return purge_tokens;
 }
 
-/* A cached chunk back at the old end of its list, its stamp kept (a
- * chunk picked for purging that had to wait).  Cache lock held. */
-static void __cache_add_old(struct chunk *c)
+/* Put cached chunk @c on its list: at the new end, or at the old end
+ * (@old).  Cache lock held. */
+static void __cache_link(struct chunk *c, bool old)
 {
-	cds_list_add_tail(&c->node, &cache[span_kind(c->span)]);
+	struct cds_list_head *list = &cache[span_kind(c->span)];
+
+	if (old)
+		cds_list_add_tail(&c->node, list);
+	else
+		cds_list_add(&c->node, list);
 	cache_bytes += c->span;
 	WRITE_ONCE(cache_count, READ_ONCE(cache_count) + 1);
 	dirty_count++;
@@ -525,7 +530,7 @@ static void purge_runs(struct chunk **v, size_t n, unsigned long gen,
 						     back[i]->span, 0 };
 			continue;
 		}
-		__cache_add_old(back[i]);
+		__cache_link(back[i], true);	/* its stamp kept */
 	}
 	pthread_mutex_unlock(&cache_lock);
 	prun_unmap(out, nout);
@@ -539,10 +544,7 @@ static void __cache_add(struct chunk *c, uint64_t now)
 	atomic_init(&c->owner, NULL);
 	c->list = CHUNK_LIST_DEAD;
 	c->stamp = now;
-	cds_list_add(&c->node, &cache[span_kind(c->span)]);
-	cache_bytes += c->span;
-	WRITE_ONCE(cache_count, READ_ONCE(cache_count) + 1);
-	dirty_count++;
+	__cache_link(c, false);
 }
 
 #define MAP_BATCH_MAX 64
