@@ -59,10 +59,24 @@ static inline void count_binned(struct heap_stats *sum, const struct heap *h)
 		sum->cls_binned[c] += (uint64_t)(h->bins[c].max -
 						 h->bins[c].room);
 	sum->large_binned_bytes += h->lbin_bytes;
-	for (c = 0; c < LBIN_RANGES; c++) {
-		sum->large_binned += h->lbin_range_blocks[c];
-		sum->lbin_range_blocks[c] += h->lbin_range_blocks[c];
-		sum->lbin_range_bytes[c] += h->lbin_range_bytes[c];
+	for (c = 0; c < LBIN_CLASSES; c++) {
+		const struct lbin *b = &h->lbins[c];
+		unsigned int k, n = READ_ONCE(b->count);
+
+		for (k = 0; k < n && k < LBIN_PER_CLASS; k++) {
+			uint32_t map = READ_ONCE(b->map[k]);
+			unsigned int r;
+
+			if (map < (1U << LBIN_RANGE_FIRST))
+				continue;	/* a slot being written */
+			r = 31 - (unsigned int)__builtin_clz(map) -
+			    LBIN_RANGE_FIRST;
+			if (r >= LBIN_RANGES)
+				r = LBIN_RANGES - 1;
+			sum->large_binned++;
+			sum->lbin_range_blocks[r]++;
+			sum->lbin_range_bytes[r] += map;
+		}
 	}
 }
 

@@ -913,16 +913,17 @@ static size_t lbin_round(struct heap *h, size_t map, int *cls)
 	return lbin_pages[*cls] * OS_PAGE_SIZE;
 }
 
-/* @delta blocks of @map bytes of mapping enter (1) or leave (-1) @h's
- * bins: the budget and the statistics. */
+/*
+ * @delta blocks of @map bytes of mapping enter (1) or leave (-1) @h's
+ * bins: the budget.  The statistics by range of size are not counted
+ * here but summed from the bins' slots when asked for (count_binned()):
+ * two counters indexed by a range known only once the block's header is
+ * read made this pair 1.1 times slower (workload micro 32768 262144 1,
+ * Documentation/benchmarks.rst).
+ */
 static void lbin_account(struct heap *h, size_t map, int delta)
 {
-	unsigned int r = 63 - (unsigned int)__builtin_clzl(map) -
-			 LBIN_RANGE_FIRST;
-
 	h->lbin_bytes += (size_t)delta * map;
-	h->lbin_range_blocks[r] += (unsigned int)delta;
-	h->lbin_range_bytes[r] += (size_t)delta * map;
 }
 
 /* The colour, in lines, of a block in the mapping at @start with @slack
@@ -1378,6 +1379,7 @@ void large_free(void *ptr, unsigned int kind)
 	/* The slot, then the count: a fork child flushes only what the
 	 * count covers. */
 	b->blocks[b->count] = ptr;
+	b->map[b->count] = (uint32_t)l->map_size;
 	atomic_signal_fence(memory_order_seq_cst);
 	b->count++;
 	h->lbin_nonempty |= 1U << l->bin;
@@ -1434,8 +1436,6 @@ void large_bin_init(struct heap *h)
 	h->lbin_limit = h->kind == HEAP_KIND_THREAD && !prof_active ?
 			lbin_limit_now() : 0;
 	h->lbin_nonempty = 0;
-	memset(h->lbin_range_blocks, 0, sizeof(h->lbin_range_blocks));
-	memset(h->lbin_range_bytes, 0, sizeof(h->lbin_range_bytes));
 }
 
 #define SHRINK_KEEP (1UL << 20)

@@ -201,6 +201,9 @@ enum heap_kind {
 struct lbin {
 	void *blocks[LBIN_PER_CLASS];	/* user pointers, [0, count) */
 	unsigned int count;
+	/* bytes of mapping of each, for statistics: written with the slot,
+	 * summed by range only when statistics are asked for */
+	uint32_t map[LBIN_PER_CLASS];
 };
 
 /**
@@ -334,9 +337,6 @@ struct heap {
 					 * a block */
 	uint32_t lbin_fresh;		/* owner: bin-class blocks mapped
 					 * anew (core/large.c, batches) */
-	/* owner: blocks and bytes by range of mapping size, for statistics */
-	unsigned int lbin_range_blocks[LBIN_RANGES];
-	size_t lbin_range_bytes[LBIN_RANGES];
 	struct heap *pool_next;		/* pool lock: free heaps */
 	struct heap *all_next;		/* pool lock: every heap ever made */
 };
