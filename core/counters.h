@@ -61,10 +61,10 @@ static inline void count_binned(struct heap_stats *sum, const struct heap *h)
 	sum->large_binned_bytes += h->lbin_bytes;
 	for (c = 0; c < LBIN_CLASSES; c++) {
 		const struct lbin *b = &h->lbins[c];
-		unsigned int k, n = READ_ONCE(b->count);
+		unsigned int k, n = b->count;	/* racy: heap_sum_stats() */
 
 		for (k = 0; k < n && k < LBIN_PER_CLASS; k++) {
-			uint32_t map = READ_ONCE(b->map[k]);
+			uint32_t map = b->map[k];
 			unsigned int r;
 
 			if (map < (1U << LBIN_RANGE_FIRST))
