@@ -36,7 +36,8 @@
  *                                          read by the drainer unlocked
  *
  * The owner takes the lock (heap_lock(), recursive through slow_depth,
- * owner only) around every slow path that touches its books: a refill, a
+ * owner only; heap_trylock() where another path serves if it would have
+ * to wait) around every slow path that touches its books: a refill, a
  * bin overflow and the flushes it does, taking the inbox, the outbox's
  * blocks of shared chunks (which may be its own by now), trim and memory
  * recovery, and exit.  One compare-and-swap on a line of the owner's own
@@ -252,6 +253,22 @@ static __always_inline void heap_lock(struct heap *h)
 	if (unlikely(!try_cmpxchg_acquire(&h->slow, &v, SLOW_OWNER)))
 		heap_lock_wait(h);
 	h->slow_seq++;
+}
+
+/**
+ * heap_trylock() - heap_lock() if it takes no waiting and nests in no
+ * slow path: for a path that would rather take another one than wait.
+ */
+static __always_inline bool heap_trylock(struct heap *h)
+{
+	int v = SLOW_FREE;
+
+	if (h->slow_depth ||
+	    !try_cmpxchg_acquire(&h->slow, &v, SLOW_OWNER))
+		return false;
+	h->slow_depth = 1;
+	h->slow_seq++;
+	return true;
 }
 
 /** heap_unlock() - the owner of @h leaves the slow path. */

@@ -124,24 +124,14 @@ static void heap_chunk_empty(struct heap *h, struct chunk *c, bool idle)
 	heap_give_up_chunk(h, c);
 }
 
-/* @k blocks of @c (owned by @h) went back to its bitmap (@idle: by the
- * idle drainer).  Inline in release_one(), out of line for the runs. */
-static __always_inline void __heap_chunk_released(struct heap *h,
-						  struct chunk *c,
-						  unsigned int k, bool idle)
+/* @c, owned by @h, has @n blocks taken after a release (@idle: by the
+ * idle drainer): off the full list, and given up or kept if it is empty. */
+static __always_inline void __heap_chunk_lists(struct heap *h,
+					       struct chunk *c, long n,
+					       bool idle)
 {
 	struct heap_class *hc = &h->cls[c->cls];
-	long n = READ_ONCE(c->nused) - (long)k;
 
-	DEBUG_BUG_ON(n < 0);
-	WRITE_ONCE(c->nused, n);
-	if (!idle)
-		h->stats.released += k;
-	/* Free pages, which the idle drainer purges if the owner goes
-	 * idle (core/idle.c). */
-	c->idle_dirty = true;
-	if (!READ_ONCE(h->idle_dirty))
-		WRITE_ONCE(h->idle_dirty, true);
 	if (c == hc->cur) {
 		if (n == 0 && (idle ? !heap_chunk_hot(h, c)
 				    : heap_class_storm(hc))) {
@@ -157,6 +147,35 @@ static __always_inline void __heap_chunk_released(struct heap *h,
 	}
 	if (n == 0)
 		heap_chunk_empty(h, c, idle);
+}
+
+/* @k blocks of @c (owned by @h) went back to its bitmap (@idle: by the
+ * idle drainer): its count, and what its count says.  Inline in
+ * release_one(), out of line for the runs.  Return: the blocks still
+ * taken. */
+static __always_inline long __heap_chunk_count(struct heap *h,
+					       struct chunk *c,
+					       unsigned int k, bool idle)
+{
+	long n = READ_ONCE(c->nused) - (long)k;
+
+	DEBUG_BUG_ON(n < 0);
+	WRITE_ONCE(c->nused, n);
+	if (!idle)
+		h->stats.released += k;
+	/* Free pages, which the idle drainer purges if the owner goes
+	 * idle (core/idle.c). */
+	c->idle_dirty = true;
+	if (!READ_ONCE(h->idle_dirty))
+		WRITE_ONCE(h->idle_dirty, true);
+	return n;
+}
+
+static __always_inline void __heap_chunk_released(struct heap *h,
+						  struct chunk *c,
+						  unsigned int k, bool idle)
+{
+	__heap_chunk_lists(h, c, __heap_chunk_count(h, c, k, idle), idle);
 }
 
 static noinline void heap_chunk_released(struct heap *h, struct chunk *c,
@@ -253,13 +272,12 @@ static void heap_release_list(struct heap *h, void **list, struct chunk *c)
 }
 
 /*
- * Block @p of @c, a chunk @h owns, back into its bitmap: a free in a
- * free storm, which releases every block as it comes (the bin holds the
- * one being freed).  heap_release_list() for one block, without the run's
- * bookkeeping: half the cost of a storm free was that (Documentation/
- * benchmarks.rst).
+ * Block @p of @c, a chunk @h owns, back into its bitmap, and counted:
+ * heap_release_list() for one block, without the run's bookkeeping (half
+ * the cost of a storm free was that: Documentation/benchmarks.rst).
+ * Return: the blocks of @c still taken.
  */
-static __always_inline void release_one(struct heap *h, struct chunk *c,
+static __always_inline long release_bit(struct heap *h, struct chunk *c,
 					void **p)
 {
 	unsigned long idx = chunk_block_index(c, (uintptr_t)p);
@@ -267,13 +285,21 @@ static __always_inline void release_one(struct heap *h, struct chunk *c,
 
 	DEBUG_BUG_ON(READ_ONCE(c->owner) != h);
 	DEBUG_BUG_ON(READ_ONCE(h->slow) == SLOW_FREE);
-	prof_free_hook(p);
 	if (!(bitmap_release_mask(c->used, w, bit) & bit))
 		report_misuse("double free", p, c->cls);
 	if (w < c->hint)
 		c->hint = (uint32_t)w;
 	h->stats.cls_released[c->cls]++;
-	__heap_chunk_released(h, c, 1, false);
+	return __heap_chunk_count(h, c, 1, false);
+}
+
+/* release_bit() and what the count says: a free in a free storm, which
+ * releases every block as it comes (the bin holds the one being freed). */
+static __always_inline void release_one(struct heap *h, struct chunk *c,
+					void **p)
+{
+	prof_free_hook(p);
+	__heap_chunk_lists(h, c, release_bit(h, c, p), false);
 }
 
 /**
@@ -420,8 +446,11 @@ static noinline void heap_free_overflow_slow(struct heap *h, struct chunk *c)
  *
  * In a free storm, when the bin holds only the block being freed, the
  * inbox is empty and the outbox holds fewer than STORM_OUTBOX blocks, that
- * block goes back to its bitmap on a path of its own, which saves no
- * registers: that is most frees of a storm.  (With idle_ms=0 the storm's
+ * block goes back to its bitmap on a path of its own, which calls
+ * nothing and saves no registers (it takes the heap lock only if that
+ * takes no waiting; else the whole path waits for the drainer): that is
+ * most frees of a storm, and 19 of the 172 instructions a pair of
+ * tools/bench/pair 64 N 10000 cost were the registers and the calls.  (With idle_ms=0 the storm's
  * first flush publishes the class's chunks, so those take the whole path.)
  * The outbox waits for STORM_OUTBOX blocks rather than going out at every
  * storm free: a thread freeing its own blocks and others' in turn (workload
@@ -434,19 +463,36 @@ static noinline void heap_free_overflow_slow(struct heap *h, struct chunk *c)
  */
 #define STORM_OUTBOX	16
 
+/*
+ * The end of a storm free whose chunk @c, @n blocks taken, leaves the
+ * full list or empties.  Out of line: the storm free itself then calls
+ * nothing and saves no registers.  Drops @h's heap lock.
+ */
+static noinline void storm_free_lists(struct heap *h, struct chunk *c,
+				      long n)
+{
+	__heap_chunk_lists(h, c, n, false);
+	heap_unlock(h);
+}
+
 void heap_free_overflow(struct heap *h, struct chunk *c, struct bin *b)
 {
 	void **p = b->head;
 
 	if (heap_class_storm(&h->cls[c->cls]) && p[0] == BIN_END &&
 	    opt_idle_ms && h->out_count < STORM_OUTBOX && !prof_active &&
-	    llist_empty(&h->inbox)) {
+	    llist_empty(&h->inbox) && heap_trylock(h)) {
+		long n;
+
 		DEBUG_BUG_ON(chunk_lookup((uintptr_t)p) != c);
-		heap_lock(h);
 		h->stats.flushes++;
 		b->head = BIN_END;
 		b->room = 1;
-		release_one(h, c, p);
+		n = release_bit(h, c, p);	/* no profiler: see above */
+		if (unlikely(n == 0 || c->list == CHUNK_LIST_FULL)) {
+			storm_free_lists(h, c, n);
+			return;
+		}
 		heap_unlock(h);
 		return;
 	}
