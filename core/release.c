@@ -450,8 +450,9 @@ static noinline void heap_free_overflow_slow(struct heap *h, struct chunk *c)
  * nothing and saves no registers (it takes the heap lock only if that
  * takes no waiting; else the whole path waits for the drainer): that is
  * most frees of a storm, and 19 of the 172 instructions a pair of
- * tools/bench/pair 64 N 10000 cost were the registers and the calls.  (With idle_ms=0 the storm's
- * first flush publishes the class's chunks, so those take the whole path.)
+ * tools/bench/pair 64 N 10000 cost were the registers and the calls.
+ * (With idle_ms=0 the storm's first flush publishes the class's chunks,
+ * so those take the whole path.)
  * The outbox waits for STORM_OUTBOX blocks rather than going out at every
  * storm free: a thread freeing its own blocks and others' in turn (workload
  * wset) pushed the others' one at a time.  What it may hold when it goes
