@@ -336,10 +336,7 @@ static uint64_t __prun_oldest(void)
  * in chunk_cache_bytes() meanwhile, and unmapped by a fork child, whose
  * copy of the pass never ends.
  */
-static struct {
-	uintptr_t start;
-	uint32_t span;
-} inflight[PURGE_BATCH];
+static struct prun inflight[PURGE_BATCH];	/* runs of one chunk */
 static unsigned int ninflight;
 static size_t inflight_bytes;
 
@@ -375,8 +372,8 @@ static size_t __purge_pick(uint64_t now, struct chunk **v, unsigned int calls)
 		if (!c)
 			break;
 		cache_unlink(c);
-		inflight[n].start = (uintptr_t)c;
-		inflight[n].span = c->span;
+		inflight[n] = (struct prun){ (uintptr_t)c, 1, c->span,
+					     c->stamp };
 		inflight_bytes += c->span;
 		v[n++] = c;
 	}
@@ -885,8 +882,12 @@ long chunk_cache_decay(uint64_t now)
 	old = __cache_oldest();
 	if (old)
 		oldest = old->stamp;
-	if (npruns && (!oldest || __prun_oldest() < oldest))
-		oldest = __prun_oldest();
+	if (npruns) {
+		uint64_t p = __prun_oldest();
+
+		if (!oldest || p < oldest)
+			oldest = p;
+	}
 	if (ngone == PRUN_BATCH) {
 		next = 0;	/* more runs to unmap */
 	} else if (oldest) {
@@ -998,13 +999,8 @@ void chunk_cache_fork_parent(void)
 
 void chunk_cache_fork_child(void)
 {
-	unsigned int i;
-
 	/* A purge pass the parent's helper was in never ends here. */
-	for (i = 0; i < ninflight; i++) {
-		pagemap_clear(inflight[i].start, inflight[i].span);
-		os_unmap((void *)inflight[i].start, inflight[i].span);
-	}
+	prun_unmap(inflight, ninflight);
 	ninflight = 0;
 	inflight_bytes = 0;
 	/* What the parent's other threads were unmapping stays mapped. */
