@@ -679,6 +679,9 @@ void *chunk_arena_carve(size_t span)
 	p = (uintptr_t)os_reserve(want, CHUNK_SIZE);
 	if (!p)
 		goto unlock;
+	/* Its leaves now: not by each thread that carves from it at once.
+	 * (Without them, marking maps them as before.) */
+	(void)pagemap_prepare(p, want);
 	pthread_mutex_lock(&cache_lock);
 	__arena_retire(&rest, &rest_size);
 	arena_next = p + span;

@@ -64,6 +64,23 @@ static struct pagemap_leaf *pagemap_leaf(uintptr_t a)
 }
 
 /** pagemap_mark() - set the kind of the region holding @a. */
+/**
+ * pagemap_prepare() - map the leaves of [@start, + @len) now.  For a
+ * reservation that threads will carve regions from at once: each of them
+ * would map the leaf, and all but one unmap it again (seven calls instead
+ * of one, in workload wset 4 16 40000 1024).  Return: 0, or -ENOMEM.
+ */
+int pagemap_prepare(uintptr_t start, size_t len)
+{
+	uintptr_t a, end = start + len;
+
+	for (a = start; a < end; a = ALIGN_DOWN(a, 1UL << PM_LEAF_SHIFT) +
+				     (1UL << PM_LEAF_SHIFT))
+		if (!pagemap_leaf(a))
+			return -ENOMEM;
+	return 0;
+}
+
 int pagemap_mark(uintptr_t a, unsigned int kind)
 {
 	struct pagemap_leaf *leaf = pagemap_leaf(a);

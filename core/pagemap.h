@@ -94,6 +94,7 @@ static __always_inline unsigned int pagemap_kind(uintptr_t a)
 	return READ_ONCE(leaf->kind[(a >> CHUNK_SHIFT) & (PM_LEAF_SIZE - 1)]);
 }
 
+int pagemap_prepare(uintptr_t start, size_t len);
 int pagemap_mark_span(uintptr_t start, size_t len);
 int pagemap_mark(uintptr_t a, unsigned int kind);
 void pagemap_clear(uintptr_t start, size_t len);
