@@ -153,10 +153,13 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 	 * threads at once (churn, wset) made some 30 short chunks it soon
 	 * outgrew, about a hundred system calls more a run.  Back in the
 	 * cache, a short chunk is grown into a whole one
-	 * (chunk_cache_get()).
+	 * (chunk_cache_get()).  Nor while the chunk arena has room for a
+	 * whole one: reserved already, it costs no address space more, and
+	 * no call (a short one placed off its boundary took three).
 	 */
 	if (READ_ONCE(live_bytes) < CHUNK_SHORT_UNTIL && !heap_many_threads() &&
-	    !READ_ONCE(short_taken[cls]) && !xchg(&short_taken[cls], true))
+	    !READ_ONCE(short_taken[cls]) && !xchg(&short_taken[cls], true) &&
+	    !chunk_arena_room(span))
 		span = span_shortest(sc, CHUNK_SPAN_MIN);
 	else if (shorter || READ_ONCE(vm_tight) ||
 		 (span > CHUNK_SIZE && os_vm_tight()))

@@ -646,6 +646,22 @@ static uintptr_t arena_bump(size_t span)
 }
 
 /**
+ * chunk_arena_room() - could the arena carve @span bytes now, with no new
+ * reservation?  A hint: another thread may carve them first.
+ */
+bool chunk_arena_room(size_t span)
+{
+	bool room;
+
+	if (!arena_unlimited())
+		return false;
+	pthread_mutex_lock(&cache_lock);
+	room = arena_end - arena_next >= span;
+	pthread_mutex_unlock(&cache_lock);
+	return room;
+}
+
+/**
  * chunk_arena_carve() - @span bytes (whole chunks) at a chunk boundary from
  * the arena, mapped memory from now on (os_unmap() them), or NULL if the
  * program is still small or under an address-space limit.  Also for the

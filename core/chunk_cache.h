@@ -25,6 +25,7 @@
 struct chunk *chunk_cache_get(size_t span, bool *zero);
 struct chunk *chunk_cache_map(size_t span, size_t coming);
 void *chunk_arena_carve(size_t size);
+bool chunk_arena_room(size_t span);
 bool chunk_cache_release(struct llist_node *list, bool purge);
 long chunk_cache_decay(uint64_t now);
 size_t chunk_cache_decayed(void);

@@ -131,6 +131,7 @@ static void *map_in_gap(struct chunk *c)
 START_TEST(test_chunk_first_of_a_class_short_while_the_program_is_small)
 {
 	unsigned int cls = size_to_class(16), k;
+	int whole = 0, shorts = 0;
 	const struct size_class *sc = &size_classes[cls];
 	struct chunk *c;
 	char *gap = NULL;
@@ -149,15 +150,28 @@ START_TEST(test_chunk_first_of_a_class_short_while_the_program_is_small)
 	ck_assert_uint_eq(c->span, sc->span);
 	ck_assert_uint_eq(c->nblocks, sc->nblocks);
 
-	/* The first chunks of other classes are short too; one of their
-	 * gaps will have a free page if the first did not. */
-	for (k = cls + 1; k < cls + 16; k++) {
+	/* The first chunks of other classes are whole while the arena that
+	 * chunk came from has room (carved: no call), then short too; one
+	 * of their gaps will have a free page if the first did not. */
+	for (k = cls + 1; k < cls + 24; k++) {
+		long calls = os_map_calls();
+		bool room = chunk_arena_room(CHUNK_SIZE);
+
 		c = chunk_create(k, NULL, false);
 		ck_assert_ptr_nonnull(c);
+		if (room && size_classes[k].span == CHUNK_SIZE) {
+			ck_assert_uint_eq(c->span, CHUNK_SIZE);
+			ck_assert_int_eq(os_map_calls(), calls);
+			whole++;
+			continue;
+		}
 		ck_assert_uint_lt(c->span, CHUNK_SIZE);
+		shorts++;
 		if (!gap)
 			gap = map_in_gap(c);
 	}
+	ck_assert_int_gt(whole, 0);
+	ck_assert_int_gt(shorts, 0);
 	ck_assert_ptr_nonnull(gap);
 	in_gap = gap + 64;
 	expect_abort(free_in_gap, "invalid pointer");
