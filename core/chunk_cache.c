@@ -55,6 +55,25 @@ static long dirty_count;		/* cache lock: on the lists */
 static long dirty_low;			/* cache lock: the least dirty_count
 					 * since the last purge pass */
 static uint64_t purge_last;		/* cache lock: that pass, ms */
+/*
+ * How long chunks stay unused before a pass purges them (cache lock):
+ * opt_purge_ms, doubled, up to PURGE_WAIT_MAX times that, whenever a new
+ * chunk takes a purged one back (the pass purged what the program needed
+ * again: workload wset, whose working set falls and rises again every few
+ * dozen milliseconds, spent 12 - 70 madvise calls a run purging chunks it
+ * took back at its next rise, faulting their pages in anew), and a
+ * quarter shorter at each pass with no such regret since the one before.
+ * A program that leaves chunks cached for good (threads that come and go,
+ * workload larson) regrets no purge and keeps opt_purge_ms.
+ */
+#define PURGE_WAIT_MAX	16
+static uint64_t purge_wait_ms;
+static bool purge_regret;		/* cache lock: since the last pass */
+
+static uint64_t __purge_wait(void)
+{
+	return max(purge_wait_ms, (uint64_t)opt_purge_ms);
+}
 
 /*
  * Purged runs: neighbouring chunks of one span whose pages went back to
@@ -266,6 +285,11 @@ static struct chunk *__prun_take(unsigned int i)
 	WRITE_ONCE(cache_count, READ_ONCE(cache_count) - 1);
 	if (!r->n)
 		pruns[i] = pruns[--npruns];
+	if (!purge_regret) {
+		purge_regret = true;
+		purge_wait_ms = min(2 * __purge_wait(),
+				    PURGE_WAIT_MAX * (uint64_t)opt_purge_ms);
+	}
 	return (struct chunk *)c;
 }
 
@@ -359,9 +383,11 @@ static size_t __purge_pick(uint64_t now, struct chunk **v, unsigned int calls)
 {
 	size_t n = 0, want = dirty_low > 0 ? (size_t)dirty_low : 0;
 
-	if (!opt_purge_ms || purge_off ||
-	    now - purge_last < (uint64_t)opt_purge_ms)
+	if (!opt_purge_ms || purge_off || now - purge_last < __purge_wait())
 		return 0;
+	if (!purge_regret)
+		purge_wait_ms = __purge_wait() - __purge_wait() / 4;
+	purge_regret = false;
 	if (want < CACHE_PURGE_MIN || !calls)
 		want = 0;
 	if (want > PURGE_BATCH)
@@ -915,7 +941,7 @@ long chunk_cache_decay(uint64_t now)
 		next = due > now ? (long)(due - now) : 0;
 	}
 	if (dirty_count >= CACHE_PURGE_MIN && opt_purge_ms && !purge_off) {
-		uint64_t due = purge_last + (uint64_t)opt_purge_ms;
+		uint64_t due = purge_last + __purge_wait();
 		long p = due > now ? (long)(due - now) : 0;
 
 		if (next < 0 || p < next)

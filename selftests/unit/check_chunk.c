@@ -413,9 +413,17 @@ START_TEST(test_chunk_cache_purges_what_no_chunk_needs)
 		cache_dead(c[i]);	/* dirty again, with its header */
 	}
 
-	/* Purged again, then trimmed: unmapped as any cached chunk. */
-	chunk_cache_decay(now + 100);
-	chunk_cache_decay(now + 150);
+	/*
+	 * Purged again, then trimmed: unmapped as any cached chunk.  The
+	 * chunks taken back were purged for nothing, so the purge waits
+	 * twice as long now: a pass 100 ms after the last one starts the
+	 * window, the next one 100 ms later purges (50 would have done).
+	 */
+	chunk_cache_decay(now + 100);	/* not due: 50 ms since the last */
+	chunk_cache_decay(now + 150);	/* due: the window starts */
+	chunk_cache_decay(now + 200);
+	ck_assert_uint_eq(chunk_cache_purged(), (N - 1) * CHUNK_SIZE);
+	chunk_cache_decay(now + 250);
 	ck_assert_uint_eq(chunk_cache_purged(), 2 * (N - 1) * CHUNK_SIZE);
 	chunk_cache_drain();
 	ck_assert_uint_eq(chunk_cache_bytes(), 0);
