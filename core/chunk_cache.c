@@ -588,11 +588,11 @@ static void __cache_add(struct chunk *c, uint64_t now)
  * 103 memory calls against 90, VmPeak 127 against 173 MiB; mimalloc 53
  * and 199; with as much as it has mapped, medians of 62 calls against 54
  * under strace, VmPeak 150 against 131 MiB, fewer rests to unmap;
- * mimalloc 31 and 195).  Until the program has mapped ARENA_START, the reservation is
- * ARENA_START and serves chunks of up to half that: mapped alone, each of
- * a program's first whole chunks took up to seven calls to place when the
- * kernel put it off a 64 KiB boundary, as it does once a few small
- * mappings have left gaps.  A small program that maps no whole chunk
+ * mimalloc 31 and 195).  Until the program has mapped ARENA_START, the
+ * reservation is ARENA_START and serves chunks of up to half that: mapped
+ * alone, each of a program's first whole chunks took up to seven calls to
+ * place when the kernel put it off a 64 KiB boundary, as it does once a
+ * few small mappings have left gaps.  A small program that maps no whole chunk
  * reserves nothing.  Carving is a bump under cache_lock, no system call;
  * a carved chunk counts as mapped from then on and goes back like any
  * other (decay unmaps it: the hole is the kernel's).  A chunk that does

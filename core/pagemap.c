@@ -63,7 +63,6 @@ static struct pagemap_leaf *pagemap_leaf(uintptr_t a)
 			     NULL);
 }
 
-/** pagemap_mark() - set the kind of the region holding @a. */
 /**
  * pagemap_prepare() - map the leaves of [@start, + @len) now.  For a
  * reservation that threads will carve regions from at once: each of them
@@ -81,6 +80,7 @@ int pagemap_prepare(uintptr_t start, size_t len)
 	return 0;
 }
 
+/** pagemap_mark() - set the kind of the region holding @a. */
 int pagemap_mark(uintptr_t a, unsigned int kind)
 {
 	struct pagemap_leaf *leaf = pagemap_leaf(a);
