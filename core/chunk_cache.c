@@ -67,7 +67,7 @@ static uint64_t purge_last;		/* cache lock: that pass, ms */
  * workload larson) regrets no purge and keeps opt_purge_ms.
  */
 #define PURGE_WAIT_MAX	16
-static uint64_t purge_wait_ms;
+static uint64_t purge_wait_ms;		/* cache lock: 0 until doubled */
 static bool purge_regret;		/* cache lock: since the last pass */
 
 static uint64_t __purge_wait(void)
@@ -382,11 +382,12 @@ static size_t inflight_bytes;
 static size_t __purge_pick(uint64_t now, struct chunk **v, unsigned int calls)
 {
 	size_t n = 0, want = dirty_low > 0 ? (size_t)dirty_low : 0;
+	uint64_t wait = __purge_wait();
 
-	if (!opt_purge_ms || purge_off || now - purge_last < __purge_wait())
+	if (!opt_purge_ms || purge_off || now - purge_last < wait)
 		return 0;
 	if (!purge_regret)
-		purge_wait_ms = __purge_wait() - __purge_wait() / 4;
+		purge_wait_ms = wait - wait / 4;
 	purge_regret = false;
 	if (want < CACHE_PURGE_MIN || !calls)
 		want = 0;

@@ -150,9 +150,7 @@ static __always_inline void __heap_chunk_lists(struct heap *h,
 }
 
 /* @k blocks of @c (owned by @h) went back to its bitmap (@idle: by the
- * idle drainer): its count, and what its count says.  Inline in
- * release_one(), out of line for the runs.  Return: the blocks still
- * taken. */
+ * idle drainer): its count.  Return: the blocks still taken. */
 static __always_inline long __heap_chunk_count(struct heap *h,
 					       struct chunk *c,
 					       unsigned int k, bool idle)
@@ -171,17 +169,12 @@ static __always_inline long __heap_chunk_count(struct heap *h,
 	return n;
 }
 
-static __always_inline void __heap_chunk_released(struct heap *h,
-						  struct chunk *c,
-						  unsigned int k, bool idle)
-{
-	__heap_chunk_lists(h, c, __heap_chunk_count(h, c, k, idle), idle);
-}
-
+/* __heap_chunk_count(), then what the count says: for a run of blocks
+ * (release_run()), out of line. */
 static noinline void heap_chunk_released(struct heap *h, struct chunk *c,
 					 unsigned int k, bool idle)
 {
-	__heap_chunk_released(h, c, k, idle);
+	__heap_chunk_lists(h, c, __heap_chunk_count(h, c, k, idle), idle);
 }
 
 static void release_word(struct release *r)
