@@ -89,15 +89,16 @@ size_t chunk_live_recent_peak(uint64_t now, uint64_t window_ms)
 }
 
 /*
- * A chunk of @span bytes; *@fresh says whether it is new from the system.
- * On a miss while retired chunks wait for their grace period (which the
- * helper then runs at once), the batch mapped ahead is cut by as many:
- * the cache is about to be refilled with them.
+ * A chunk of @span bytes for class @cls; *@fresh says whether it is new
+ * from the system.  On a miss while retired chunks wait for their grace
+ * period (which the helper then runs at once), the batch mapped ahead is
+ * cut by as many: the cache is about to be refilled with them.
  */
-static struct chunk *chunk_get_span(size_t span, bool *fresh)
+static struct chunk *chunk_get_span(size_t span, unsigned int cls,
+				    bool *fresh)
 {
 	bool zero;
-	struct chunk *c = chunk_cache_get(span, &zero);
+	struct chunk *c = chunk_cache_get(span, cls, &zero);
 
 	*fresh = !c || zero;
 	return c ? c : chunk_cache_map(span, (size_t)reclaim_hungry());
@@ -164,11 +165,11 @@ struct chunk *chunk_create(unsigned int cls, struct heap *owner, bool shorter)
 	else if (shorter || READ_ONCE(vm_tight) ||
 		 (span > CHUNK_SIZE && os_vm_tight()))
 		span = span_shortest(sc, CHUNK_SIZE);
-	c = chunk_get_span(span, &fresh);
+	c = chunk_get_span(span, cls, &fresh);
 	while (!c && shorter && span > CHUNK_SIZE &&
 	       span / 2 >= sc->first + sc->size) {
 		span /= 2;
-		c = chunk_get_span(span, &fresh);
+		c = chunk_get_span(span, cls, &fresh);
 	}
 	if (c && shorter)
 		WRITE_ONCE(vm_tight, true);

@@ -8,7 +8,7 @@
  * fresh one costs an munmap with its TLB shootdown, an mmap and a page
  * fault per page.  Chunks that went through their grace period wait here
  * instead, one list per span size, most recent first, for a new chunk of
- * any class with that span.
+ * any class with that span (of its own class first: __cache_take()).
  *
  * Bounded twice: nothing stays longer than opt_decay_ms unused, and at
  * most what the program's chunks took at their recent peak stays at all
@@ -833,11 +833,47 @@ static struct chunk *chunk_grow_short(struct chunk *c)
 	return grown;
 }
 
-/**
- * chunk_cache_get() - a reclaimed chunk of @span bytes, or NULL.  *@zero
- * says whether its memory reads as zero (a purged one), header and all.
+/*
+ * A cached chunk keeps the pages its last class touched resident until a
+ * purge, and a new owner of another class inherits them: a chunk that
+ * held 1 KiB blocks, taken for 16-byte ones of which a thread uses a few
+ * dozen, keeps 60 KiB resident for a page's worth of use.  Workload larson,
+ * whose threads come and go and whose successors take their chunks from
+ * the cache, grew its resident memory so by some 4 MiB over a run: a peak
+ * of 11.4 MiB against mimalloc's 10.7 (larson 4 100000 10 1000 1024,
+ * medians of 11), 43.0 against 40.4 with 16 threads.  So a new chunk
+ * takes, of the CACHE_MATCH_SCAN most recent of its span, the most recent
+ * whose dead header says it served the same class, whose resident pages
+ * are then those the class uses; else the most recent: 9.3 and 36.0 MiB.
+ * The scan reads the headers of chunks cached moments ago, under the
+ * cache lock, once per new chunk (0.3 % more instructions in larson).
+ * Cache lock held; the list of @k is not empty.
  */
-struct chunk *chunk_cache_get(size_t span, bool *zero)
+static struct chunk *__cache_take(unsigned int k, unsigned int cls)
+{
+	struct chunk *c, *first = NULL;
+	unsigned int n = 0;
+
+	cds_list_for_each_entry(c, &cache[k], node) {
+		if (!first)
+			first = c;
+		if (c->cls == cls)
+			goto found;
+		if (++n == CACHE_MATCH_SCAN)
+			break;
+	}
+	c = first;
+found:
+	cache_unlink(c);
+	return c;
+}
+
+/**
+ * chunk_cache_get() - a reclaimed chunk of @span bytes for class @cls, or
+ * NULL.  *@zero says whether its memory reads as zero (a purged one),
+ * header and all.
+ */
+struct chunk *chunk_cache_get(size_t span, unsigned int cls, bool *zero)
 {
 	unsigned int k = span_kind(span);
 	struct chunk *c = NULL, *s = NULL;
@@ -847,8 +883,7 @@ struct chunk *chunk_cache_get(size_t span, bool *zero)
 		return NULL;
 	pthread_mutex_lock(&cache_lock);
 	if (!cds_list_empty(&cache[k])) {
-		c = cds_list_entry(cache[k].next, struct chunk, node);
-		cache_unlink(c);
+		c = __cache_take(k, cls);
 	} else if (span == CHUNK_SIZE && (s = __cache_take_short())) {
 		/* grown below */
 	} else if (npruns) {

@@ -22,7 +22,13 @@
 #define CACHE_PURGE_CALLS_PER_S		100
 #define CACHE_PURGE_CALLS_BURST		12
 
-struct chunk *chunk_cache_get(size_t span, bool *zero);
+/*
+ * A new chunk looks this far into its span's cache, most recent first,
+ * for one that last served its own class (chunk_cache.c).
+ */
+#define CACHE_MATCH_SCAN		64
+
+struct chunk *chunk_cache_get(size_t span, unsigned int cls, bool *zero);
 struct chunk *chunk_cache_map(size_t span, size_t coming);
 void *chunk_arena_carve(size_t size);
 bool chunk_arena_room(size_t span);

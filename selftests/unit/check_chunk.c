@@ -305,7 +305,7 @@ START_TEST(test_chunk_short_grows_into_a_whole_one)
 	ck_assert_ptr_nonnull(b);
 
 	cache_dead(a);
-	while (chunk_cache_get(CHUNK_SIZE, &zero))
+	while (chunk_cache_get(CHUNK_SIZE, 0, &zero))
 		;	/* whole chunks cached before, and a, unmapped */
 	ck_assert_uint_eq(pagemap_kind((uintptr_t)a), PM_NONE);
 	munmap(gap, OS_PAGE_SIZE);
@@ -314,7 +314,7 @@ START_TEST(test_chunk_short_grows_into_a_whole_one)
 	 * lock, or a sanitizer's own mappings, may map something. */
 	cache_dead(b);
 	munmap(hold, CHUNK_SIZE - b->span);
-	c = chunk_cache_get(CHUNK_SIZE, &zero);
+	c = chunk_cache_get(CHUNK_SIZE, 0, &zero);
 	ck_assert_ptr_eq(c, b);
 	ck_assert(!zero);
 	ck_assert_uint_eq(c->span, CHUNK_SIZE);
@@ -362,7 +362,7 @@ START_TEST(test_chunk_cache_purges_what_no_chunk_needs)
 	/* One pass starts the window; the cache then never goes below
 	 * what it holds but for one chunk taken and given back. */
 	chunk_cache_decay(now);
-	got = chunk_cache_get(CHUNK_SIZE, &zero);
+	got = chunk_cache_get(CHUNK_SIZE, cls, &zero);
 	ck_assert_ptr_eq(got, c[N - 1]);	/* the newest */
 	ck_assert(!zero);
 	cache_dead(got);
@@ -393,7 +393,7 @@ START_TEST(test_chunk_cache_purges_what_no_chunk_needs)
 	 * zeroed from the header on, with no mapping made. */
 	got = chunk_create(cls, NULL, false);
 	ck_assert_ptr_eq(got, c[N - 1]);
-	got = chunk_cache_get(CHUNK_SIZE, &zero);
+	got = chunk_cache_get(CHUNK_SIZE, cls, &zero);
 	ck_assert_ptr_nonnull(got);
 	ck_assert(zero);
 	ck_assert_uint_eq(got->magic, 0);
@@ -480,7 +480,7 @@ START_TEST(test_chunk_cache_purge_is_bounded)
 	chunk_cache_decay(now + 100);
 	ck_assert_uint_eq(chunk_cache_purged(), 0);
 	for (i = 0; i < CACHE_PURGE_MIN - 1; i++)
-		ck_assert_ptr_nonnull(chunk_cache_get(CHUNK_SIZE, &zero));
+		ck_assert_ptr_nonnull(chunk_cache_get(CHUNK_SIZE, 0, &zero));
 	ck_assert_int_eq(chunk_cache_count(), 0);
 
 	/*
@@ -512,14 +512,64 @@ START_TEST(test_chunk_cache_purge_is_bounded)
 	/* The rest stays cached, unpurged, and is taken first. */
 	ck_assert_int_eq(chunk_cache_count(), S + 2);
 	for (i = 0; i < S + 2 - (CACHE_PURGE_CALLS_BURST + 1); i++) {
-		struct chunk *got = chunk_cache_get(CHUNK_SIZE, &zero);
+		struct chunk *got = chunk_cache_get(CHUNK_SIZE, 0, &zero);
 
 		ck_assert_ptr_nonnull(got);
 		ck_assert(!zero);
 		ck_assert_uint_eq(((unsigned char *)got)[OS_PAGE_SIZE], 0x5a);
 	}
-	ck_assert_ptr_nonnull(chunk_cache_get(CHUNK_SIZE, &zero));
+	ck_assert_ptr_nonnull(chunk_cache_get(CHUNK_SIZE, 0, &zero));
 	ck_assert(zero);
+}
+END_TEST
+
+/*
+ * A new chunk takes a cached chunk that last served its own class, among
+ * the CACHE_MATCH_SCAN most recent of its span, over more recent ones of
+ * other classes: its resident pages are then those its class touches.
+ * With none there, it takes the most recent.
+ */
+START_TEST(test_chunk_cache_reuses_a_chunk_of_the_same_class)
+{
+	enum { N = CACHE_MATCH_SCAN };
+	unsigned int a = size_to_class(2048), b = size_to_class(4096);
+	struct chunk *mine, *far, *other[N], *got;
+	int i;
+
+	opt_decay_ms = 100000;
+	/* Each class's first chunk is short while the program is small. */
+	ck_assert_ptr_nonnull(chunk_create(a, NULL, false));
+	ck_assert_ptr_nonnull(chunk_create(b, NULL, false));
+	far = chunk_create(a, NULL, false);
+	mine = chunk_create(a, NULL, false);
+	ck_assert_ptr_nonnull(far);
+	ck_assert_ptr_nonnull(mine);
+	ck_assert_uint_eq(mine->span, CHUNK_SIZE);
+	for (i = 0; i < N; i++) {
+		other[i] = chunk_create(b, NULL, false);
+		ck_assert_ptr_nonnull(other[i]);
+		ck_assert_uint_eq(other[i]->span, CHUNK_SIZE);
+	}
+	chunk_forget(far);
+	cache_dead(far);	/* beyond the scan: N chunks after it */
+	chunk_forget(mine);
+	cache_dead(mine);
+	for (i = 0; i < N - 1; i++) {
+		chunk_forget(other[i]);
+		cache_dead(other[i]);
+	}
+
+	got = chunk_create(a, NULL, false);
+	ck_assert_ptr_eq(got, mine);
+	ck_assert_uint_eq(got->cls, a);
+	/* Now N - 1 of class b lie between far and the head. */
+	chunk_forget(other[N - 1]);
+	cache_dead(other[N - 1]);
+	got = chunk_create(a, NULL, false);
+	ck_assert_ptr_eq(got, other[N - 1]);	/* far is out of reach */
+	ck_assert_uint_eq(got->cls, a);
+	got = chunk_create(b, NULL, false);
+	ck_assert_ptr_eq(got, other[N - 2]);	/* the most recent */
 }
 END_TEST
 
@@ -733,6 +783,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_chunk_block_start_gives_the_index);
 	tcase_add_test(tc, test_chunk_cache_purges_what_no_chunk_needs);
 	tcase_add_test(tc, test_chunk_cache_purge_is_bounded);
+	tcase_add_test(tc, test_chunk_cache_reuses_a_chunk_of_the_same_class);
 	tcase_add_test(tc, test_chunk_pagemap_levels);
 	tcase_add_test(tc, test_chunk_arena_carves_without_mapping);
 	tcase_add_test(tc, test_chunk_no_arena_under_a_limit);
