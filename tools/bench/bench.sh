@@ -76,7 +76,7 @@ else
 	MICRO_OPS=50000000 BIGBUF_ITERS=2000
 fi
 wl_names=()
-declare -A wl_args
+declare -A wl_args=()
 # ONLY=regex keeps the workloads whose names match it.
 wl() { [[ $1 =~ ${ONLY:-.} ]] || return 0; wl_names+=("$1"); wl_args[$1]=$2; }
 wl list "list $N_LIST 4"
@@ -178,7 +178,7 @@ done
 # counts include the dynamic loader's few dozen mmap and mprotect calls.
 syscalls=$OUT/syscalls.csv
 echo "workload,allocator,mmap,munmap,madvise,mprotect,mremap,brk,mmap_munmap_madvise,status" >"$syscalls"
-declare -A S
+declare -A S=()
 strace_opts=()
 if command -v strace >/dev/null 2>&1 &&
    strace -f -c -o /dev/null -e trace=memory true >/dev/null 2>&1; then
@@ -236,7 +236,7 @@ ratio() {
 
 summary=$OUT/summary.csv
 echo "workload,allocator,median_seconds,median_peak_rss_mib,bitslab_time_ratio,bitslab_rss_ratio" >"$summary"
-declare -A T R
+declare -A T=() R=()
 for w in "${wl_names[@]}"; do
 	for n in "${names[@]}"; do
 		T[$w,$n]=$(median 4 "$w" "$n")
@@ -251,7 +251,7 @@ done
 # ---- fragmentation: the smallest passing limit ----
 frag=$OUT/frag.csv
 echo "allocator,smallest_passing_limit_mib" >"$frag"
-declare -A F
+declare -A F=()
 for n in "${names[@]}"; do
 	F[$n]="fails at 32"
 	for limit in $(seq 9 32); do
@@ -278,7 +278,7 @@ done
 # Failures below the limit are expected and do not count.
 course=$OUT/frag-course.csv
 echo "allocator,smallest_passing_absolute_limit_kib" >"$course"
-declare -A C
+declare -A C=()
 course_pass() {	# library program limit_kib
 	local status
 	# shellcheck disable=SC2086
@@ -315,7 +315,7 @@ done
 # matches "corrupt".
 corrupt_csv=$OUT/corrupt.csv
 corrupt_scores=$OUT/corrupt-scores.csv
-declare -A K
+declare -A K=()
 corrupt_names=()
 if [ -n "${CORRUPT:-}" ] && [ -x "$CORRUPT" ] && [[ corrupt =~ ${ONLY:-.} ]]; then
 	echo "case,allocator,outcome,caught" >"$corrupt_csv"
@@ -346,7 +346,7 @@ fi
 sizes="16 64 256 1024 4096 16384 64/10000"
 instr=$OUT/instructions.csv
 echo "allocator,size,instructions_per_pair" >"$instr"
-declare -A I
+declare -A I=()
 if command -v valgrind >/dev/null 2>&1; then
 	cg=$(mktemp -d)
 	for n in "${names[@]}"; do
