@@ -17,7 +17,8 @@
 # CORRUPT (the corruption suite's program; its section is left out without it),
 # PRELOAD_LIB, OUT (results directory), QUICK=1 (smaller, 3 repeats:
 # about three minutes), REPS.  Writes OUT/runs.csv (every run),
-# OUT/summary.csv, OUT/frag.csv, OUT/frag-course.csv, OUT/instructions.csv,
+# OUT/summary.csv, OUT/paired.csv (bitslab's time against each peer's in
+# the same repeat), OUT/frag.csv, OUT/frag-course.csv, OUT/instructions.csv,
 # OUT/corrupt.csv and OUT/corrupt-scores.csv (the corruption suite, when
 # CORRUPT names its program), OUT/machine.txt,
 # OUT/table.txt (what is printed) and OUT/chart.png (gnuplot).
@@ -148,8 +149,17 @@ echo "workload,allocator,run,seconds,peak_rss_kib,status" >"$runs"
 total=$((REPS * ${#wl_names[@]} * ${#names[@]}))
 k=0
 for rep in $(seq 1 "$REPS"); do
+	# Every other repeat in the reverse order, so that bitslab is not
+	# always the first of a workload's runs (see paired_ratio below).
+	order=("${names[@]}")
+	if [ $((rep % 2)) = 0 ]; then
+		order=()
+		for ((i = ${#names[@]} - 1; i >= 0; i--)); do
+			order+=("${names[$i]}")
+		done
+	fi
 	for w in "${wl_names[@]}"; do
-		for n in "${names[@]}"; do
+		for n in "${order[@]}"; do
 			k=$((k + 1))
 			log=$logs/$w-$n-$rep.log
 			# shellcheck disable=SC2086
@@ -245,6 +255,42 @@ for w in "${wl_names[@]}"; do
 	done
 	for n in "${names[@]}"; do
 		echo "$w,$n,${T[$w,$n]},${R[$w,$n]},$(ratio "${T[$w,bitslab]}" "${T[$w,$n]}"),$(ratio "${R[$w,bitslab]}" "${R[$w,$n]}")" >>"$summary"
+	done
+done
+
+# paired_ratio W N: the median, over the repeats, of bitslab's time on
+# workload W divided by allocator N's time in the same repeat, with the
+# quartiles, as "median q1 q3", or "FAIL".  A repeat runs every allocator
+# on a workload back to back, so a ratio of one repeat compares runs a
+# second or two apart: on a virtual machine whose speed wanders by a third
+# over seconds (Documentation/benchmarks.rst), the median of those ratios
+# moves less than the ratio of the two medians.
+paired_ratio() {
+	awk -F, -v w="$1" -v n="$2" '
+		$1 != w || ($2 != "bitslab" && $2 != n) { next }
+		$6 != 0 { bad = 1 }
+		$2 == "bitslab" { b[$3] = $4 } $2 == n { p[$3] = $4 }
+		END {
+			if (bad) { print "FAIL"; exit }
+			for (r in b) if ((r in p) && p[r] > 0) print b[r] / p[r]
+		}' "$runs" |
+	sort -g | awk '
+		/FAIL/ { print "FAIL"; exit } { v[c++] = $1 }
+		END {
+			if (!c) { print "FAIL"; exit }
+			printf "%.2f %.2f %.2f\n", v[int((c - 1) / 2)],
+			       v[int((c - 1) / 4)], v[int(3 * (c - 1) / 4)]
+		}'
+}
+
+paired=$OUT/paired.csv
+echo "workload,allocator,bitslab_time_ratio_median,q1,q3" >"$paired"
+declare -A P=()
+for w in "${wl_names[@]}"; do
+	for n in "${names[@]:1}"; do
+		read -r pm pq1 pq3 < <(paired_ratio "$w" "$n")
+		P[$w,$n]=$pm
+		echo "$w,$n,$pm,${pq1:-},${pq3:-}" >>"$paired"
 	done
 done
 
@@ -434,6 +480,16 @@ table_counts() {
 
 {
 	table "Wall time, median of $REPS runs, seconds; [bitslab's time as a fraction of that allocator's]" T 5
+	echo
+	echo "Wall time, bitslab's as a fraction of each allocator's in the same repeat: median of the $REPS repeats (paired.csv has the quartiles)"
+	printf '%-22s' workload; printf '%16s' "${names[@]:1}"; echo
+	for w in "${wl_names[@]}"; do
+		printf '%-22s' "$w"
+		for n in "${names[@]:1}"; do
+			printf '%16s' "${P[$w,$n]}"
+		done
+		echo
+	done
 	table "Peak RSS, median of $REPS runs, MiB; [bitslab's as a fraction of that allocator's]" R 6
 	if [ ${#S[@]} -gt 0 ]; then
 		table_counts "Memory system calls (mmap + munmap + madvise), one run under strace -c -f; [bitslab's as a fraction of that allocator's]" S
