@@ -426,22 +426,26 @@ fi
 
 # ---- tables ----
 
-# table TITLE ARRAY COLUMN: one row per workload, one column per allocator
-# with the median from ARRAY (T or R) and, for the peers, bitslab's ratio
-# from summary.csv's column COLUMN.
+# table TITLE ARRAY [COLUMN]: one row per workload, one column per
+# allocator with the median from ARRAY (T or R) and, for the peers,
+# bitslab's ratio from summary.csv's column COLUMN.  Without COLUMN, the
+# peers' columns only, with ARRAY's value alone (P: a ratio already).
 table() {
 	local -n med=$2
-	local w n
+	local col=${3:-} w n
+	local -a cols=("${names[@]}")
+
+	[ -n "$col" ] || cols=("${names[@]:1}")
 	echo
 	echo "$1"
-	printf '%-22s' workload; printf '%16s' "${names[@]}"; echo
+	printf '%-22s' workload; printf '%16s' "${cols[@]}"; echo
 	for w in "${wl_names[@]}"; do
 		printf '%-22s' "$w"
-		for n in "${names[@]}"; do
-			if [ "$n" = bitslab ]; then
+		for n in "${cols[@]}"; do
+			if [ "$n" = bitslab ] || [ -z "$col" ]; then
 				printf '%16s' "${med[$w,$n]}"
 			else
-				printf '%16s' "${med[$w,$n]} [$(awk -F, -v w="$w" -v n="$n" -v c="$3" \
+				printf '%16s' "${med[$w,$n]} [$(awk -F, -v w="$w" -v n="$n" -v c="$col" \
 					'$1 == w && $2 == n { print $c }' "$summary")]"
 			fi
 		done
@@ -480,16 +484,7 @@ table_counts() {
 
 {
 	table "Wall time, median of $REPS runs, seconds; [bitslab's time as a fraction of that allocator's]" T 5
-	echo
-	echo "Wall time, bitslab's as a fraction of each allocator's in the same repeat: median of the $REPS repeats (paired.csv has the quartiles)"
-	printf '%-22s' workload; printf '%16s' "${names[@]:1}"; echo
-	for w in "${wl_names[@]}"; do
-		printf '%-22s' "$w"
-		for n in "${names[@]:1}"; do
-			printf '%16s' "${P[$w,$n]}"
-		done
-		echo
-	done
+	table "Wall time, bitslab's as a fraction of each allocator's in the same repeat: median of the $REPS repeats (paired.csv has the quartiles)" P
 	table "Peak RSS, median of $REPS runs, MiB; [bitslab's as a fraction of that allocator's]" R 6
 	if [ ${#S[@]} -gt 0 ]; then
 		table_counts "Memory system calls (mmap + munmap + madvise), one run under strace -c -f; [bitslab's as a fraction of that allocator's]" S
