@@ -851,18 +851,16 @@ static struct chunk *chunk_grow_short(struct chunk *c)
  */
 static struct chunk *__cache_take(unsigned int k, unsigned int cls)
 {
-	struct chunk *c, *first = NULL;
+	struct chunk *c;
 	unsigned int n = 0;
 
 	cds_list_for_each_entry(c, &cache[k], node) {
-		if (!first)
-			first = c;
 		if (c->cls == cls)
 			goto found;
 		if (++n == CACHE_MATCH_SCAN)
 			break;
 	}
-	c = first;
+	c = cds_list_entry(cache[k].next, struct chunk, node);
 found:
 	cache_unlink(c);
 	return c;
