@@ -58,7 +58,7 @@ static __always_inline void bitslab_free_fast(void *ptr)
 {
 	uintptr_t a = (uintptr_t)ptr;
 	struct heap *h = bitslab_tls_heap;
-	unsigned long hot = heap_hot_off(a);
+	unsigned long hot = heap_hot_off(h, a);
 	struct chunk *c;
 	struct bin *b;
 

@@ -107,6 +107,11 @@ static noinline void heap_free_chunk(struct chunk *c, void *ptr)
 		heap_free_remote(h, c, ptr);
 		return;
 	}
+	/* A miss on a block of our own: the slots may be too few for the
+	 * chunks this thread frees into (struct hot_slot). */
+	if (unlikely(++h->hot_misses == HOT_GROW_MISSES) &&
+	    h->kind == HEAP_KIND_THREAD)
+		heap_hot_grow(h);
 	b = &h->bins[c->cls];
 	heap_hot_set(h, (uintptr_t)ptr & ~CHUNK_MASK, c, b);
 	heap_free_local(h, c, b, ptr);

@@ -47,16 +47,20 @@ void *const bin_end[2] = { NULL, NULL };
 #define BINS_EMPTY { [0 ... NR_SIZE_CLASSES - 1] = { .head = BIN_END } }
 
 struct heap heap_boot = {
-	.kind = HEAP_KIND_BOOT, .hot = HOT_SLOTS_NONE, .bins = BINS_EMPTY
+	.kind = HEAP_KIND_BOOT, .hot = HOT_SLOTS_NONE, .bins = BINS_EMPTY,
+	.hot_mask = HOT_MASK(HOT_SLOTS_MIN)
 };
 static struct heap heap_nested = {
-	.kind = HEAP_KIND_NESTED, .hot = HOT_SLOTS_NONE, .bins = BINS_EMPTY
+	.kind = HEAP_KIND_NESTED, .hot = HOT_SLOTS_NONE, .bins = BINS_EMPTY,
+	.hot_mask = HOT_MASK(HOT_SLOTS_MIN)
 };
 struct heap heap_exited = {
-	.kind = HEAP_KIND_EXITED, .hot = HOT_SLOTS_NONE, .bins = BINS_EMPTY
+	.kind = HEAP_KIND_EXITED, .hot = HOT_SLOTS_NONE, .bins = BINS_EMPTY,
+	.hot_mask = HOT_MASK(HOT_SLOTS_MIN)
 };
 struct heap heap_orphanage = {
-	.kind = HEAP_KIND_EXITED, .hot = HOT_SLOTS_NONE, .bins = BINS_EMPTY
+	.kind = HEAP_KIND_EXITED, .hot = HOT_SLOTS_NONE, .bins = BINS_EMPTY,
+	.hot_mask = HOT_MASK(HOT_SLOTS_MIN)
 };
 
 __thread struct heap *bitslab_tls_heap
@@ -64,7 +68,8 @@ __thread struct heap *bitslab_tls_heap
 
 /* The fallback heap for threads without a usable heap of their own. */
 struct heap heap_global = {
-	.kind = HEAP_KIND_GLOBAL, .hot = HOT_SLOTS_NONE, .bins = BINS_EMPTY
+	.kind = HEAP_KIND_GLOBAL, .hot = HOT_SLOTS_NONE, .bins = BINS_EMPTY,
+	.hot_mask = HOT_MASK(HOT_SLOTS_MIN)
 };
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool global_ready;			/* global lock */
@@ -171,13 +176,29 @@ void heap_unlock_idle(struct heap *h)
 		heap_futex(&h->slow, FUTEX_WAKE, 1);
 }
 
-/** heap_hot_reset() - forget every hot chunk of @h. */
+/** heap_hot_reset() - forget every hot chunk of @h (owner, or a heap no
+ * thread uses yet). */
 void heap_hot_reset(struct heap *h)
 {
-	unsigned int i;
+	unsigned long i, n = h->hot_mask / sizeof(struct hot_slot) + 1;
 
-	for (i = 0; i < HOT_SLOTS; i++)
+	for (i = 0; i < n; i++)
 		h->hot[i] = (struct hot_slot){ HOT_NONE, NULL, NULL, 0, 0 };
+}
+
+/**
+ * heap_hot_grow() - @h's owner gives it all HOT_SLOTS hot slots (see
+ * struct hot_slot).  Every region moves to a slot of its own under the
+ * wider mask, so all are forgotten: the next free of each makes it hot
+ * again.  Under the heap lock, so that the drainer, which reads the slots
+ * and the mask under it, sees either the old slots or the new.
+ */
+void heap_hot_grow(struct heap *h)
+{
+	heap_lock(h);
+	h->hot_mask = HOT_MASK(HOT_SLOTS);
+	heap_hot_reset(h);
+	heap_unlock(h);
 }
 
 /** heap_setup() - make @h an empty heap of @kind. */
@@ -203,6 +224,8 @@ static void heap_setup(struct heap *h, enum heap_kind kind)
 		hc->nempty = 0;
 		hc->flushes = 0;
 	}
+	h->hot_mask = HOT_MASK(HOT_SLOTS_MIN);
+	h->hot_misses = 0;
 	heap_hot_reset(h);
 	h->slow_depth = 0;
 	WRITE_ONCE(h->idle_dirty, false);
@@ -251,13 +274,17 @@ void heap_global_unlock(void)
 /*
  * Map a batch of heaps; keep one, pool the rest.  The first batch is the
  * one heap of the first thread that allocates: most programs have no
- * other, and a heap is 14 KiB (4 KiB of it the hot slots).  Pool lock
+ * other.  A heap is 45 KiB, 32 KiB of it the hot slots, of which only 8
+ * KiB are touched unless the heap grows them (struct hot_slot): a batch of
+ * 256 KiB holds 5 heaps, with about 16 KiB of each resident.  Pool lock
  * held.
  */
+#define HEAP_BATCH_BYTES (256 * 1024)
+
 static struct heap *__heap_pool_grow(void)
 {
-	size_t sz = ALIGN_UP(sizeof(struct heap), CACHELINE_SIZE);
-	size_t n = all_heaps ? 65536 / sz : 1, i;
+	size_t sz = ALIGN_UP(HEAP_MAPPED_SIZE, CACHELINE_SIZE);
+	size_t n = all_heaps ? HEAP_BATCH_BYTES / sz : 1, i;
 	char *mem;
 
 	if (n == 0)

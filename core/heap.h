@@ -31,6 +31,8 @@
  *   slow (the lock word)                   the owner (lock, may wait) and
  *                                          the drainer (try-lock only)
  *   slow_seq                               the owner, under the lock
+ *   hot_mask (how many hot slots are in    the owner, under the lock; its
+ *   use)                                   fast paths read it unlocked
  *   idle_seen                              the drainer, under the lock
  *   idle_dirty (heap and chunk)            the lock holder; the heap's is
  *                                          read by the drainer unlocked
@@ -176,10 +178,15 @@ static __always_inline void *bin_pop(struct heap *h, struct bin *b)
  * the compiler address them from the heap's register and the offset's
  * (gcc 12 forms the slot's address first: one instruction more).
  */
-static __always_inline unsigned long heap_hot_off(uintptr_t a)
+static __always_inline unsigned long heap_hot_off(const struct heap *h,
+						  uintptr_t a)
 {
+	_Static_assert(sizeof(struct hot_slot) == 1UL << HOT_SLOT_SHIFT,
+		       "HOT_SLOT_SHIFT");
+	/* The mask from memory costs no instruction: it is the and's
+	 * operand. */
 	return offsetof(struct heap, hot) +
-	       ((a >> CHUNK_SHIFT) & (HOT_SLOTS - 1)) * sizeof(struct hot_slot);
+	       ((a >> (CHUNK_SHIFT - HOT_SLOT_SHIFT)) & h->hot_mask);
 }
 
 static __always_inline uintptr_t heap_hot_region(struct heap *h,
@@ -228,11 +235,12 @@ static __always_inline bool heap_hot_block_index(struct heap *h,
 				   offsetof(struct hot_slot, div_limit));
 }
 
-/** heap_hot_slot() - the hot slot of @h where the region of @a would be. */
+/** heap_hot_slot() - the hot slot of @h where the region of @a would be
+ * (the owner, or the drainer under the heap lock). */
 static __always_inline struct hot_slot *heap_hot_slot(struct heap *h,
 						      uintptr_t a)
 {
-	return &h->hot[(a >> CHUNK_SHIFT) & (HOT_SLOTS - 1)];
+	return (struct hot_slot *)((char *)h + heap_hot_off(h, a));
 }
 
 __cold noinline void heap_lock_wait(struct heap *h);
@@ -353,6 +361,7 @@ bool heap_no_walkers(void);
 long heap_live_count(void);
 
 void heap_hot_reset(struct heap *h);
+void heap_hot_grow(struct heap *h);
 struct heap *heap_pool_get(void);
 void heap_pool_put(struct heap *h);
 struct heap *heap_all_first(void);

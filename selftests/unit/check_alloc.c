@@ -9,6 +9,8 @@
  * distinct blocks); the "white-box" case pins today's geometry and says so.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <stdlib.h>
@@ -507,6 +509,79 @@ START_TEST(test_alloc_white_box_refill_after_recovery)
 }
 END_TEST
 
+/* Offset in its region major, region minor: consecutive frees in this
+ * order go to consecutive regions. */
+static int by_offset_then_region(const void *a, const void *b)
+{
+	uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+	uintptr_t kx = ((x & CHUNK_MASK) << 32) | (x >> CHUNK_SHIFT);
+	uintptr_t ky = ((y & CHUNK_MASK) << 32) | (y >> CHUNK_SHIFT);
+
+	return kx < ky ? -1 : kx > ky;
+}
+
+static void *small_working_set(void *arg)
+{
+	void *p[64];
+	int i, r;
+
+	for (r = 0; r < 2 * HOT_GROW_MISSES; r++) {
+		for (i = 0; i < 64; i++)
+			p[i] = bitslab_malloc(16 + 16 * (size_t)(i % 32));
+		for (i = 0; i < 64; i++)
+			bitslab_free(p[(i * 7) % 64]);
+	}
+	*(unsigned long *)arg = bitslab_tls_heap->hot_mask;
+	return NULL;
+}
+
+/*
+ * The hot slots grow with the chunks a thread frees into (struct
+ * hot_slot): frees that go round 2 * HOT_SLOTS_MIN regions miss the slots
+ * a heap starts with every time, until HOT_GROW_MISSES of them made the
+ * heap take all HOT_SLOTS; from then on only the regions that share a
+ * slot miss (chunks of one class are not all neighbours in the arena).
+ * A thread whose frees stay in a few chunks keeps the few slots (and the
+ * pages of the others untouched).
+ */
+START_TEST(test_alloc_white_box_hot_slots_grow)
+{
+	enum { REGIONS = 2 * HOT_SLOTS_MIN };
+	struct heap *h;
+	uintptr_t *blk;
+	unsigned long mask;
+	uint32_t before;
+	size_t n = 0, cap = (size_t)REGIONS * (CHUNK_SIZE / 1024), frees;
+	pthread_t t;
+
+	blk = bitslab_malloc(cap * sizeof(*blk));
+	ck_assert_ptr_nonnull(blk);
+	h = bitslab_tls_heap;
+	ck_assert_uint_eq(h->hot_mask, HOT_MASK(HOT_SLOTS_MIN));
+	/* 1 KiB blocks until they cover REGIONS regions. */
+	while (n < cap) {
+		blk[n] = (uintptr_t)bitslab_malloc(1024);
+		ck_assert(blk[n]);
+		n++;
+	}
+	qsort(blk, n, sizeof(*blk), by_offset_then_region);
+	before = h->hot_misses;
+	frees = n;
+	while (n--)
+		bitslab_free((void *)blk[n]);
+	ck_assert_uint_eq(h->hot_mask, HOT_MASK(HOT_SLOTS));
+
+	/* Without the growth: every free misses. */
+	ck_assert_uint_lt(h->hot_misses - before,
+			  HOT_GROW_MISSES + (frees - HOT_GROW_MISSES) / 2);
+	bitslab_free(blk);
+
+	ck_assert_int_eq(pthread_create(&t, NULL, small_working_set, &mask), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_uint_eq(mask, HOT_MASK(HOT_SLOTS_MIN));
+}
+END_TEST
+
 Suite *check_suite(void)
 {
 	Suite *s = suite_create("alloc");
@@ -533,6 +608,7 @@ Suite *check_suite(void)
 	suite_add_tcase(s, tc);
 	tcase_add_test(wb, test_alloc_white_box_geometry);
 	tcase_add_test(wb, test_alloc_white_box_refill_after_recovery);
+	tcase_add_test(wb, test_alloc_white_box_hot_slots_grow);
 	suite_add_tcase(s, wb);
 	return s;
 }
