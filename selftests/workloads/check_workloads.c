@@ -168,10 +168,17 @@ END_TEST
 START_TEST(test_workloads_wset_rises_and_falls)
 {
 	struct wl_result r;
+	double t = wl_now();
 
 	report("wset", wset_run(&api, 4, 6, 4000 / SLOW_SCALE, 1024, 23, &r),
 	       &r);
+	t = wl_now() - t;
 	ck_assert_uint_eq(r.checked, r.ops);
+	/* Both halves timed, within what 4 workers can spend in the run. */
+	ck_assert(r.phase_s[0] > 0 && r.phase_s[1] > 0);
+	ck_assert_msg(r.phase_s[0] + r.phase_s[1] <= 4 * t,
+		      "growing %.3f s + shrinking %.3f s > 4 x %.3f s",
+		      r.phase_s[0], r.phase_s[1], t);
 }
 END_TEST
 

@@ -39,13 +39,6 @@ static long arg_long(struct args *a, int i, long def)
 	return v;
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static const char usage[] =
 	"usage: workload [--verify] NAME [ARGS...]\n"
@@ -90,7 +83,7 @@ int main(int argc, char **argv)
 	}
 	name = argv[1];
 	a = (struct args){ argc - 2, argv + 2 };
-	t0 = now();
+	t0 = wl_now();
 	if (!strcmp(name, "list") || !strcmp(name, "ivec")) {
 		long n = arg_long(&a, 0, !strcmp(name, "list") ? 100000 : 300000);
 		unsigned int t = (unsigned int)arg_long(&a, 1, 4);
@@ -179,8 +172,9 @@ int main(int argc, char **argv)
 		size_t max = (size_t)arg_long(&a, 3, 1024);
 
 		rc = wset_run(al, t, cycles, peak, max, seed, &r);
-		snprintf(what, sizeof(what), "threads=%u cycles=%d peak=%ld max=%zu",
-			 t, cycles, peak, max);
+		snprintf(what, sizeof(what),
+			 "threads=%u cycles=%d peak=%ld max=%zu: growing %.3f s, shrinking %.3f s (the workers' sum)",
+			 t, cycles, peak, max, r.phase_s[0], r.phase_s[1]);
 	} else if (!strcmp(name, "bigbuf")) {
 		long count = arg_long(&a, 0, 20);
 		size_t lo = (size_t)arg_long(&a, 1, 5120) << 10;
@@ -208,7 +202,7 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &ru);
 	printf("%s %s: %s; %llu allocations, %llu checked, %.3f s, peak RSS %.1f MiB [%s]\n",
 	       rc ? "FAIL" : "ok  ", name, what, (unsigned long long)r.ops,
-	       (unsigned long long)r.checked, now() - t0,
+	       (unsigned long long)r.checked, wl_now() - t0,
 	       (double)ru.ru_maxrss / 1024.0, al->name);
 	if (rc)
 		printf("FAIL %s: %s\n", name, r.why[0] ? r.why : "(no reason given)");

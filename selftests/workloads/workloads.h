@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct wl_alloc {
 	const char *name;
@@ -32,8 +33,20 @@ struct wl_result {
 	long best_steps;	/* collatz: its number of steps */
 	uint64_t ops;		/* allocations made */
 	uint64_t checked;	/* blocks whose contents were verified on free */
+	/* wset: seconds its workers spent growing their sets ([0]) and
+	 * shrinking them ([1]), summed over the workers */
+	double phase_s[2];
 	char why[160];		/* first problem seen, or "" */
 };
+
+/* Seconds on the monotonic clock. */
+static inline double wl_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* Seeded xorshift64 PRNG, so that a failing run can be repeated. */
 static inline uint64_t wl_rand(uint64_t *s)

@@ -32,6 +32,7 @@ struct wset_worker {
 	struct wset *S;
 	uint64_t seed;
 	uint64_t made, checked;
+	double phase_s[2];	/* growing, shrinking: see struct wl_result */
 	bool bad, oom;
 };
 
@@ -42,6 +43,7 @@ static void *wset_worker(void *arg)
 	uint64_t seed = w->seed, made = 0, checked = 0;	/* locals */
 	void **set = malloc((size_t)S->peak * sizeof(*set));
 	long live = 0, height, low;
+	double t;
 	int cycle;
 
 	if (!set)
@@ -49,6 +51,7 @@ static void *wset_worker(void *arg)
 	for (cycle = 0; cycle < S->cycles; cycle++) {
 		height = S->peak / 4 +
 			 (long)(wl_rand(&seed) % (uint64_t)(S->peak - S->peak / 4 + 1));
+		t = wl_now();
 		while (set && !w->oom && live < height) {
 			uint64_t x = wl_rand(&seed);
 			void *p = wl_block_new(S->a,
@@ -70,9 +73,11 @@ static void *wset_worker(void *arg)
 			}
 			set[live++] = p;
 		}
+		w->phase_s[0] += wl_now() - t;
 		pthread_barrier_wait(&S->bar);
 		low = cycle == S->cycles - 1 ? 0 :
 		      (long)(wl_rand(&seed) % (uint64_t)(S->peak / 16 + 1));
+		t = wl_now();
 		while (live > low) {
 			long k = (long)(wl_rand(&seed) % (uint64_t)live);
 
@@ -81,6 +86,7 @@ static void *wset_worker(void *arg)
 			checked++;
 			set[k] = set[--live];
 		}
+		w->phase_s[1] += wl_now() - t;
 		pthread_barrier_wait(&S->bar);
 	}
 	free(set);
@@ -119,6 +125,8 @@ int wset_run(const struct wl_alloc *a, unsigned int threads, int cycles,
 	for (i = 0; i < threads; i++) {
 		r->ops += w[i].made;
 		r->checked += w[i].checked;
+		r->phase_s[0] += w[i].phase_s[0];
+		r->phase_s[1] += w[i].phase_s[1];
 		if (w[i].bad || w[i].oom) {
 			wl_fail(r, "worker %u: %s", i, w[i].oom ?
 				"out of memory" : "a block lost its contents");
