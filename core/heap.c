@@ -274,10 +274,9 @@ void heap_global_unlock(void)
 /*
  * Map a batch of heaps; keep one, pool the rest.  The first batch is the
  * one heap of the first thread that allocates: most programs have no
- * other.  A heap is 45 KiB, 32 KiB of it the hot slots, of which only 8
- * KiB are touched unless the heap grows them (struct hot_slot): a batch of
- * 256 KiB holds 5 heaps, with about 16 KiB of each resident.  Pool lock
- * held.
+ * other.  A heap is 45 KiB, 32 KiB of it the hot slots, of which the last
+ * 24 KiB are never touched unless the heap grows them (struct hot_slot):
+ * a batch of 256 KiB holds 5 heaps.  Pool lock held.
  */
 #define HEAP_BATCH_BYTES (256 * 1024)
 
