@@ -59,6 +59,7 @@ static __always_inline void bitslab_free_fast(void *ptr)
 	uintptr_t a = (uintptr_t)ptr;
 	struct heap *h = bitslab_tls_heap;
 	unsigned long hot = heap_hot_off(h, a);
+	unsigned long idx = 0;	/* computed by the checks only */
 	struct chunk *c;
 	struct bin *b;
 
@@ -69,8 +70,6 @@ static __always_inline void bitslab_free_fast(void *ptr)
 	c = heap_hot_chunk(h, hot);
 	b = heap_hot_bin(h, hot);
 	if (IS_ENABLED(CONFIG_MISUSE_CHECKS)) {
-		unsigned long idx;
-
 		if (unlikely(!heap_hot_block_index(h, hot, b, a, &idx))) {
 			heap_free_invalid(c, ptr);
 			return;
@@ -80,7 +79,7 @@ static __always_inline void bitslab_free_fast(void *ptr)
 			return;
 		}
 	}
-	heap_free_local(h, c, b, ptr);
+	heap_free_local(h, c, b, ptr, idx);
 }
 
 #endif /* CORE_ALLOC_H */

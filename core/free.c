@@ -77,11 +77,10 @@ bool heap_block_is_free(struct chunk *c, void **p)
 static noinline void heap_free_chunk(struct chunk *c, void *ptr)
 {
 	struct heap *h = bitslab_tls_heap;
+	unsigned long idx = 0;	/* computed by the checks only */
 	struct bin *b;
 
 	if (IS_ENABLED(CONFIG_MISUSE_CHECKS)) {
-		unsigned long idx;
-
 		if (!chunk_block_start_index(c, (uintptr_t)ptr, &idx)) {
 			heap_free_invalid(c, ptr);
 			return;
@@ -114,7 +113,7 @@ static noinline void heap_free_chunk(struct chunk *c, void *ptr)
 		heap_hot_grow(h);
 	b = &h->bins[c->cls];
 	heap_hot_set(h, (uintptr_t)ptr & ~CHUNK_MASK, c, b);
-	heap_free_local(h, c, b, ptr);
+	heap_free_local(h, c, b, ptr, idx);
 }
 
 /**

@@ -17,15 +17,19 @@ __cold void heap_free_double(struct chunk *c, void *ptr);
 __cold void heap_free_invalid(struct chunk *c, void *ptr);
 __cold void heap_free_untaken(struct chunk *c, void *ptr);
 /* release.c */
-void heap_free_overflow(struct heap *h, struct chunk *c, struct bin *b);
+void heap_free_overflow(struct heap *h, struct chunk *c, struct bin *b,
+			unsigned long idx);
 
 /**
  * heap_free_local() - push block @ptr of @c, a hot chunk of @h whose class
  * has bin @b, already known to be a taken block start, onto @b, after
- * checking it is not in a bin already.
+ * checking it is not in a bin already.  @idx: the block's index in @c,
+ * which the misuse checks computed (without them, any value: the bin's
+ * overflow computes it).
  */
 static __always_inline void heap_free_local(struct heap *h, struct chunk *c,
-					    struct bin *b, void *ptr)
+					    struct bin *b, void *ptr,
+					    unsigned long idx)
 {
 	uintptr_t cookie = free_cookie_local(h);
 	void **p = ptr;
@@ -40,7 +44,7 @@ static __always_inline void heap_free_local(struct heap *h, struct chunk *c,
 	b->head = p;
 	/* room is at least 1 here: every path that fills a bin leaves one. */
 	if (unlikely(--b->room == 0))
-		heap_free_overflow(h, c, b);
+		heap_free_overflow(h, c, b, idx);
 }
 
 void heap_free_cold(struct heap *h, void *ptr);

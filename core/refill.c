@@ -189,6 +189,7 @@ static int __heap_refill(struct heap *h, unsigned int cls, struct bin *b)
 			heap_bin_grow(h, cls, b);
 		hc->flushes = 0;
 		b->room = b->max;
+		b->storm = 0;
 	}
 	heap_flush_outbox(h);
 	if (!llist_empty(&h->inbox)) {

@@ -270,10 +270,9 @@ static void heap_release_list(struct heap *h, void **list, struct chunk *c)
  * the cost of a storm free was that: Documentation/benchmarks.rst).
  * Return: the blocks of @c still taken.
  */
-static __always_inline long release_bit(struct heap *h, struct chunk *c,
-					void **p)
+static __always_inline long release_bit_at(struct heap *h, struct chunk *c,
+					   void **p, unsigned long idx)
 {
-	unsigned long idx = chunk_block_index(c, (uintptr_t)p);
 	unsigned long w = BIT_WORD(idx), bit = BIT_MASK(idx);
 
 	DEBUG_BUG_ON(READ_ONCE(c->owner) != h);
@@ -284,6 +283,12 @@ static __always_inline long release_bit(struct heap *h, struct chunk *c,
 		c->hint = (uint32_t)w;
 	h->stats.cls_released[c->cls]++;
 	return __heap_chunk_count(h, c, 1, false);
+}
+
+static __always_inline long release_bit(struct heap *h, struct chunk *c,
+					void **p)
+{
+	return release_bit_at(h, c, p, chunk_block_index(c, (uintptr_t)p));
 }
 
 /* release_bit() and what the count says: a free in a free storm, which
@@ -392,6 +397,9 @@ static void heap_flush_bin(struct heap *h, struct chunk *c)
 	if (heap_class_storm(hc)) {
 		b->head = BIN_END;
 		b->room = 1;
+		/* Its next frees may take the storm free (see
+		 * heap_free_overflow()); the next refill clears it. */
+		b->storm = opt_idle_ms && !prof_active;
 		if (first[0] == BIN_END)
 			release_one(h, c, first);
 		else
@@ -469,20 +477,28 @@ static noinline void storm_free_lists(struct heap *h, struct chunk *c,
 	heap_unlock(h);
 }
 
-void heap_free_overflow(struct heap *h, struct chunk *c, struct bin *b)
+void heap_free_overflow(struct heap *h, struct chunk *c, struct bin *b,
+			unsigned long idx)
 {
 	void **p = b->head;
 
-	if (heap_class_storm(&h->cls[c->cls]) && p[0] == BIN_END &&
-	    opt_idle_ms && h->out_count < STORM_OUTBOX && !prof_active &&
+	/* b->storm: the class is in a storm, idle_ms is not 0 and the
+	 * profiler is off (heap_flush_bin()); one test for the three. */
+	if (b->storm && p[0] == BIN_END && h->out_count < STORM_OUTBOX &&
 	    llist_empty(&h->inbox) && heap_trylock(h)) {
 		long n;
 
 		DEBUG_BUG_ON(chunk_lookup((uintptr_t)p) != c);
+		DEBUG_BUG_ON(!heap_class_storm(&h->cls[c->cls]) ||
+			     !opt_idle_ms || prof_active);
+		/* The free fast path's checks computed the index. */
+		if (!IS_ENABLED(CONFIG_MISUSE_CHECKS))
+			idx = chunk_block_index(c, (uintptr_t)p);
+		DEBUG_BUG_ON(idx != chunk_block_index(c, (uintptr_t)p));
 		h->stats.flushes++;
 		b->head = BIN_END;
 		b->room = 1;
-		n = release_bit(h, c, p);	/* no profiler: see above */
+		n = release_bit_at(h, c, p, idx);	/* no profiler */
 		if (unlikely(n == 0 || c->list == CHUNK_LIST_FULL)) {
 			storm_free_lists(h, c, n);
 			return;

@@ -147,7 +147,9 @@ struct bin {
 	int32_t room;		/* frees left before the bin overflows */
 	int32_t max;		/* capacity (room when empty) */
 	uint64_t div_magic;	/* const: the class's (free fast path) */
-	uint64_t pad;		/* 32 bytes */
+	/* owner: the class is in a free storm whose frees may take the
+	 * storm free (heap_free_overflow(), core/release.c) */
+	uint64_t storm;		/* 32 bytes */
 };
 
 /** struct heap_class - a heap's chunks of one class.  owner only. */
