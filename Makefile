@@ -306,6 +306,7 @@ preload-runs := $(host-embed-checks) \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/examples.sh \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/preload/startup.sh \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/workloads/frag-course.sh \
+		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/workloads/ab.sh \
 		skip:SANITIZE=$(SANITIZE):$(srctree)/selftests/corrupt/run.sh
 else
 preload-runs := $(embed-checks) $(host-embed-checks) \
@@ -317,6 +318,7 @@ preload-runs := $(embed-checks) $(host-embed-checks) \
 		$(srctree)/selftests/preload/examples.sh \
 		$(srctree)/selftests/preload/startup.sh \
 		$(srctree)/selftests/workloads/frag-course.sh \
+		$(srctree)/selftests/workloads/ab.sh \
 		$(srctree)/selftests/corrupt/run.sh
 endif
 
