@@ -445,9 +445,11 @@ static noinline void heap_free_overflow_slow(struct heap *h, struct chunk *c)
  * own frees, instead of holding the blocks, and with them their chunks,
  * until it allocates.
  *
- * In a free storm, when the bin holds only the block being freed, the
- * inbox is empty and the outbox holds fewer than STORM_OUTBOX blocks, that
- * block goes back to its bitmap on a path of its own, which calls
+ * @idx: the block's index in @c, from the free's misuse checks (without
+ * them, computed here).  In a free storm, when the bin holds only the
+ * block being freed, the inbox is empty and the outbox holds fewer than
+ * STORM_OUTBOX blocks, that block goes back to its bitmap on a path of its
+ * own, which calls
  * nothing and saves no registers (it takes the heap lock only if that
  * takes no waiting; else the whole path waits for the drainer): that is
  * most frees of a storm, and 19 of the 172 instructions a pair of
