@@ -195,15 +195,6 @@ static int run_named(const struct wl_alloc *al, const char *name,
 	return rc;
 }
 
-/*
- * --ab: two allocators in one process, each loaded with dlopen() (a copy
- * of its own: two libbitslab.so of two trees load side by side), and the
- * workload run ROUNDS times through each in turn, the order alternating,
- * with the same seed in a round.  A machine whose speed wanders over
- * seconds slows both runs of a round alike, so the per-round ratios
- * scatter less than those of two processes.  Time only: the process's
- * peak RSS is both allocators'.
- */
 /* Is @sym defined by the object of @h itself (not by a library it
  * needs, as dlsym() would find libc's malloc for libm)? */
 static bool ab_own(void *h, void *sym)
@@ -251,6 +242,15 @@ static void ab_print(const char *what, double *v, int n)
 	       v[(n - 1) / 4], v[3 * (n - 1) / 4]);
 }
 
+/*
+ * --ab: two allocators in one process, each loaded with dlopen() (a copy
+ * of its own: two libbitslab.so of two trees load side by side), and the
+ * workload run ROUNDS times through each in turn, the order alternating,
+ * with the same seed in a round.  A machine whose speed wanders over
+ * seconds slows both runs of a round alike, so the per-round ratios
+ * scatter less than those of two processes.  Time only: the process's
+ * peak RSS is both allocators'.
+ */
 static int ab_main(int argc, char **argv, uint64_t seed)
 {
 	struct wl_alloc al[2];
