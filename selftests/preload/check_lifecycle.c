@@ -406,8 +406,8 @@ Suite *check_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_lifecycle_under_bitslab);
-	tcase_add_test(tc, test_lifecycle_double_free_after_adoption);
-	tcase_add_test(tc, test_lifecycle_free_of_block_never_allocated);
+	tcase_add_checked_test(tc, test_lifecycle_double_free_after_adoption);
+	tcase_add_checked_test(tc, test_lifecycle_free_of_block_never_allocated);
 	tcase_add_test(tc, test_lifecycle_main_thread_pthread_exit_ends_process);
 	tcase_add_test(tc, test_lifecycle_child_of_thread_pthread_exit_ends_process);
 	tcase_add_test(tc, test_lifecycle_helper_restarts_for_a_later_thread);

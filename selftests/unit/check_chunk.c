@@ -775,8 +775,8 @@ Suite *check_suite(void)
 	TCase *tc = tcase_create("chunk");
 
 	/* First: the others create chunks, which CK_FORK=no keeps. */
-	tcase_add_test(tc, test_chunk_first_of_a_class_short_while_the_program_is_small);
-	tcase_add_test(tc, test_chunk_short_gap_refused_by_a_hot_free);
+	tcase_add_checked_test(tc, test_chunk_first_of_a_class_short_while_the_program_is_small);
+	tcase_add_checked_test(tc, test_chunk_short_gap_refused_by_a_hot_free);
 	tcase_add_test(tc, test_chunk_short_placed_in_two_calls);
 	tcase_add_test(tc, test_chunk_short_grows_into_a_whole_one);
 	tcase_add_test(tc, test_chunk_claim_finds_bits_below_its_hint);

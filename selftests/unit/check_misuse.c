@@ -390,26 +390,26 @@ Suite *check_suite(void)
 	TCase *tc = tcase_create("caught");
 
 	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_misuse_double_free_small);
-	tcase_add_test(tc, test_misuse_double_free_small_after_reuse);
+	tcase_add_checked_test(tc, test_misuse_double_free_small);
+	tcase_add_checked_test(tc, test_misuse_double_free_small_after_reuse);
 	tcase_add_test(tc, test_misuse_double_free_large);
 	tcase_add_test(tc, test_misuse_free_stack_address);
-	tcase_add_test(tc, test_misuse_free_interior_small);
+	tcase_add_checked_test(tc, test_misuse_free_interior_small);
 	tcase_add_test(tc, test_misuse_free_interior_large);
 	tcase_add_test(tc, test_misuse_realloc_freed_block);
 	tcase_add_test(tc, test_misuse_free_wild_address);
 	tcase_add_test(tc, test_misuse_free_static_address);
-	tcase_add_test(tc, test_misuse_free_interior_of_span);
-	tcase_add_test(tc, test_misuse_free_interior_of_hot_span);
-	tcase_add_test(tc, test_misuse_double_free_in_hot_span);
+	tcase_add_checked_test(tc, test_misuse_free_interior_of_span);
+	tcase_add_checked_test(tc, test_misuse_free_interior_of_hot_span);
+	tcase_add_checked_test(tc, test_misuse_double_free_in_hot_span);
 	tcase_add_test(tc, test_misuse_double_free_span_after_trim);
-	tcase_add_test(tc, test_misuse_free_inside_chunk_header);
-	tcase_add_test(tc, test_misuse_double_free_by_another_thread);
-	tcase_add_test(tc, test_misuse_double_free_local_then_remote);
-	tcase_add_test(tc, test_misuse_report_names_size_class);
+	tcase_add_checked_test(tc, test_misuse_free_inside_chunk_header);
+	tcase_add_checked_test(tc, test_misuse_double_free_by_another_thread);
+	tcase_add_checked_test(tc, test_misuse_double_free_local_then_remote);
+	tcase_add_checked_test(tc, test_misuse_report_names_size_class);
 	tcase_add_test(tc, test_misuse_report_names_the_call);
-	tcase_add_test(tc, test_misuse_write_after_free_small);
-	tcase_add_test(tc, test_misuse_write_after_free_poisoned_link);
+	tcase_add_checked_test(tc, test_misuse_write_after_free_small);
+	tcase_add_checked_test(tc, test_misuse_write_after_free_poisoned_link);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -496,9 +496,9 @@ Suite *check_suite(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, past_short_chunks, NULL);
-	tcase_add_test(tc, test_shared_double_free_after_adoption);
-	tcase_add_test(tc, test_shared_free_of_block_never_allocated);
-	tcase_add_test(tc, test_shared_double_free_wherever_the_block_is);
+	tcase_add_checked_test(tc, test_shared_double_free_after_adoption);
+	tcase_add_checked_test(tc, test_shared_free_of_block_never_allocated);
+	tcase_add_checked_test(tc, test_shared_double_free_wherever_the_block_is);
 	tcase_add_test(tc, test_shared_late_release_after_adoption_gives_chunk_back);
 	tcase_add_test(tc, test_shared_churn_gives_every_chunk_back);
 	tcase_add_test(tc, test_shared_fork_child_reuses_dead_threads_chunks);

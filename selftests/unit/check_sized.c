@@ -194,7 +194,7 @@ Suite *check_suite(void)
 	tcase_add_test(tc, test_sized_wrong_size_small);
 	tcase_add_test(tc, test_sized_wrong_size_large);
 	tcase_add_test(tc, test_sized_wrong_size_aligned);
-	tcase_add_test(tc, test_sized_double_free);
+	tcase_add_checked_test(tc, test_sized_double_free);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(ok, 120);
 	tcase_add_test(ok, test_sized_every_size_accepted);

@@ -43,6 +43,14 @@ Suite *check_suite(void);
  */
 #define SANITIZER_SHADOW SANITIZER_MALLOC
 
+/* 1 unless built with CONFIG_MISUSE_CHECKS=n, which leaves out the misuse
+ * checks of small blocks (see tcase_add_checked_test(), misuse.h). */
+#ifdef CONFIG_MISUSE_CHECKS
+#define MISUSE_CHECKS 1
+#else
+#define MISUSE_CHECKS 0
+#endif
+
 /* Start @n threads running @fn(@args + i * @argsize) and join them all. */
 void run_threads(unsigned int n, void *(*fn)(void *), void *args,
 		 size_t argsize);
