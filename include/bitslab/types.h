@@ -91,6 +91,13 @@ struct chunk {
 	_Atomic long nused;		/* taken bits: owner, or class lock
 					 * while shared; read by any thread */
 	uint32_t first;			/* const: offset of block 0 */
+	/* In line 0 rather than line 1: a free through the page map
+	 * (another thread's block, most often) and the owner taking such a
+	 * block from its inbox read them and nothing else of line 1. */
+	bool secure;			/* const: made in secure mode; its
+					 * blocks take core/secure.c's paths */
+	bool zero;			/* const: holds malloc(0)'s blocks in
+					 * secure mode, no access to them */
 
 	/* Line 1: bookkeeping of the owner or of the class's shared list. */
 	struct cds_list_head node ____cacheline_aligned;
@@ -122,10 +129,6 @@ struct chunk {
 					 * period, unless one began after
 					 * unshared_gp.  Cleared by
 					 * chunk_create. */
-	bool secure;			/* const: made in secure mode; its
-					 * blocks take core/secure.c's paths */
-	bool zero;			/* const: holds malloc(0)'s blocks in
-					 * secure mode, no access to them */
 	bool idle_dirty;		/* heap lock (core/heap.h): blocks were
 					 * released into it since the idle
 					 * drainer last purged its free pages */
