@@ -68,6 +68,59 @@ bool heap_block_is_free(struct chunk *c, void **p)
 	       block_cookie_free(READ_ONCE(c->owner), (uintptr_t)p[1]);
 }
 
+/* A free of a block of @c, one of @h's, that missed the hot slots: the
+ * slots may be too few for the chunks this thread frees into (struct
+ * hot_slot). */
+static noinline void heap_free_own_grow(struct heap *h, struct chunk *c,
+					void *ptr, unsigned long idx)
+{
+	struct bin *b = &h->bins[c->cls];
+
+	heap_hot_grow(h);
+	heap_hot_set(h, (uintptr_t)ptr & ~CHUNK_MASK, c, b);
+	heap_free_local(h, c, b, ptr, idx);
+}
+
+/*
+ * The part of heap_free_chunk() after the checks, for heap @h.  The rare
+ * calls it makes are tail calls, so that the common ones (a block of
+ * another heap, or of this one) save no registers.
+ */
+static __always_inline void free_chunk_as(struct heap *h, struct chunk *c,
+					  void *ptr, unsigned long idx)
+{
+	struct bin *b;
+
+	/* Never hot, so every free of a secure block comes here. */
+	if (unlikely(c->secure)) {
+		secure_free(h, c, ptr);
+		return;
+	}
+	if (READ_ONCE(c->owner) != h) {
+		heap_free_remote(h, c, ptr);
+		return;
+	}
+	if (unlikely(++h->hot_misses == HOT_GROW_MISSES) &&
+	    h->kind == HEAP_KIND_THREAD) {
+		heap_free_own_grow(h, c, ptr, idx);
+		return;
+	}
+	b = &h->bins[c->cls];
+	heap_hot_set(h, (uintptr_t)ptr & ~CHUNK_MASK, c, b);
+	heap_free_local(h, c, b, ptr, idx);
+}
+
+/*
+ * A thread that frees before it ever allocated (a consumer of blocks
+ * made by others) gets its heap now: its remote frees then go out in
+ * batches.
+ */
+static noinline void heap_free_chunk_boot(struct chunk *c, void *ptr,
+					  unsigned long idx)
+{
+	free_chunk_as(heap_ensure(), c, ptr, idx);
+}
+
 /**
  * heap_free_chunk() - free a block of @c through the generic path (frees
  * that missed the hot regions).  The block's region of a chunk of this
@@ -78,7 +131,6 @@ static noinline void heap_free_chunk(struct chunk *c, void *ptr)
 {
 	struct heap *h = bitslab_tls_heap;
 	unsigned long idx = 0;	/* computed by the checks only */
-	struct bin *b;
 
 	if (IS_ENABLED(CONFIG_MISUSE_CHECKS)) {
 		if (!chunk_block_start_index(c, (uintptr_t)ptr, &idx)) {
@@ -90,30 +142,11 @@ static noinline void heap_free_chunk(struct chunk *c, void *ptr)
 			return;
 		}
 	}
-	/*
-	 * A thread that frees before it ever allocated (a consumer of blocks
-	 * made by others) gets its heap now: its remote frees then go out in
-	 * batches.
-	 */
-	if (unlikely(h->kind == HEAP_KIND_BOOT))
-		h = heap_ensure();
-	/* Never hot, so every free of a secure block comes here. */
-	if (unlikely(c->secure)) {
-		secure_free(h, c, ptr);
+	if (unlikely(h->kind == HEAP_KIND_BOOT)) {
+		heap_free_chunk_boot(c, ptr, idx);
 		return;
 	}
-	if (READ_ONCE(c->owner) != h) {
-		heap_free_remote(h, c, ptr);
-		return;
-	}
-	/* A miss on a block of our own: the slots may be too few for the
-	 * chunks this thread frees into (struct hot_slot). */
-	if (unlikely(++h->hot_misses == HOT_GROW_MISSES) &&
-	    h->kind == HEAP_KIND_THREAD)
-		heap_hot_grow(h);
-	b = &h->bins[c->cls];
-	heap_hot_set(h, (uintptr_t)ptr & ~CHUNK_MASK, c, b);
-	heap_free_local(h, c, b, ptr, idx);
+	free_chunk_as(h, c, ptr, idx);
 }
 
 /**

@@ -118,7 +118,6 @@ static void __heap_take_blocks(struct heap *me, struct heap *dest,
 {
 	struct release r = { .h = me, .idle = idle };
 	struct orphan_run o = { NULL, NULL, 0 };
-
 	while (n) {
 		void **p = (void **)n;
 		struct chunk *c;
@@ -285,18 +284,17 @@ bool block_cookie_free(struct heap *owner, uintptr_t w1)
  * heap_free_remote() - free @ptr, a taken block start of @c, which heap @h
  * does not own.  Checks for a double free first.
  */
-void heap_free_remote(struct heap *h, struct chunk *c, void *ptr)
+/*
+ * The rest of heap_free_remote() for block @p of @c, whose word 1 is
+ * already set for @dest (@owner, or the orphanage when @owner is NULL):
+ * a sentinel's free, and an outbox that goes to another heap or holds
+ * another shared chunk's blocks.  Out of line, so that the common free
+ * saves no registers.
+ */
+static noinline void free_remote_switch(struct heap *h, struct chunk *c,
+					void **p, struct heap *owner,
+					struct heap *dest)
 {
-	void **p = ptr;
-	/* Acquire: see heap_take_blocks(). */
-	struct heap *owner = load_acquire(&c->owner), *dest;
-
-	if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
-	    block_cookie_free(owner, (uintptr_t)p[1]))
-		report_misuse("double free", ptr, c->cls);
-	dest = owner ? owner : &heap_orphanage;
-	p[1] = (void *)free_cookie_remote(dest);
-	p[0] = NULL;
 	if (h->kind != HEAP_KIND_THREAD) {
 		/* A sentinel or the fallback heap: no outbox. */
 		if (owner)
@@ -305,8 +303,6 @@ void heap_free_remote(struct heap *h, struct chunk *c, void *ptr)
 			heap_take_blocks(h, dest, (struct llist_node *)p);
 		return;
 	}
-	h->stats.remote_frees++;
-	h->stats.cls_remote[c->cls]++;
 	/*
 	 * Blocks of shared chunks wait in the outbox only while they are of
 	 * one chunk (a list freed in order still goes back in one run): a
@@ -325,4 +321,34 @@ void heap_free_remote(struct heap *h, struct chunk *c, void *ptr)
 		h->out_last = (struct llist_node *)p;
 	if (++h->out_count >= OUTBOX_MAX)
 		heap_flush_outbox(h);
+}
+
+void heap_free_remote(struct heap *h, struct chunk *c, void *ptr)
+{
+	void **p = ptr;
+	/* Acquire: see heap_take_blocks(). */
+	struct heap *owner = load_acquire(&c->owner), *dest;
+
+	if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
+	    block_cookie_free(owner, (uintptr_t)p[1]))
+		report_misuse("double free", ptr, c->cls);
+	dest = owner ? owner : &heap_orphanage;
+	p[1] = (void *)free_cookie_remote(dest);
+	/* Most often: one more block towards the live owner the outbox
+	 * already holds blocks for (a sentinel's outbox is always empty). */
+	if (likely(owner && h->out_owner == owner)) {
+		h->stats.remote_frees++;
+		h->stats.cls_remote[c->cls]++;
+		p[0] = h->out_first;
+		h->out_first = (struct llist_node *)p;
+		if (unlikely(++h->out_count >= OUTBOX_MAX))
+			heap_flush_outbox(h);
+		return;
+	}
+	p[0] = NULL;
+	if (h->kind == HEAP_KIND_THREAD) {
+		h->stats.remote_frees++;
+		h->stats.cls_remote[c->cls]++;
+	}
+	free_remote_switch(h, c, p, owner, dest);
 }

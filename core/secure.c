@@ -71,7 +71,8 @@
  * heap's local cookie (a 64-byte aligned address) or remote cookie (01).
  * Set once, at start-up, with the canaries' key.
  */
-static uintptr_t qcookie = 2, canary_key;
+uintptr_t secure_qcookie = 2;
+static uintptr_t canary_key;
 
 /* The slack pattern, a byte repeated: never 0 (see the top).  Set once. */
 static uintptr_t slack_word = 0xa5a5a5a5a5a5a5a5ULL;
@@ -79,15 +80,9 @@ static uintptr_t slack_word = 0xa5a5a5a5a5a5a5a5ULL;
 /** secure_init() - derive the quarantine cookie and canary key. */
 void secure_init(void)
 {
-	qcookie = ((bitslab_secret ^ QUARANTINE_MIX) & ~(uintptr_t)3) | 2;
+	secure_qcookie = ((bitslab_secret ^ QUARANTINE_MIX) & ~(uintptr_t)3) | 2;
 	canary_key = bitslab_secret ^ CANARY_MIX;
 	slack_word = (((canary_key >> 24) & 0xff) | 1) * 0x0101010101010101ULL;
-}
-
-/** secure_cookie() - does word 1 @w1 say the block waits in a quarantine? */
-bool secure_cookie(uintptr_t w1)
-{
-	return w1 == qcookie;
 }
 
 static uintptr_t *canary_of(struct chunk *c, void **p)
@@ -395,7 +390,7 @@ static void secure_release(struct heap *h, struct chunk *c, void **p)
 /* Is block @p of @c, in a quarantine, still as secure_free() left it? */
 static void secure_check_quarantined(struct chunk *c, void **p)
 {
-	if ((uintptr_t)p[1] != qcookie || p[0] ||
+	if ((uintptr_t)p[1] != secure_qcookie || p[0] ||
 	    !block_zero(p, c->size))
 		report_misuse("write after free (block in quarantine)", p,
 			      c->cls);
@@ -541,7 +536,7 @@ void secure_free(struct heap *h, struct chunk *c, void **p)
 		secure_release(h, c, p);
 		return;
 	}
-	p[1] = (void *)qcookie;
+	p[1] = (void *)secure_qcookie;
 	old = h->quar[h->qpos];
 	h->quar[h->qpos] = p;
 	h->qpos = (h->qpos + 1) % SECURE_QUARANTINE;
@@ -577,7 +572,7 @@ void secure_salvage(struct heap *me, struct heap *dead)
 		struct chunk *c = p ? chunk_lookup((uintptr_t)p) : NULL;
 
 		dead->quar[i] = NULL;
-		if (!c || (uintptr_t)p[1] != qcookie)
+		if (!c || (uintptr_t)p[1] != secure_qcookie)
 			continue;	/* stays taken, as a block in flight */
 		p[1] = NULL;
 		heap_free_remote(me, c, p);

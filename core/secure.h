@@ -59,7 +59,17 @@ void secure_flush(struct heap *h);
 void secure_salvage(struct heap *me, struct heap *dead);
 void secure_chunk_setup(struct chunk *c, bool fresh);
 void secure_shuffle(struct heap *h, void ***first, void ***last);
-bool secure_cookie(uintptr_t w1);
+
+/* Word 1 of a block in quarantine (core/secure.c); set once at start-up. */
+extern uintptr_t secure_qcookie;
+
+/** secure_cookie() - does word 1 @w1 say the block waits in a quarantine?
+ * Inline: every free by another thread asks it (block_cookie_free()). */
+static inline bool secure_cookie(uintptr_t w1)
+{
+	return w1 == secure_qcookie;
+}
+
 void secure_init(void);
 
 #endif /* CORE_SECURE_H */
