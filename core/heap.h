@@ -65,7 +65,9 @@
  *    write in heap_free_chunk() is a relaxed atomic store, and it makes
  *    hot only a chunk a block of which it is freeing: a taken block keeps
  *    nused above 0, so a chunk the drainer sees empty under the lock is
- *    never being made hot at that moment;
+ *    never being made hot at that moment.  (The owner also makes hot the
+ *    chunk of a block it takes back from its inbox, __heap_take_blocks(),
+ *    but holds the lock there, so the drainer is not running);
  *  - a block in a bin is taken (its bit set), so the drainer never sees
  *    its chunk empty, and never gives it up or purges its page.
  *

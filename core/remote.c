@@ -107,6 +107,17 @@ static void orphan_run_add(struct orphan_run *o, struct chunk *c, void **p)
 	o->n++;
 }
 
+/* Push block @p, taken from an inbox, onto bin @b of its owner @me, which
+ * has room for it. */
+static __always_inline void bin_push_taken(struct heap *me, struct bin *b,
+					   void **p)
+{
+	p[1] = (void *)free_cookie_local(me);
+	p[0] = b->head;
+	b->head = p;
+	b->room--;
+}
+
 /*
  * Put every block of @n, a list sent to heap @dest, where it belongs: into
  * @me's bins if @me owns its chunk and the bin has room, else back into its
@@ -118,12 +129,43 @@ static void __heap_take_blocks(struct heap *me, struct heap *dest,
 {
 	struct release r = { .h = me, .idle = idle };
 	struct orphan_run o = { NULL, NULL, 0 };
+	/* The owner taking its own inbox may read its hot slots. */
+	bool own = me == dest && !idle && me->kind == HEAP_KIND_THREAD;
+
 	while (n) {
 		void **p = (void **)n;
 		struct chunk *c;
 		struct heap *owner;
 
 		n = n->next;
+		if (own) {
+			unsigned long off = heap_hot_off(me, (uintptr_t)p);
+
+			/* A region in a hot slot is a chunk @me owns, not a
+			 * secure one, and the slot names its chunk and bin:
+			 * neither the page map nor the chunk's header is
+			 * read. */
+			if (heap_hot_region(me, off) ==
+			    ((uintptr_t)p & ~CHUNK_MASK)) {
+				struct bin *b = heap_hot_bin(me, off);
+
+				c = heap_hot_chunk(me, off);
+				if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
+				    (uintptr_t)p[1] !=
+				    free_cookie_remote(dest))
+					report_misuse("double free (or write "
+						      "after free)", p,
+						      c->cls);
+				me->stats.remote_taken++;
+				if (b->room > 1) {
+					bin_push_taken(me, b, p);
+					continue;
+				}
+				p[1] = NULL;
+				release_add(&r, c, p);
+				continue;
+			}
+		}
 		c = inbox_block(dest, p);
 		/* Acquire: pairs with the release that made a heap the owner
 		 * (adoption, chunk setup), so its inbox is seen set up. */
@@ -141,11 +183,12 @@ static void __heap_take_blocks(struct heap *me, struct heap *dest,
 				continue;
 			}
 			me->stats.remote_taken++;
+			/* Its next blocks skip the page map (above). */
+			if (own && !c->secure)
+				heap_hot_set(me, (uintptr_t)p & ~CHUNK_MASK,
+					     c, b);
 			if (b->room > 1) {
-				p[1] = (void *)free_cookie_local(me);
-				p[0] = b->head;
-				b->head = p;
-				b->room--;
+				bin_push_taken(me, b, p);
 				continue;
 			}
 			release_add(&r, c, p);

@@ -7,6 +7,7 @@
  * that exercise other paths (remote double free, spans, chunk headers).
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,6 +339,36 @@ START_TEST(test_misuse_report_names_size_class)
 END_TEST
 
 /*
+ * A block another thread freed waits in its owner's inbox with the remote
+ * cookie in word 1; a stale write there is caught when the owner takes
+ * the inbox (here through trim), whether the block's region is in one of
+ * the owner's hot slots (@hot: the owner freed a block of it first, so
+ * the slot names its chunk) or not (the page map and the header).
+ */
+static void write_after_remote_free(bool hot)
+{
+	pthread_t t;
+	void **p = bitslab_malloc(48), *q = bitslab_malloc(48);
+
+	if (hot)
+		bitslab_free(q);
+	pthread_create(&t, NULL, remote_free, p);
+	pthread_join(t, NULL);	/* its exit sends its outbox */
+	p[1] = (void *)0x4141414141414141ULL;
+	bitslab_trim();
+}
+
+static void write_after_remote_free_hot(void)
+{
+	write_after_remote_free(true);
+}
+
+static void write_after_remote_free_cold(void)
+{
+	write_after_remote_free(false);
+}
+
+/*
  * Writes to freed blocks that reach the words bitslab keeps in them are
  * caught when the block would be handed out again, before the program gets
  * a block its own stale pointer still writes to.
@@ -371,6 +402,13 @@ static void write_after_free_poisoned_link(void)
 	fprintf(stderr, "got %p then %p (forged %p)\n", (void *)q, (void *)r,
 		(void *)forged);
 }
+
+START_TEST(test_misuse_write_after_remote_free)
+{
+	expect_abort(write_after_remote_free_hot, "write after free");
+	expect_abort(write_after_remote_free_cold, "write after free");
+}
+END_TEST
 
 START_TEST(test_misuse_write_after_free_small)
 {
@@ -408,6 +446,7 @@ Suite *check_suite(void)
 	tcase_add_checked_test(tc, test_misuse_double_free_local_then_remote);
 	tcase_add_checked_test(tc, test_misuse_report_names_size_class);
 	tcase_add_test(tc, test_misuse_report_names_the_call);
+	tcase_add_checked_test(tc, test_misuse_write_after_remote_free);
 	tcase_add_checked_test(tc, test_misuse_write_after_free_small);
 	tcase_add_checked_test(tc, test_misuse_write_after_free_poisoned_link);
 	suite_add_tcase(s, tc);
