@@ -246,10 +246,25 @@ void release_end(struct release *r)
 	release_run(r);
 }
 
+/*
+ * The chunk of @p, a block in a bin of @h, for @h's own thread: from its
+ * hot slot if its region is there (a block freed into a bin went through
+ * the slot, or made it), else from the page map.
+ */
+static __always_inline struct chunk *bin_block_chunk(struct heap *h, void **p)
+{
+	unsigned long off = heap_hot_off(h, (uintptr_t)p);
+
+	if (heap_hot_region(h, off) == ((uintptr_t)p & ~CHUNK_MASK))
+		return heap_hot_chunk(h, off);
+	return chunk_lookup((uintptr_t)p);
+}
+
 /* Release a chain of free blocks of @h's chunks (word 0 links, ending
- * at BIN_END): a bin's blocks, or some of them.  @c: the first block's
- * chunk if the caller knows it (the free that filled the bin), else NULL;
- * the others' come from the page map. */
+ * at BIN_END): a bin's blocks, or some of them, by @h's own thread.  @c:
+ * the first block's chunk if the caller knows it (the free that filled
+ * the bin), else NULL; the others' come from the hot slots or the page
+ * map. */
 static void heap_release_list(struct heap *h, void **list, struct chunk *c)
 {
 	struct release r = { .h = h };
@@ -257,7 +272,7 @@ static void heap_release_list(struct heap *h, void **list, struct chunk *c)
 	while (list != BIN_END) {
 		void **next = list[0];
 
-		__release_add(&r, c ? c : chunk_lookup((uintptr_t)list), list);
+		__release_add(&r, c ? c : bin_block_chunk(h, list), list);
 		c = NULL;
 		list = next;
 	}
