@@ -323,10 +323,6 @@ bool block_cookie_free(struct heap *owner, uintptr_t w1)
 	       w1 == free_cookie_remote(&heap_orphanage) || secure_cookie(w1);
 }
 
-/**
- * heap_free_remote() - free @ptr, a taken block start of @c, which heap @h
- * does not own.  Checks for a double free first.
- */
 /*
  * The rest of heap_free_remote() for block @p of @c, whose word 1 is
  * already set for @dest (@owner, or the orphanage when @owner is NULL):
@@ -366,6 +362,10 @@ static noinline void free_remote_switch(struct heap *h, struct chunk *c,
 		heap_flush_outbox(h);
 }
 
+/**
+ * heap_free_remote() - free @ptr, a taken block start of @c, which heap @h
+ * does not own.  Checks for a double free first.
+ */
 void heap_free_remote(struct heap *h, struct chunk *c, void *ptr)
 {
 	void **p = ptr;

@@ -80,7 +80,8 @@ static uintptr_t slack_word = 0xa5a5a5a5a5a5a5a5ULL;
 /** secure_init() - derive the quarantine cookie and canary key. */
 void secure_init(void)
 {
-	secure_qcookie = ((bitslab_secret ^ QUARANTINE_MIX) & ~(uintptr_t)3) | 2;
+	secure_qcookie =
+		((bitslab_secret ^ QUARANTINE_MIX) & ~(uintptr_t)3) | 2;
 	canary_key = bitslab_secret ^ CANARY_MIX;
 	slack_word = (((canary_key >> 24) & 0xff) | 1) * 0x0101010101010101ULL;
 }
