@@ -237,6 +237,20 @@ static __always_inline bool heap_hot_block_index(struct heap *h,
 				   offsetof(struct hot_slot, div_limit));
 }
 
+/**
+ * heap_hot_find() - for @h's own thread (or under its heap lock): the
+ * offset of the hot slot that holds the region of @a, whose chunk is then
+ * @h's and not secure, or 0 if no slot does.  The slow paths' view; the
+ * free fast path makes the same test its own way (alloc.h).
+ */
+static __always_inline unsigned long heap_hot_find(struct heap *h,
+						   uintptr_t a)
+{
+	unsigned long off = heap_hot_off(h, a);
+
+	return heap_hot_region(h, off) == (a & ~CHUNK_MASK) ? off : 0;
+}
+
 /** heap_hot_slot() - the hot slot of @h where the region of @a would be
  * (the owner, or the drainer under the heap lock). */
 static __always_inline struct hot_slot *heap_hot_slot(struct heap *h,

@@ -253,11 +253,9 @@ void release_end(struct release *r)
  */
 static __always_inline struct chunk *bin_block_chunk(struct heap *h, void **p)
 {
-	unsigned long off = heap_hot_off(h, (uintptr_t)p);
+	unsigned long off = heap_hot_find(h, (uintptr_t)p);
 
-	if (heap_hot_region(h, off) == ((uintptr_t)p & ~CHUNK_MASK))
-		return heap_hot_chunk(h, off);
-	return chunk_lookup((uintptr_t)p);
+	return off ? heap_hot_chunk(h, off) : chunk_lookup((uintptr_t)p);
 }
 
 /* Release a chain of free blocks of @h's chunks (word 0 links, ending

@@ -139,14 +139,13 @@ static void __heap_take_blocks(struct heap *me, struct heap *dest,
 
 		n = n->next;
 		if (own) {
-			unsigned long off = heap_hot_off(me, (uintptr_t)p);
+			unsigned long off = heap_hot_find(me, (uintptr_t)p);
 
 			/* A region in a hot slot is a chunk @me owns, not a
 			 * secure one, and the slot names its chunk and bin:
 			 * neither the page map nor the chunk's header is
 			 * read. */
-			if (heap_hot_region(me, off) ==
-			    ((uintptr_t)p & ~CHUNK_MASK)) {
+			if (off) {
 				struct bin *b = heap_hot_bin(me, off);
 
 				c = heap_hot_chunk(me, off);
