@@ -42,19 +42,26 @@
 static void heap_push_remote(struct heap *owner, void **first, void **last);
 
 /*
- * Take one block off a list sent to heap @dest: check it was sent as a
- * remote free.  A block that is on the list twice (two threads freed it at
- * once) is caught on its second visit, which finds the cookie the first
- * visit left, as is a block written to after it was freed.
+ * Block @p (of class @cls, or REPORT_FOREIGN) comes off a list sent to
+ * heap @dest: check it was sent as a remote free.  A block that is on the
+ * list twice (two threads freed it at once) is caught on its second
+ * visit, which finds the cookie the first visit left, as is a block
+ * written to after it was freed.
  */
+static __always_inline void inbox_cookie_check(struct heap *dest, void **p,
+					       unsigned int cls)
+{
+	if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
+	    (uintptr_t)p[1] != free_cookie_remote(dest))
+		report_misuse("double free (or write after free)", p, cls);
+}
+
+/* Take block @p off a list sent to heap @dest; return its chunk. */
 static struct chunk *inbox_block(struct heap *dest, void **p)
 {
 	struct chunk *c = chunk_lookup((uintptr_t)p);
 
-	if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
-	    (uintptr_t)p[1] != free_cookie_remote(dest))
-		report_misuse("double free (or write after free)", p,
-			      c ? c->cls : REPORT_FOREIGN);
+	inbox_cookie_check(dest, p, c ? c->cls : REPORT_FOREIGN);
 	p[1] = NULL;
 	return c;
 }
@@ -136,34 +143,26 @@ static void __heap_take_blocks(struct heap *me, struct heap *dest,
 		void **p = (void **)n;
 		struct chunk *c;
 		struct heap *owner;
+		unsigned long off;
 
 		n = n->next;
-		if (own) {
-			unsigned long off = heap_hot_find(me, (uintptr_t)p);
+		/* A region in a hot slot is a chunk @me owns, not a secure
+		 * one, and the slot names its chunk and bin: neither the page
+		 * map nor the chunk's header is read. */
+		off = own ? heap_hot_find(me, (uintptr_t)p) : 0;
+		if (off) {
+			struct bin *b = heap_hot_bin(me, off);
 
-			/* A region in a hot slot is a chunk @me owns, not a
-			 * secure one, and the slot names its chunk and bin:
-			 * neither the page map nor the chunk's header is
-			 * read. */
-			if (off) {
-				struct bin *b = heap_hot_bin(me, off);
-
-				c = heap_hot_chunk(me, off);
-				if (IS_ENABLED(CONFIG_MISUSE_CHECKS) &&
-				    (uintptr_t)p[1] !=
-				    free_cookie_remote(dest))
-					report_misuse("double free (or write "
-						      "after free)", p,
-						      c->cls);
-				me->stats.remote_taken++;
-				if (b->room > 1) {
-					bin_push_taken(me, b, p);
-					continue;
-				}
-				p[1] = NULL;
-				release_add(&r, c, p);
+			c = heap_hot_chunk(me, off);
+			inbox_cookie_check(dest, p, c->cls);
+			me->stats.remote_taken++;
+			if (b->room > 1) {
+				bin_push_taken(me, b, p);
 				continue;
 			}
+			p[1] = NULL;
+			release_add(&r, c, p);
+			continue;
 		}
 		c = inbox_block(dest, p);
 		/* Acquire: pairs with the release that made a heap the owner
